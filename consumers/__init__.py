@@ -1,0 +1,1 @@
+"""Things that read Kafka: the recommendation worker, the notifier, the evaluator."""

@@ -1,0 +1,42 @@
+"""Wire a worker from settings and run it until SIGTERM/SIGINT (drain the batch in hand, flush, commit, close)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import redis
+
+from consumers.recommendation_pipeline import RecommendationPipeline
+from consumers.worker import RecommendationWorker
+from model.serving import make_recommender_source
+from streamrec.kafka_clients import make_consumer, make_producer
+from streamrec.session_store import SessionStore
+from streamrec.settings import Settings
+from streamrec.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: Settings, client_id: str = "streamrec-worker") -> RecommendationWorker:
+    client = redis.Redis.from_url(settings.redis_url)
+    client.ping()  # fail fast with a clear error when Redis is not there
+    store = SessionStore(client, settings)
+    pipeline = RecommendationPipeline(store, make_recommender_source(settings, client), settings)
+    consumer = make_consumer(settings, settings.consumer_group, client_id)
+    producer = make_producer(settings, client_id)
+    return RecommendationWorker(settings, pipeline, consumer, producer)
+
+
+def run_worker(settings: Settings, stop: threading.Event | None = None) -> RecommendationWorker:
+    """Run until `stop` is set or a termination signal arrives; returns the finished worker."""
+    ensure_topics(settings)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: (log.info("signal %d: draining", signum), stop.set()))
+    worker = build_worker(settings)
+    worker.run(stop)
+    log.info("worker stopped after %d batches, %d records committed", worker.batches, worker.committed_records)
+    return worker

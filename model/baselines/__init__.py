@@ -1,0 +1,1 @@
+"""Baseline recommenders: strong, simple references every model must beat."""

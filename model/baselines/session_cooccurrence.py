@@ -1,0 +1,162 @@
+"""Streaming baseline: item co-occurrence within sessions (tools: co-usage per user) plus popularity.
+
+State lives in Redis under the store's prefix and is updated from the stream by `observe`, so every
+worker in the group shares it and a replay in its own namespace rebuilds it from scratch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import redis
+
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
+from streamrec.session_store import PRODUCT, TOOL, RedisKeys, SessionContext
+
+# How much one event says about an item: a purchase means more than a glance.
+EVENT_WEIGHT = {"page_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "task_completed": 1.0}
+
+
+class SessionCooccurrenceRecommender(Recommender):
+    """Score = recency-weighted co-occurrence with the session's recent items; popularity fills the rest."""
+
+    name = "session-cooccurrence"
+    version = "1"
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key_prefix: str,
+        window: int = 5,
+        neighbours: int = 50,
+        max_co_items: int = 500,
+    ) -> None:
+        self.redis = client
+        self.keys = RedisKeys(key_prefix)
+        self.window = window  # how many previous session items an item co-occurs with
+        self.neighbours = neighbours  # co-occurring items read per recent item
+        self.max_co_items = max_co_items  # co-occurrence lists are trimmed to this length
+
+    def _pop_key(self, kind: str) -> str:
+        return self.keys.global_key(f"pop:{kind}")
+
+    def _co_key(self, kind: str, item: str) -> str:
+        return self.keys.global_key(f"co:{kind}:{item}")
+
+    # --- learning from the stream -------------------------------------------------------------
+    def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        increments: dict[tuple[str, str], float] = defaultdict(float)
+        pop: dict[tuple[str, str], float] = defaultdict(float)
+        for event, context in zip(events, contexts, strict=True):
+            if context.duplicate:
+                continue  # a redelivered event was counted the first time
+            weight = EVENT_WEIGHT.get(event.type)
+            if weight is None:
+                continue
+            if isinstance(event, PageView | AddToCart | Purchase) and event.item_id:
+                kind, item = PRODUCT, event.item_id
+                previous = [i for i in context.recent_items[1 : self.window + 1] if i != item]
+            elif isinstance(event, TaskCompleted):
+                kind, item = TOOL, event.tool_id
+                tools = [m[len(TOOL) + 1 :] for m in context.consumed_recent if m.startswith(TOOL + ":")]
+                previous = [t for t in tools if t != item][: self.window]
+            else:
+                continue
+            pop[(kind, item)] += weight
+            for distance, other in enumerate(previous, start=1):
+                w = weight / distance
+                increments[(self._co_key(kind, item), other)] += w
+                increments[(self._co_key(kind, other), item)] += w
+        if not pop:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for (kind, item), w in pop.items():
+            pipe.zincrby(self._pop_key(kind), w, item)
+        touched = set()
+        for (key, other), w in increments.items():
+            pipe.zincrby(key, w, other)
+            touched.add(key)
+        for key in touched:
+            pipe.zremrangebyrank(key, 0, -(self.max_co_items + 1))
+        pipe.execute()
+
+    def seed_catalogue(self, kind: str, item_ids: Sequence[str]) -> None:
+        """Make catalogue items known before any traffic (score 0), so the first triggers have candidates."""
+        if item_ids:
+            self.redis.zadd(self._pop_key(kind), dict.fromkeys(item_ids, 0.0), nx=True)
+
+    # --- serving ------------------------------------------------------------------------------
+    def _seeds(self, request: RecommendationRequest) -> list[str]:
+        ctx = request.context
+        if request.kind == TOOL:
+            seeds = [request.trigger_item] if request.trigger_item else []
+            if ctx is not None:
+                seeds += [m[len(TOOL) + 1 :] for m in ctx.consumed_recent if m.startswith(TOOL + ":")]
+        else:
+            seeds = [request.trigger_item] if request.trigger_item else []
+            if ctx is not None:
+                seeds += list(ctx.recent_items or ctx.user_recent_items)
+        unique = list(dict.fromkeys(s for s in seeds if s))
+        return unique[: self.window]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        if not requests:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        plan: list[list[str]] = []
+        for request in requests:
+            seeds = self._seeds(request)
+            plan.append(seeds)
+            for seed in seeds:
+                pipe.zrevrange(self._co_key(request.kind, seed), 0, self.neighbours - 1, withscores=True)
+            depth = request.k + len(request.exclude) + len(seeds)
+            pipe.zrevrange(self._pop_key(request.kind), 0, depth - 1, withscores=True)
+        raw = pipe.execute()
+        results, cursor = [], 0
+        for request, seeds in zip(requests, plan, strict=True):
+            neighbour_lists = raw[cursor : cursor + len(seeds)]
+            popular = raw[cursor + len(seeds)]
+            cursor += len(seeds) + 1
+            results.append(self._merge(request, seeds, neighbour_lists, popular))
+        return results
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
+
+    def _merge(
+        self,
+        request: RecommendationRequest,
+        seeds: list[str],
+        neighbour_lists: list[list[tuple[bytes, float]]],
+        popular: list[tuple[bytes, float]],
+    ) -> list[ScoredItem]:
+        blocked = set(request.exclude) | set(seeds)
+        scores: dict[str, float] = defaultdict(float)
+        for rank, neighbours in enumerate(neighbour_lists):
+            if not neighbours:
+                continue
+            top = neighbours[0][1] or 1.0
+            for raw_item, score in neighbours:
+                item = raw_item.decode()
+                if item not in blocked:
+                    scores[item] += (score / top) / (rank + 1)  # normalise per seed, favour recent seeds
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: request.k]
+        if len(ranked) < request.k and popular:
+            # Popularity fills up below every co-occurrence score (scores in (0, 0.01]).
+            top_pop = popular[0][1] or 1.0
+            chosen = {item for item, _ in ranked}
+            for raw_item, score in popular:
+                item = raw_item.decode()
+                if item in blocked or item in chosen:
+                    continue
+                ranked.append((item, 0.01 * score / top_pop))
+                chosen.add(item)
+                if len(ranked) >= request.k:
+                    break
+        return [ScoredItem(item, float(score)) for item, score in ranked]
+
+    def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
+        neighbours = self.redis.zrevrange(self._co_key(kind, item_id), 0, k - 1, withscores=True)
+        return [ScoredItem(i.decode(), float(s)) for i, s in neighbours]

@@ -1,0 +1,158 @@
+"""A synthetic shop and tool suite with planted structure, so models can be judged against an oracle.
+
+Planted: each user has a taste over product categories (Dirichlet, a few favourites) and a latent
+vector; products have a category, a brand of that category, a price and a latent vector near their
+category's centre; tools form workflows (each tool has a few likely successors). Views follow taste
+and affinity, purchases are sparse (about 2-3% of views) and favour high affinity.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+
+class WorldConfig(BaseModel):
+    users: int = Field(500, ge=1)
+    products: int = Field(2000, ge=10)
+    categories: int = Field(20, ge=2)
+    brands_per_category: int = Field(4, ge=1)
+    tools: int = Field(30, ge=3)
+    latent_dim: int = Field(8, ge=2)
+    taste_concentration: float = Field(0.3, gt=0, description="Dirichlet alpha: lower = more focused users")
+    seed: int = 7
+
+
+@dataclass
+class SyntheticWorld:
+    config: WorldConfig
+    product_ids: list[str]
+    product_category: np.ndarray  # category index per product
+    product_brand: list[str]
+    product_price: np.ndarray
+    product_popularity: np.ndarray  # log-popularity prior per product
+    product_factors: np.ndarray  # (products, dim)
+    user_ids: list[str]
+    user_category_taste: np.ndarray  # (users, categories), rows sum to 1
+    user_factors: np.ndarray  # (users, dim)
+    tool_ids: list[str]
+    tool_category: list[str]
+    tool_successors: np.ndarray  # (tools, tools) row-stochastic transition matrix
+    user_tool_taste: np.ndarray  # (users, tools) preference over tools, rows sum to 1
+
+    @property
+    def category_names(self) -> list[str]:
+        return [f"cat{c:02d}" for c in range(self.config.categories)]
+
+    @classmethod
+    def generate(cls, config: WorldConfig) -> SyntheticWorld:
+        rng = np.random.default_rng(config.seed)
+        n_cat, dim = config.categories, config.latent_dim
+        cat_share = rng.dirichlet(np.full(n_cat, 2.0))
+        product_category = rng.choice(n_cat, size=config.products, p=cat_share)
+        centres = rng.normal(0, 1, (n_cat, dim))
+        product_factors = centres[product_category] + rng.normal(0, 0.6, (config.products, dim))
+        brand_index = rng.integers(0, config.brands_per_category, config.products)
+        product_brand = [f"brand{c:02d}-{b}" for c, b in zip(product_category, brand_index, strict=True)]
+        cat_price = np.exp(rng.normal(3.5, 0.8, n_cat))
+        product_price = np.round(cat_price[product_category] * np.exp(rng.normal(0, 0.35, config.products)), 2)
+        # Zipf-like popularity: a few hits, a long tail.
+        ranks = rng.permutation(config.products) + 1
+        product_popularity = -0.9 * np.log(ranks)
+
+        user_category_taste = rng.dirichlet(np.full(n_cat, config.taste_concentration), size=config.users)
+        user_factors = user_category_taste @ centres + rng.normal(0, 0.5, (config.users, dim))
+
+        n_tools = config.tools
+        tool_groups = 5
+        tool_category = [f"toolcat{t % tool_groups}" for t in range(n_tools)]
+        successors = np.full((n_tools, n_tools), 0.02)
+        for t in range(n_tools):
+            nxt = rng.choice([u for u in range(n_tools) if u != t], size=3, replace=False)
+            successors[t, nxt] += np.array([3.0, 1.5, 0.8])
+            successors[t, t] = 0.0
+        successors /= successors.sum(axis=1, keepdims=True)
+        user_tool_taste = rng.dirichlet(np.full(n_tools, 0.5), size=config.users)
+        return cls(
+            config=config,
+            product_ids=[f"p{i:05d}" for i in range(config.products)],
+            product_category=product_category,
+            product_brand=product_brand,
+            product_price=product_price,
+            product_popularity=product_popularity,
+            product_factors=product_factors,
+            user_ids=[f"u{i:05d}" for i in range(config.users)],
+            user_category_taste=user_category_taste,
+            user_factors=user_factors,
+            tool_ids=[f"t{i:03d}" for i in range(n_tools)],
+            tool_category=tool_category,
+            tool_successors=successors,
+            user_tool_taste=user_tool_taste,
+        )
+
+    def affinity(self, user: int) -> np.ndarray:
+        """Planted utility of every product for one user: taste for its category, latent match, popularity."""
+        taste = np.log(self.user_category_taste[user][self.product_category] + 1e-3)
+        match = self.product_factors @ self.user_factors[user] / np.sqrt(self.config.latent_dim)
+        return taste + match + self.product_popularity
+
+    def oracle_top_products(self, user: int, k: int, exclude: set[int] = frozenset()) -> list[str]:
+        """What a recommender that knows the planted tastes would recommend."""
+        scores = self.affinity(user).copy()
+        if exclude:
+            scores[list(exclude)] = -np.inf
+        top = np.argsort(-scores)[:k]
+        return [self.product_ids[i] for i in top]
+
+    def save_truth(self, path: Path) -> None:
+        """Write the planted structure as JSON, for oracle comparisons in evaluation."""
+        truth = {
+            "config": self.config.model_dump(),
+            "categories": self.category_names,
+            "products": {
+                "ids": self.product_ids,
+                "category": [self.category_names[c] for c in self.product_category],
+                "brand": self.product_brand,
+                "price": self.product_price.tolist(),
+                "popularity": self.product_popularity.tolist(),
+                "factors": np.round(self.product_factors, 5).tolist(),
+            },
+            "users": {
+                "ids": self.user_ids,
+                "category_taste": np.round(self.user_category_taste, 5).tolist(),
+                "factors": np.round(self.user_factors, 5).tolist(),
+                "tool_taste": np.round(self.user_tool_taste, 5).tolist(),
+            },
+            "tools": {
+                "ids": self.tool_ids,
+                "category": self.tool_category,
+                "successors": np.round(self.tool_successors, 5).tolist(),
+            },
+        }
+        path.write_text(json.dumps(truth))
+
+    @classmethod
+    def load_truth(cls, path: Path) -> SyntheticWorld:
+        truth = json.loads(path.read_text())
+        names = truth["categories"]
+        index = {name: i for i, name in enumerate(names)}
+        return cls(
+            config=WorldConfig(**truth["config"]),
+            product_ids=truth["products"]["ids"],
+            product_category=np.array([index[c] for c in truth["products"]["category"]]),
+            product_brand=truth["products"]["brand"],
+            product_price=np.array(truth["products"]["price"]),
+            product_popularity=np.array(truth["products"]["popularity"]),
+            product_factors=np.array(truth["products"]["factors"]),
+            user_ids=truth["users"]["ids"],
+            user_category_taste=np.array(truth["users"]["category_taste"]),
+            user_factors=np.array(truth["users"]["factors"]),
+            tool_ids=truth["tools"]["ids"],
+            tool_category=truth["tools"]["category"],
+            tool_successors=np.array(truth["tools"]["successors"]),
+            user_tool_taste=np.array(truth["users"]["tool_taste"]),
+        )

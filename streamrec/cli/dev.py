@@ -1,0 +1,43 @@
+"""`streamrec dev up|down|status`: the local broker and Redis."""
+
+from __future__ import annotations
+
+import typer
+
+from streamrec.settings import Settings
+
+dev_app = typer.Typer(help="Local stack: a Kafka-compatible broker (Tansu) and Redis, with pid files and logs.")
+
+
+@dev_app.command("up")
+def up() -> None:
+    """Start what is missing (broker on STREAMREC_KAFKA_BOOTSTRAP, Redis on STREAMREC_REDIS_URL); create topics."""
+    from streamrec.dev_stack import DevStack
+
+    for service in DevStack(Settings()).up():
+        typer.echo(service.describe())
+
+
+@dev_app.command("down")
+def down() -> None:
+    """Stop the services this stack started (external ones are left alone)."""
+    from streamrec.dev_stack import DevStack
+
+    stopped = DevStack(Settings()).down()
+    typer.echo("stopped: " + (", ".join(stopped) if stopped else "nothing"))
+
+
+@dev_app.command("status")
+def status() -> None:
+    """Show whether the broker and Redis answer, and who started them."""
+    from streamrec.dev_stack import DevStack
+
+    services = DevStack(Settings()).status()
+    for service in services:
+        typer.echo(service.describe())
+    if not all(s.answering for s in services):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dev_app, name="dev")

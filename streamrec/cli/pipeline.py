@@ -1,0 +1,89 @@
+"""The streaming pipeline: topics, worker, simulated traffic, file replay, watching notifications, benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from streamrec.settings import Settings
+
+
+def topics() -> None:
+    """Create the events, notifications and dead-letter topics with the configured partition counts."""
+    from streamrec.topics import ensure_topics
+
+    created = ensure_topics(Settings())
+    typer.echo("created: " + (", ".join(created) if created else "nothing (all exist)"))
+
+
+def worker() -> None:
+    """Run a recommendation worker in the consumer group until SIGTERM/SIGINT (drains, flushes, commits)."""
+    from consumers.worker_main import run_worker
+
+    run_worker(Settings())
+
+
+def simulate(
+    events: int = typer.Option(None, "--events", "-n", help="How many events to send"),
+    duration: float = typer.Option(None, "--duration", help="Stop after this many seconds"),
+    rate: float = typer.Option(None, "--rate", help="Events per second (default: as fast as possible)"),
+    seed: int = typer.Option(7, "--seed", help="Same seed, same traffic"),
+    out: Path = typer.Option(None, "--out", help="Write a parquet/CSV event log instead of streaming"),
+    truth: Path = typer.Option(None, "--truth", help="Where to write the planted ground truth (JSON)"),
+) -> None:
+    """Synthetic traffic with planted tastes: stream it to Kafka, or write it as a file with --out."""
+    if out is not None:
+        from producers.live_simulation import write_simulation
+
+        rows, truth_path = write_simulation(out, events or 10_000, seed)
+        typer.echo(f"wrote {rows} events to {out} and the planted truth to {truth_path}")
+        return
+    from producers.live_simulation import stream_simulation
+
+    run = stream_simulation(Settings(), events, duration, rate, seed, truth_out=truth)
+    typer.echo(f"run {run.run_id}: sent {run.sent} events in {run.seconds:.1f}s ({run.sent / run.seconds:.0f}/s)")
+
+
+def replay_file(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Event log (parquet/CSV) or ASOS pairs"),
+    fmt: str = typer.Option("auto", "--format", help="auto, event-log or asos"),
+    rate: float = typer.Option(None, "--rate", help="Events per second (default: as fast as possible)"),
+    limit: int = typer.Option(None, "--limit", help="Send at most this many events"),
+) -> None:
+    """Stream a dataset file into the events topic in file order."""
+    from producers.file_replay import replay_file as run
+
+    sent = run(path, Settings(), fmt, rate, limit)
+    typer.echo(f"sent {sent} events from {path}")
+
+
+def watch(
+    count: int = typer.Option(None, "--count", help="Stop after this many notifications"),
+    duration: float = typer.Option(None, "--duration", help="Stop after this many seconds"),
+) -> None:
+    """Print notifications as they arrive, with their latency from the triggering event."""
+    from consumers.notification_printer import print_notifications
+
+    print_notifications(Settings(), count, duration)
+
+
+def bench(
+    events: int = typer.Option(20_000, "--events", "-n", help="Events to send"),
+    rate: float = typer.Option(2000, "--rate", help="Target events per second"),
+    workers: int = typer.Option(1, "--workers", help="Worker processes in the group"),
+    out: Path = typer.Option(Path("reports/bench"), "--out", help="Folder for the table and plot"),
+) -> None:
+    """Drive the live pipeline and report throughput and latency percentiles beside the broker's floor."""
+    from consumers.pipeline_benchmark import run_benchmark
+
+    run_benchmark(Settings(), events, rate, workers, out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("topics")(topics)
+    app.command("worker")(worker)
+    app.command("simulate")(simulate)
+    app.command("replay-file")(replay_file)
+    app.command("watch")(watch)
+    app.command("bench")(bench)

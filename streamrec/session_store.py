@@ -1,0 +1,300 @@
+"""Redis-backed session context: what each user is doing now, what they used or bought, what they were sent.
+
+One Lua script applies an event atomically and idempotently (by event id, within a per-user window),
+and a whole batch of events goes to Redis in one pipelined round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+
+import redis
+
+from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
+from streamrec.settings import Settings
+
+_APPLY_EVENT_LUA = files("streamrec").joinpath("lua/apply_event.lua").read_text()
+
+PRODUCT = "product"
+TOOL = "tool"
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """A user's session as seen right after one event (the ranker's session features come from here)."""
+
+    user_id: str
+    session_id: str
+    started_ms: int = 0
+    last_ms: int = 0
+    page_views: int = 0
+    events: int = 0
+    price_mean: float | None = None
+    recent_items: tuple[str, ...] = ()  # this session, newest first
+    categories: dict[str, int] = field(default_factory=dict)
+    user_recent_items: tuple[str, ...] = ()  # across sessions, newest first
+    consumed_recent: tuple[str, ...] = ()  # "kind:id" used or bought, newest first (capped)
+    page_view_ordinal: int = 0  # for a page view: its position in the session (1-based)
+    duplicate: bool = False  # the event had been applied before (a redelivery)
+
+    @property
+    def session_seconds(self) -> float:
+        return max(0, self.last_ms - self.started_ms) / 1000.0
+
+
+@dataclass(frozen=True)
+class UserFilters:
+    """What must not be recommended to a user now, and whether a trigger was already notified."""
+
+    consumed: frozenset[str]  # "kind:id" members: tools used, products bought
+    recently_notified: frozenset[str]  # "kind:id" members notified within the cooldown
+    trigger_already_notified: bool
+
+    def excluded(self, kind: str) -> set[str]:
+        prefix = kind + ":"
+        return {m[len(prefix) :] for m in self.consumed | self.recently_notified if m.startswith(prefix)}
+
+
+class RedisKeys:
+    """Key layout under one prefix; `{user}` hash tags keep a user's keys in one cluster slot."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def session(self, user_id: str, session_id: str) -> str:
+        return f"{self.prefix}{{u:{user_id}}}:s:{session_id}"
+
+    def session_items(self, user_id: str, session_id: str) -> str:
+        return self.session(user_id, session_id) + ":items"
+
+    def session_categories(self, user_id: str, session_id: str) -> str:
+        return self.session(user_id, session_id) + ":cats"
+
+    def session_pv_ordinals(self, user_id: str, session_id: str) -> str:
+        return self.session(user_id, session_id) + ":pv"
+
+    def user(self, user_id: str) -> str:
+        return f"{self.prefix}{{u:{user_id}}}"
+
+    def user_recent(self, user_id: str) -> str:
+        return self.user(user_id) + ":recent"
+
+    def consumed(self, user_id: str) -> str:
+        return self.user(user_id) + ":consumed"
+
+    def seen_events(self, user_id: str) -> str:
+        return self.user(user_id) + ":seen"
+
+    def notified_items(self, user_id: str) -> str:
+        return self.user(user_id) + ":notified"
+
+    def notified_events(self, user_id: str) -> str:
+        return self.user(user_id) + ":notified_events"
+
+    def global_key(self, name: str) -> str:
+        return f"{self.prefix}g:{name}"
+
+
+def consumed_member(event: Event) -> str:
+    """The "kind:id" an event marks as used or bought, or "" when it marks nothing."""
+    if isinstance(event, Purchase):
+        return f"{PRODUCT}:{event.item_id}"
+    if isinstance(event, TaskCompleted):
+        return f"{TOOL}:{event.tool_id}"
+    return ""
+
+
+def _decode(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: Sequence[bytes]) -> dict[str, str]:
+    return {_decode(flat[i]): _decode(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class SessionStore:
+    """Reads and writes session context, consumption history and notification history in Redis."""
+
+    dedupe_window = 512  # event ids remembered per user for idempotency
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.redis = client
+        self.settings = settings
+        self.keys = RedisKeys(settings.key_prefix)
+        self._apply = client.register_script(_APPLY_EVENT_LUA)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionStore:
+        return cls(redis.Redis.from_url(settings.redis_url), settings)
+
+    # --- writes -------------------------------------------------------------------------------
+    def apply_batch(self, events: Sequence[Event]) -> list[SessionContext]:
+        """Apply events in order in one pipelined round trip; return each event's resulting context."""
+        if not events:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            self._queue_apply(pipe, event)
+        results = pipe.execute()
+        return [self._context(event, result) for event, result in zip(events, results, strict=True)]
+
+    def apply(self, event: Event) -> SessionContext:
+        return self.apply_batch([event])[0]
+
+    def _queue_apply(self, pipe: redis.client.Pipeline, event: Event) -> None:
+        k, s = self.keys, self.settings
+        item = getattr(event, "item_id", None) or ""
+        price = getattr(event, "price", None)
+        self._apply(
+            keys=[
+                k.session(event.user_id, event.session_id),
+                k.session_items(event.user_id, event.session_id),
+                k.session_categories(event.user_id, event.session_id),
+                k.user(event.user_id),
+                k.user_recent(event.user_id),
+                k.consumed(event.user_id),
+                k.seen_events(event.user_id),
+                k.session_pv_ordinals(event.user_id, event.session_id),
+            ],
+            args=[
+                event.event_id,
+                event.type,
+                event.ts_ms,
+                item,
+                getattr(event, "category", None) or "",
+                consumed_member(event),
+                event.user_id,
+                event.session_id,
+                s.session_ttl_s,
+                s.user_history_ttl_s,
+                s.recent_items_cap,
+                self.dedupe_window,
+                "" if price is None or not isinstance(event, PageView | AddToCart | Purchase) else repr(price),
+            ],
+            client=pipe,
+        )
+
+    @staticmethod
+    def _context(event: Event, result: list) -> SessionContext:
+        duplicate, session_flat, items, cats_flat, user_recent, consumed_recent, ordinal = result
+        session = _pairs(session_flat)
+        priced = int(session.get("priced_views", 0))
+        return SessionContext(
+            user_id=event.user_id,
+            session_id=event.session_id,
+            started_ms=int(session.get("started_ms", event.ts_ms)),
+            last_ms=int(session.get("last_ms", event.ts_ms)),
+            page_views=int(session.get("page_views", 0)),
+            events=int(session.get("events", 0)),
+            price_mean=float(session["price_sum"]) / priced if priced else None,
+            recent_items=tuple(_decode(i) for i in items),
+            categories={c: int(n) for c, n in _pairs(cats_flat).items()},
+            user_recent_items=tuple(_decode(i) for i in user_recent),
+            consumed_recent=tuple(_decode(m) for m in consumed_recent),
+            page_view_ordinal=int(ordinal),
+            duplicate=bool(duplicate),
+        )
+
+    def record_notifications(self, sent: Iterable[tuple[str, str, Sequence[str], int]]) -> None:
+        """Remember (user_id, trigger_event_id, ["kind:id", ...], ts_ms) after the notification was flushed."""
+        pipe = self.redis.pipeline(transaction=False)
+        ttl = self.settings.user_history_ttl_s
+        for user_id, trigger_event_id, members, ts_ms in sent:
+            items_key = self.keys.notified_items(user_id)
+            events_key = self.keys.notified_events(user_id)
+            if members:
+                pipe.zadd(items_key, {m: ts_ms for m in members})
+            pipe.zremrangebyscore(items_key, "-inf", ts_ms - self.settings.notify_cooldown_s * 1000)
+            pipe.expire(items_key, ttl)
+            pipe.zadd(events_key, {trigger_event_id: ts_ms})
+            pipe.zremrangebyrank(events_key, 0, -(self.dedupe_window + 1))
+            pipe.expire(events_key, ttl)
+        pipe.execute()
+
+    # --- reads --------------------------------------------------------------------------------
+    def filters_batch(self, requests: Sequence[tuple[str, str, int]]) -> list[UserFilters]:
+        """For (user_id, trigger_event_id, ts_ms): consumed and notified as of ts_ms, and already notified?"""
+        if not requests:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        cooldown_ms = self.settings.notify_cooldown_s * 1000
+        for user_id, trigger_event_id, ts_ms in requests:
+            # As of the trigger's event time: later events of the same batch must not leak in.
+            pipe.zrangebyscore(self.keys.consumed(user_id), "-inf", ts_ms)
+            pipe.zrangebyscore(self.keys.notified_items(user_id), ts_ms - cooldown_ms, ts_ms)
+            pipe.zscore(self.keys.notified_events(user_id), trigger_event_id)
+        raw = pipe.execute()
+        return [
+            UserFilters(
+                consumed=frozenset(_decode(m) for m in raw[i]),
+                recently_notified=frozenset(_decode(m) for m in raw[i + 1]),
+                trigger_already_notified=raw[i + 2] is not None,
+            )
+            for i in range(0, len(raw), 3)
+        ]
+
+    def consumed(self, user_id: str, kind: str | None = None) -> set[str]:
+        members = {_decode(m) for m in self.redis.zrange(self.keys.consumed(user_id), 0, -1)}
+        if kind is None:
+            return members
+        prefix = kind + ":"
+        return {m[len(prefix) :] for m in members if m.startswith(prefix)}
+
+    def latest_context(self, user_id: str) -> SessionContext | None:
+        """The context of the user's most recent session, or None for an unknown user."""
+        user = _pairs(self.redis.hgetall(self.keys.user(user_id)))
+        if not user:
+            return None
+        session_id = user.get("last_session", "")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.session(user_id, session_id))
+        pipe.lrange(self.keys.session_items(user_id, session_id), 0, -1)
+        pipe.hgetall(self.keys.session_categories(user_id, session_id))
+        pipe.lrange(self.keys.user_recent(user_id), 0, -1)
+        session_raw, items, cats, recent = pipe.execute()
+        session = {_decode(k): _decode(v) for k, v in session_raw.items()}
+        priced = int(session.get("priced_views", 0))
+        last_ms = int(user.get("last_ms", 0))
+        return SessionContext(
+            user_id=user_id,
+            session_id=session_id,
+            started_ms=int(session.get("started_ms", last_ms)),
+            last_ms=int(session.get("last_ms", last_ms)),
+            page_views=int(session.get("page_views", 0)),
+            events=int(session.get("events", 0)),
+            price_mean=float(session["price_sum"]) / priced if priced else None,
+            recent_items=tuple(_decode(i) for i in items),
+            categories={_decode(c): int(n) for c, n in cats.items()},
+            user_recent_items=tuple(_decode(i) for i in recent),
+        )
+
+    def known_users(self, limit: int = 100_000) -> list[str]:
+        """User ids with history under this prefix (for promotion targeting), at most `limit`."""
+        users: list[str] = []
+        pattern = f"{self.settings.key_prefix}{{u:*}}"
+        for key in self.redis.scan_iter(match=pattern, count=1000):
+            name = _decode(key)
+            users.append(name[len(self.settings.key_prefix) + 3 : -1])
+            if len(users) >= limit:
+                break
+        return users
+
+    def delete_namespace(self) -> int:
+        """Delete every key under this store's prefix (tests and replays clean up with this)."""
+        deleted = 0
+        for batch in _chunks(self.redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000), 500):
+            deleted += self.redis.delete(*batch)
+        return deleted
+
+
+def _chunks(iterable: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
+    batch: list[bytes] = []
+    for item in iterable:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,106 @@
+"""Settings for every streamrec process, read from `STREAMREC_*` environment variables.
+
+Defaults work against the local dev stack (`streamrec dev up`); point at a real cluster with
+`STREAMREC_KAFKA_BOOTSTRAP` and `STREAMREC_REDIS_URL`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One flat, validated view of the configuration (env prefix `STREAMREC_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMREC_", extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated bootstrap servers")
+    kafka_bootstrap_timeout_ms: int = Field(10_000, description="Give up connecting to the brokers after this")
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    events_topic: str = "events"
+    notifications_topic: str = "notifications"
+    dlq_topic: str = "events.dlq"
+    events_partitions: int = Field(6, ge=1)
+    notifications_partitions: int = Field(3, ge=1)
+    dlq_partitions: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    consumer_group: str = "streamrec-worker"
+    # A group join takes about half the session timeout on Tansu; 6 s is also Kafka's minimum default.
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    # Low fetch wait keeps end-to-end latency near the broker's floor (default 500 ms adds ~130 ms).
+    fetch_max_wait_ms: int = 20
+    max_poll_records: int = 500
+    producer_linger_ms: int = 2
+    max_event_bytes: int = Field(256 * 1024, description="Events larger than this go to the dead-letter topic")
+    dlq_max_original_bytes: int = Field(
+        256 * 1024, description="Original payload kept in a dead-letter record; larger ones are truncated"
+    )
+
+    # --- Redis -------------------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field("streamrec:", description="Prefix of every Redis key; replays use their own")
+    session_ttl_s: int = Field(30 * 60, description="A session expires after this much idle time")
+    user_history_ttl_s: int = Field(90 * 24 * 3600, description="Items used/bought and notified are kept this long")
+    recent_items_cap: int = Field(50, ge=1, description="Recent items kept per session and per user")
+    processed_event_ttl_s: int = Field(7 * 24 * 3600, description="Idempotency markers for event ids")
+
+    # --- Triggers and filtering --------------------------------------------------------------
+    trigger_on_task_completed: bool = True
+    trigger_on_add_to_cart: bool = True
+    trigger_on_purchase: bool = True
+    trigger_every_nth_page_view: int = Field(5, ge=0, description="0 disables page-view triggers")
+    notify_cooldown_s: int = Field(
+        24 * 3600, description="An item notified to a user is not notified again within this window"
+    )
+    recommendations_per_notification: int = Field(5, ge=1, le=100)
+    processing_retries: int = Field(2, ge=0)
+
+    # --- Models --------------------------------------------------------------------------------
+    model_dir: Path = Path("artifacts/models")
+    model_reload_interval_s: float = 10.0
+
+    # --- Local dev stack ---------------------------------------------------------------------
+    dev_dir: Path = Path(".streamrec/dev")
+    log_level: str = "INFO"
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix_ends_with_colon(cls, value: str) -> str:
+        return value if value.endswith(":") else value + ":"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _strip_bootstrap(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("kafka_bootstrap needs at least one host:port")
+        return ",".join(servers)
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Connection options shared by every kafka-python client (secrets passed, never logged)."""
+        options: dict[str, object] = {
+            "bootstrap_servers": self.kafka_bootstrap.split(","),
+            "security_protocol": self.kafka_security_protocol,
+            "bootstrap_timeout_ms": self.kafka_bootstrap_timeout_ms,
+        }
+        if self.kafka_sasl_mechanism:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password is not None:
+                options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return options
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings(...)` instead)."""
+    return Settings()

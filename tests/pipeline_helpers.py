@@ -1,0 +1,98 @@
+"""Helpers for integration tests that drive the real pipeline."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import redis
+from kafka.consumer.fetcher import ConsumerRecord
+
+from consumers.worker import RecommendationWorker
+from consumers.worker_main import build_worker
+from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from producers.event_producer import EventProducer
+from producers.synthetic_world import SyntheticWorld
+from streamrec.events import Event
+from streamrec.kafka_clients import make_consumer
+from streamrec.session_store import PRODUCT, TOOL
+from streamrec.settings import Settings
+from streamrec.topics import ensure_topics
+
+
+@dataclass
+class RunningWorker:
+    worker: RecommendationWorker
+    thread: threading.Thread
+    stop: threading.Event
+
+    def shutdown(self, timeout: float = 20) -> None:
+        self.stop.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "worker did not stop"
+
+
+def start_worker(settings: Settings, name: str = "worker") -> RunningWorker:
+    ensure_topics(settings)
+    worker = build_worker(settings, client_id=name)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name=name, daemon=True)
+    thread.start()
+    return RunningWorker(worker, thread, stop)
+
+
+def seed_catalogue(settings: Settings, world: SyntheticWorld) -> None:
+    recommender = SessionCooccurrenceRecommender(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+    recommender.seed_catalogue(PRODUCT, world.product_ids)
+    recommender.seed_catalogue(TOOL, world.tool_ids)
+
+
+def send(settings: Settings, events: Sequence[Event]) -> None:
+    ensure_topics(settings)
+    with EventProducer(settings) as producer:
+        producer.emit_many(events)
+
+
+def read_topic(
+    settings: Settings, topic: str, done: Callable[[list[ConsumerRecord]], bool], timeout_s: float = 60,
+    settle_s: float = 0.0,
+) -> list[ConsumerRecord]:
+    """Read `topic` from the beginning until `done(records)` holds (then `settle_s` more) or time runs out."""
+    consumer = make_consumer(settings, f"reader-{uuid.uuid4().hex[:8]}", "test-reader")
+    consumer.subscribe([topic])
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout_s
+    settle_until = None
+    try:
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            if settle_until is None and done(records):
+                settle_until = time.monotonic() + settle_s
+            if settle_until is not None and time.monotonic() >= settle_until:
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def expected_triggers(events: Sequence[Event], every_nth_page_view: int) -> set[str]:
+    """Event ids that must trigger, computed from the rules independently of the worker."""
+    page_views: dict[str, int] = defaultdict(int)
+    triggers = set()
+    seen = set()
+    for event in events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        if event.type in ("task_completed", "add_to_cart", "purchase"):
+            triggers.add(event.event_id)
+        elif event.type == "page_view":
+            page_views[event.session_id] += 1
+            if every_nth_page_view and page_views[event.session_id] % every_nth_page_view == 0:
+                triggers.add(event.event_id)
+    return triggers
