@@ -108,9 +108,14 @@ class RecommendationPipeline:
         ranked_lists = recommender.recommend_batch(requests)
 
         notifications: list[Notification] = []
-        taken_in_batch: dict[str, set[str]] = defaultdict(set)  # user -> "kind:id" sent in this batch
+        # Items offered by this user's earlier triggers in this batch (not yet in Redis), by event time.
+        taken_in_batch: dict[str, list[tuple[int, set[str]]]] = defaultdict(list)
+        cooldown_ms = self.settings.notify_cooldown_s * 1000
         for (event, trigger), ranked in zip(pending, ranked_lists, strict=True):
-            taken = taken_in_batch[event.user_id]
+            taken = {
+                m for ts_ms, members in taken_in_batch[event.user_id] if event.ts_ms - ts_ms < cooldown_ms
+                for m in members
+            }
             items = [
                 RecommendedItem(item_id=s.item_id, score=s.score, kind=trigger.kind)
                 for s in ranked
@@ -120,7 +125,7 @@ class RecommendationPipeline:
                 self.stats.no_candidates += 1
                 log.warning("no candidates for user=%s trigger=%s", event.user_id, event.event_id)
                 continue
-            taken.update(f"{trigger.kind}:{i.item_id}" for i in items)
+            taken_in_batch[event.user_id].append((event.ts_ms, {f"{trigger.kind}:{i.item_id}" for i in items}))
             notifications.append(
                 Notification(
                     notification_id=notification_id_for(event.event_id),

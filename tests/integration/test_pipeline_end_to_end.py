@@ -27,7 +27,9 @@ def test_every_trigger_yields_exactly_one_unfiltered_notification(settings):
         send(settings, events)
         records = read_topic(
             settings, settings.notifications_topic,
-            done=lambda recs: len({r.value for r in recs}) >= len(triggers), timeout_s=90, settle_s=2.0,
+            done=lambda recs: running.worker.committed_records >= len(events)
+            and len(recs) >= running.worker.pipeline.stats.notifications,
+            timeout_s=90, settle_s=1.0,
         )
     finally:
         running.shutdown()
