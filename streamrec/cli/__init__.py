@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from streamrec.cli import dev, evaluation, models, pipeline, web
+from streamrec.cli import dev, evaluation, models, pipeline, sessions, web
 
 app = typer.Typer(
     name="streamrec",
@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (dev, pipeline, models, evaluation, web):
+for module in (dev, pipeline, models, sessions, evaluation, web):
     module.register(app)
 
 
