@@ -96,3 +96,16 @@ def expected_triggers(events: Sequence[Event], every_nth_page_view: int) -> set[
             if every_nth_page_view and page_views[event.session_id] % every_nth_page_view == 0:
                 triggers.add(event.event_id)
     return triggers
+
+
+def read_notifications_when_done(
+    settings: Settings, workers: Sequence[RunningWorker], total_records: int, timeout_s: float = 90
+) -> list[ConsumerRecord]:
+    """Wait until the workers committed `total_records` and read every notification they published."""
+
+    def done(records: list[ConsumerRecord]) -> bool:
+        committed = sum(w.worker.committed_records for w in workers)
+        published = sum(w.worker.pipeline.stats.notifications for w in workers)
+        return committed >= total_records and len(records) >= published
+
+    return read_topic(settings, settings.notifications_topic, done=done, timeout_s=timeout_s, settle_s=1.0)

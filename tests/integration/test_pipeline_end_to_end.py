@@ -10,7 +10,7 @@ import pytest
 from producers.simulator import simulate
 from streamrec.notifications import decode_notification, notification_id_for
 from streamrec.session_store import PRODUCT, TOOL
-from tests.pipeline_helpers import expected_triggers, read_topic, seed_catalogue, send, start_worker
+from tests.pipeline_helpers import expected_triggers, read_notifications_when_done, seed_catalogue, send, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,7 @@ def test_every_trigger_yields_exactly_one_unfiltered_notification(settings):
     running = start_worker(settings)
     try:
         send(settings, events)
-        records = read_topic(
-            settings, settings.notifications_topic,
-            done=lambda recs: running.worker.committed_records >= len(events)
-            and len(recs) >= running.worker.pipeline.stats.notifications,
-            timeout_s=90, settle_s=1.0,
-        )
+        records = read_notifications_when_done(settings, [running], len(events))
     finally:
         running.shutdown()
 
