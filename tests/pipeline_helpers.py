@@ -109,3 +109,29 @@ def read_notifications_when_done(
         return committed >= total_records and len(records) >= published
 
     return read_topic(settings, settings.notifications_topic, done=done, timeout_s=timeout_s, settle_s=1.0)
+
+
+def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
+    """Environment for a `streamrec` subprocess that runs with exactly these settings."""
+    import os
+
+    env = dict(os.environ)
+    for name, value in {**settings.model_dump(), **overrides}.items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"STREAMREC_{name.upper()}"] = str(value)
+    return env
+
+
+def worker_process(settings: Settings, log_path, **overrides: object):
+    """Start `streamrec worker` as its own process (so a test can SIGKILL it)."""
+    import subprocess
+    import sys
+
+    log = open(log_path, "ab")  # noqa: SIM115 - owned by the process for its lifetime
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamrec", "worker"],
+        env=settings_env(settings, **overrides), stdout=log, stderr=subprocess.STDOUT,
+    )
