@@ -244,7 +244,7 @@ class SessionStore:
 
     def latest_context(self, user_id: str) -> SessionContext | None:
         """The context of the user's most recent session, or None for an unknown user."""
-        user = _pairs(self.redis.hgetall(self.keys.user(user_id)))
+        user = {_decode(k): _decode(v) for k, v in self.redis.hgetall(self.keys.user(user_id)).items()}
         if not user:
             return None
         session_id = user.get("last_session", "")

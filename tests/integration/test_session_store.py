@@ -1,0 +1,90 @@
+"""The Redis session store against the real server: context, idempotency, caps, TTLs, filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streamrec.events import PageView, Purchase, SessionEnd, TaskCompleted
+from streamrec.session_store import SessionStore
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(settings, redis_client):
+    return SessionStore(redis_client, settings.model_copy(update={"recent_items_cap": 3}))
+
+
+def _view(n: int, item: str, category: str = "shoes", **kw) -> PageView:
+    return PageView(event_id=f"pv{n}", user_id="u1", session_id="s1", ts=T0 + timedelta(seconds=10 * n),
+                    item_id=item, category=category, price=10.0 * n, **kw)
+
+
+def test_context_tracks_views_time_items_and_categories(store):
+    contexts = store.apply_batch([_view(1, "a"), _view(2, "b", "hats"), _view(3, "c"), _view(4, "d")])
+    last = contexts[-1]
+    assert last.page_views == 4
+    assert last.session_seconds == 30.0
+    assert last.recent_items == ("d", "c", "b")  # newest first, capped at 3
+    assert last.categories == {"shoes": 3, "hats": 1}
+    assert last.price_mean == pytest.approx(25.0)
+    assert [c.page_view_ordinal for c in contexts] == [1, 2, 3, 4]
+    latest = store.latest_context("u1")
+    assert latest is not None and latest.page_views == 4 and latest.recent_items == ("d", "c", "b")
+
+
+def test_a_redelivered_event_changes_nothing_and_keeps_its_ordinal(store):
+    store.apply_batch([_view(1, "a"), _view(2, "b")])
+    again = store.apply(_view(1, "a"))
+    assert again.duplicate
+    assert again.page_views == 2
+    assert again.page_view_ordinal == 1
+    assert again.recent_items == ("b", "a")
+
+
+def test_filters_see_consumption_as_of_the_trigger_time(store):
+    buy = Purchase(event_id="buy", user_id="u1", session_id="s1", ts=T0 + timedelta(minutes=5), item_id="p9")
+    tool = TaskCompleted(event_id="task", user_id="u1", session_id="s1", ts=T0 + timedelta(minutes=1), tool_id="t1")
+    store.apply_batch([tool, buy])
+    between_ms = int((T0 + timedelta(minutes=2)).timestamp() * 1000)
+    first, between, after = store.filters_batch(
+        [("u1", "x", tool.ts_ms - 1), ("u1", "y", between_ms), ("u1", "z", buy.ts_ms)]
+    )
+    assert first.excluded("tool") == set()
+    assert between.excluded("tool") == {"t1"} and between.excluded("product") == set()
+    assert after.excluded("product") == {"p9"}
+
+
+def test_notified_items_are_filtered_within_the_cooldown_only(store, settings):
+    sent_ms = int(T0.timestamp() * 1000)
+    store.record_notifications([("u1", "trigger-1", ["product:p1", "product:p2"], sent_ms)])
+    soon, late = store.filters_batch([
+        ("u1", "trigger-2", sent_ms + 60_000),
+        ("u1", "trigger-3", sent_ms + settings.notify_cooldown_s * 1000 + 1),
+    ])
+    assert soon.excluded("product") == {"p1", "p2"}
+    assert late.excluded("product") == set()
+    (again,) = store.filters_batch([("u1", "trigger-1", sent_ms)])
+    assert again.trigger_already_notified and not soon.trigger_already_notified
+
+
+def test_sessions_expire_after_idle_ttl_and_user_history_lives_longer(store, redis_client, settings):
+    store.apply_batch([_view(1, "a"), SessionEnd(event_id="end", user_id="u1", session_id="s1", ts=T0)])
+    session_ttl = redis_client.ttl(store.keys.session("u1", "s1"))
+    history_ttl = redis_client.ttl(store.keys.user("u1"))
+    assert 0 < session_ttl <= settings.session_ttl_s
+    assert session_ttl < history_ttl <= settings.user_history_ttl_s
+
+
+def test_delete_namespace_removes_only_this_prefix(store, redis_client):
+    store.apply(_view(1, "a"))
+    redis_client.set("other-namespace:keep", "1")
+    try:
+        assert store.delete_namespace() > 0
+        assert store.latest_context("u1") is None
+        assert redis_client.get("other-namespace:keep") == b"1"
+    finally:
+        redis_client.delete("other-namespace:keep")
