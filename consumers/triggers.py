@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
@@ -28,3 +30,22 @@ def trigger_for(event: Event, context: SessionContext, settings: Settings) -> Tr
     if isinstance(event, PageView) and n > 0 and context.page_view_ordinal > 0 and context.page_view_ordinal % n == 0:
         return Trigger(PRODUCT, f"page view {context.page_view_ordinal} of the session", event.item_id)
     return None
+
+
+def expected_trigger_ids(events: Iterable[Event], settings: Settings) -> set[str]:
+    """Which events of an ordered stream fire a trigger, computed offline (benchmarks and tests check with it)."""
+    page_views: dict[str, int] = defaultdict(int)
+    fired: set[str] = set()
+    seen: set[str] = set()
+    for event in events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        ordinal = 0
+        if isinstance(event, PageView):
+            page_views[event.session_id] += 1
+            ordinal = page_views[event.session_id]
+        context = SessionContext(user_id=event.user_id, session_id=event.session_id, page_view_ordinal=ordinal)
+        if trigger_for(event, context, settings) is not None:
+            fired.add(event.event_id)
+    return fired

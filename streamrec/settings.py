@@ -85,6 +85,17 @@ class Settings(BaseSettings):
             raise ValueError("kafka_bootstrap needs at least one host:port")
         return ",".join(servers)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as `STREAMREC_*` variables, to start a subprocess with exactly this configuration."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"STREAMREC_{name.upper()}"] = str(value)
+        return env
+
     def kafka_client_options(self) -> dict[str, object]:
         """Connection options shared by every kafka-python client (secrets passed, never logged)."""
         options: dict[str, object] = {

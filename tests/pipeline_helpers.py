@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
 
+from consumers.triggers import expected_trigger_ids
 from consumers.worker import RecommendationWorker
 from consumers.worker_main import build_worker
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
@@ -81,21 +81,8 @@ def read_topic(
 
 
 def expected_triggers(events: Sequence[Event], every_nth_page_view: int) -> set[str]:
-    """Event ids that must trigger, computed from the rules independently of the worker."""
-    page_views: dict[str, int] = defaultdict(int)
-    triggers = set()
-    seen = set()
-    for event in events:
-        if event.event_id in seen:
-            continue
-        seen.add(event.event_id)
-        if event.type in ("task_completed", "add_to_cart", "purchase"):
-            triggers.add(event.event_id)
-        elif event.type == "page_view":
-            page_views[event.session_id] += 1
-            if every_nth_page_view and page_views[event.session_id] % every_nth_page_view == 0:
-                triggers.add(event.event_id)
-    return triggers
+    """Event ids that must trigger, computed from the rules independently of the worker's Redis state."""
+    return expected_trigger_ids(events, Settings(trigger_every_nth_page_view=every_nth_page_view))
 
 
 def read_notifications_when_done(
@@ -115,14 +102,7 @@ def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
     """Environment for a `streamrec` subprocess that runs with exactly these settings."""
     import os
 
-    env = dict(os.environ)
-    for name, value in {**settings.model_dump(), **overrides}.items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"STREAMREC_{name.upper()}"] = str(value)
-    return env
+    return {**os.environ, **settings.model_copy(update=overrides).to_env()}
 
 
 def worker_process(settings: Settings, log_path, **overrides: object):

@@ -19,7 +19,8 @@ def test_task_completed_asks_for_a_tool():
 
 def test_cart_and_purchase_ask_for_complementary_products():
     settings = Settings()
-    for event in (AddToCart(user_id="u", session_id="s", item_id="p"), Purchase(user_id="u", session_id="s", item_id="p")):
+    cart = AddToCart(user_id="u", session_id="s", item_id="p")
+    for event in (cart, Purchase(user_id="u", session_id="s", item_id="p")):
         trigger = trigger_for(event, _ctx(), settings)
         assert trigger is not None and trigger.kind == PRODUCT and trigger.trigger_item == "p"
 
