@@ -1,0 +1,211 @@
+"""Drive the worker's `RecommendationPipeline` over a `ReplayInput`, one model at a time, side by side.
+
+Per model: a fresh namespace (`replay:<run>:<model>:` keys, `replay.<run>.<model>.notifications` topic);
+the model is fitted on the warm-up events only (offline models) or learns them by observing (streaming
+models); warm-up events build session state with triggers off; then the window is replayed in batches
+that end at each trigger, so no trigger sees a later event. Nothing is written under the live prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import redis
+from pydantic import BaseModel
+from tqdm import tqdm
+
+from consumers.recommendation_pipeline import RecommendationPipeline, StaticRecommenderSource
+from consumers.replay.batching import leak_free_batches, without_triggers
+from consumers.replay.namespace import new_run_id, replay_settings
+from consumers.replay.recording import RecordingRecommender
+from consumers.replay.records import ReplayRecord
+from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
+from consumers.replay.sources import ReplayInput
+from model.datasets.event_log import write_event_log
+from model.evaluation.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
+from model.interactions import events_to_frame
+from streamrec.events import Event
+from streamrec.session_store import SessionStore
+from streamrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WARMUP_BATCH = 500
+
+
+class ModelRun(BaseModel):
+    name: str
+    version: str
+    key_prefix: str
+    notifications_topic: str | None
+    window_events: int
+    triggers: int
+    notifications: int
+    no_candidates: int
+    fit_seconds: float
+    replay_seconds: float
+    events_per_s: float
+
+
+class ReplayManifest(BaseModel):
+    """What was replayed, how, and per model what came out (written as manifest.json beside the records)."""
+
+    run_id: str
+    source: str
+    warmup_events: int
+    window_events: int
+    window_start: datetime | None
+    window_end: datetime | None
+    depth: int
+    settings: dict[str, object]
+    models: list[ModelRun]
+    skipped: dict[str, str]
+
+
+def _settings_digest(settings: Settings) -> dict[str, object]:
+    keys = (
+        "trigger_on_task_completed", "trigger_on_add_to_cart", "trigger_on_purchase", "trigger_every_nth_page_view",
+        "notify_cooldown_s", "recommendations_per_notification",
+    )
+    return {k: getattr(settings, k) for k in keys}
+
+
+def replay_model(
+    spec: ModelSpec,
+    data: ReplayInput,
+    live: Settings,
+    client: redis.Redis,
+    run_id: str,
+    sinks: Sequence[ReplaySink],
+    depth: int = 20,
+    train: object = None,
+    truth_path: Path | None = None,
+    publish: bool = False,
+    keep_state: bool = False,
+    progress: bool = True,
+) -> ModelRun:
+    """Replay `data` through the pipeline with one model in its own namespace; returns its run summary."""
+    settings = replay_settings(live, run_id, spec.name)
+    store = SessionStore(client, settings)
+    store.delete_namespace()  # a clean namespace, even when a run id is reused
+    topic_sink = TopicSink(settings) if publish else None
+    all_sinks = [*sinks, *([topic_sink] if topic_sink else [])]
+    try:
+        started = time.monotonic()
+        frame = train if train is not None else events_to_frame(data.warmup)
+        context = ModelContext(
+            train=frame, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
+            model_dir=live.model_dir,
+        )
+        model = RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
+        source = StaticRecommenderSource(model)
+        warm = RecommendationPipeline(store, source, without_triggers(settings))
+        for i in tqdm(
+            range(0, len(data.warmup), WARMUP_BATCH), desc=f"{spec.name}: warm-up", unit="batch",
+            disable=not progress or not data.warmup,
+        ):
+            warm.prepare(data.warmup[i : i + WARMUP_BATCH])
+        fit_seconds = time.monotonic() - started
+
+        now: list[datetime] = [data.window[0].ts] if data.window else []
+        # Deterministic output: a notification's created_at is its batch's event time, not the wall clock.
+        pipeline = RecommendationPipeline(store, source, settings, clock=lambda: now[0])
+        started = time.monotonic()
+        bar = tqdm(total=len(data.window), desc=f"{spec.name}: replay", unit="ev", disable=not progress)
+        for batch in leak_free_batches(data.window, settings):
+            now[0] = batch[-1].ts
+            notifications = pipeline.prepare(batch)
+            records = []
+            for n in notifications:
+                ranked = model.take(n.user_id, int(n.trigger_ts.timestamp() * 1000))
+                records.append(
+                    ReplayRecord(notification=n, ranked=[s.item_id for s in ranked], scores=[s.score for s in ranked])
+                )
+            for sink in all_sinks:
+                sink.write(records)
+            pipeline.confirm(notifications)
+            model.forget()
+            bar.update(len(batch))
+            elapsed = time.monotonic() - started
+            if elapsed > 0:
+                bar.set_postfix_str(f"{bar.n / elapsed:.0f} ev/s", refresh=False)
+        bar.close()
+        seconds = time.monotonic() - started
+    finally:
+        if topic_sink is not None:
+            topic_sink.close()
+        if not keep_state:
+            store.delete_namespace()
+    stats = pipeline.stats
+    run = ModelRun(
+        name=spec.name, version=model.version, key_prefix=settings.key_prefix,
+        notifications_topic=settings.notifications_topic if publish else None,
+        window_events=len(data.window), triggers=stats.triggers, notifications=stats.notifications,
+        no_candidates=stats.no_candidates, fit_seconds=round(fit_seconds, 3), replay_seconds=round(seconds, 3),
+        events_per_s=round(len(data.window) / seconds, 1) if seconds > 0 else 0.0,
+    )
+    log.info("replayed %s: %d events in %.1fs (%.0f ev/s), %d notifications",
+             spec.name, run.window_events, seconds, run.events_per_s, run.notifications)
+    return run
+
+
+def replay_side_by_side(
+    model_names: Sequence[str],
+    data: ReplayInput,
+    live: Settings,
+    out_dir: Path,
+    client: redis.Redis | None = None,
+    run_id: str | None = None,
+    depth: int = 20,
+    truth_path: Path | None = None,
+    publish: bool = False,
+    progress: bool = True,
+) -> ReplayManifest:
+    """Replay the same events with each model; write events.parquet, notifications/<model>.jsonl, manifest.json."""
+    client = client or redis.Redis.from_url(live.redis_url)
+    run_id = run_id or new_run_id()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_event_log(_all_events(data), out_dir / "events.parquet")
+    (out_dir / "window.json").write_text(
+        ReplayWindow(start=data.window_start, warmup_events=len(data.warmup)).model_dump_json()
+    )
+    train = events_to_frame(data.warmup)
+    runs: list[ModelRun] = []
+    skipped: dict[str, str] = {}
+    for name in model_names:
+        try:
+            spec = get_spec(name)
+            sink = JsonlSink(out_dir / "notifications" / f"{name}.jsonl")
+            try:
+                runs.append(
+                    replay_model(spec, data, live, client, run_id, [sink], depth, train, truth_path, publish,
+                                 progress=progress)
+                )
+            finally:
+                sink.close()
+        except ModelUnavailable as error:
+            log.warning("skipping %s: %s", name, error)
+            skipped[name] = str(error)
+            (out_dir / "notifications" / f"{name}.jsonl").unlink(missing_ok=True)
+    manifest = ReplayManifest(
+        run_id=run_id, source=data.source, warmup_events=len(data.warmup), window_events=len(data.window),
+        window_start=data.window_start, window_end=data.window_end, depth=depth,
+        settings=_settings_digest(live), models=runs, skipped=skipped,
+    )
+    (out_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+    return manifest
+
+
+class ReplayWindow(BaseModel):
+    """Where the evaluated window starts in events.parquet (everything before it is warm-up/training)."""
+
+    start: datetime | None
+    warmup_events: int
+
+
+def _all_events(data: ReplayInput) -> list[Event]:
+    return [*data.warmup, *data.window]

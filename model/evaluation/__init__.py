@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics over replayed notifications, standard protocols, model registry, reports."""
