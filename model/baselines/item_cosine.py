@@ -1,0 +1,90 @@
+"""Offline baseline: item-item cosine similarity over user-item co-usage, filled up by popularity.
+
+cos(i, j) = users(i and j) / sqrt(users(i) * users(j)) on the binary user x item matrix of the
+training frame. A user's score for j sums cos(i, j) over the items i they used (the request's session
+context when given, else their training history).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from model.baselines.popularity import PopularityRecommender
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.two_tower.examples import query_history
+from streamrec.session_store import PRODUCT
+
+
+class ItemCosineRecommender(Recommender):
+    name = "item-cosine"
+    version = "1"
+
+    def __init__(self, neighbours: int = 200, history_cap: int = 50) -> None:
+        self.neighbours = neighbours  # kept per item
+        self.history_cap = history_cap  # most recent items per user used to count co-usage
+        self.similar: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        self.histories: dict[tuple[str, str], list[str]] = {}
+        self.popularity = PopularityRecommender()
+
+    def fit(self, interactions: pd.DataFrame) -> ItemCosineRecommender:
+        frame = interactions.dropna(subset=["item_id"]).sort_values("ts", kind="stable")
+        pairs = frame[["user_id", "item_id", "kind"]].astype(str).drop_duplicates(keep="last")
+        pairs = pairs.groupby(["kind", "user_id"], sort=False).tail(self.history_cap)
+        self.histories = {
+            (kind, user): list(reversed(group["item_id"].tolist()))
+            for (kind, user), group in pairs.groupby(["kind", "user_id"], sort=False)
+        }
+        self.similar = {}
+        for kind, group in pairs.groupby("kind"):
+            self.similar.update(self._cosine(str(kind), group))
+        self.popularity.fit(interactions)
+        return self
+
+    def _cosine(self, kind: str, pairs: pd.DataFrame) -> dict[tuple[str, str], list[tuple[str, float]]]:
+        users = pd.factorize(pairs["user_id"])[0]
+        items, names = pd.factorize(pairs["item_id"])
+        per_item = np.bincount(items)
+        left = pd.DataFrame({"u": users, "i": items})
+        co = left.merge(left, on="u", suffixes=("", "_j"))
+        co = co[co["i"] != co["i_j"]].groupby(["i", "i_j"]).size().rename("n").reset_index()
+        co["cos"] = co["n"] / np.sqrt(per_item[co["i"]] * per_item[co["i_j"]])
+        co = co.sort_values(["i", "cos", "i_j"], ascending=[True, False, True]).groupby("i").head(self.neighbours)
+        out: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for i, group in co.groupby("i", sort=False):
+            out[(kind, str(names[i]))] = list(zip(names[group["i_j"].to_numpy()].astype(str),
+                                                  group["cos"].astype(float), strict=True))
+        return out
+
+    def _seeds(self, request: RecommendationRequest) -> list[str]:
+        seeds = [request.trigger_item] if request.trigger_item else []
+        if request.kind == PRODUCT and request.context is not None:
+            seeds += list(query_history(request.context))
+        if len(seeds) == 0:
+            seeds = self.histories.get((request.kind, request.user_id), [])
+        return list(dict.fromkeys(seeds))[: self.history_cap]
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        seeds = self._seeds(request)
+        blocked = set(request.exclude) | set(seeds)
+        scores: dict[str, float] = defaultdict(float)
+        for seed in seeds:
+            for item, sim in self.similar.get((request.kind, seed), []):
+                if item not in blocked:
+                    scores[item] += sim
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: request.k]
+        if len(ranked) < request.k:
+            # Popularity fills up below every similarity score.
+            chosen = blocked | {item for item, _ in ranked}
+            fill = RecommendationRequest(request.user_id, request.k - len(ranked), request.kind,
+                                         exclude=frozenset(chosen))
+            floor = min((s for _, s in ranked), default=1.0)
+            popular = self.popularity.recommend(fill)
+            top = popular[0].score if popular else 1.0
+            ranked += [(p.item_id, floor * 1e-3 * p.score / top) for p in popular]
+        return [ScoredItem(item, float(score)) for item, score in ranked]
+
+    def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
+        return [ScoredItem(item, sim) for item, sim in self.similar.get((kind, item_id), [])[:k]]

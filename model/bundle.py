@@ -1,0 +1,130 @@
+"""A versioned model bundle: config + vocabularies, tower and ranker weights, item vectors, FAISS index, metrics.
+
+Layout of one bundle (a folder named by its version, a UTC timestamp, so names sort by age):
+    config.json            BundleConfig: hyperparameters and the feature spec (vocabularies, item attributes)
+    query_tower.weights.h5 / item_tower.weights.h5 / ranker.weights.h5
+    item_vectors.npy       item-tower output per vocabulary index
+    items.faiss            the index over those vectors
+    user_history.json      each training user's latest items, for requests that come without session context
+    metrics.json           training and evaluation figures
+A bundle is written under a hidden temporary name and renamed when complete, so a worker never loads half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+from pydantic import BaseModel
+
+from model.index.faiss_index import ItemIndex
+from model.ranking.features import RankerConfig
+from model.ranking.wide_deep import build_ranker
+from model.two_tower.features import FeatureSpec
+from model.two_tower.towers import Towers, TwoTowerConfig, build_towers
+
+CONFIG = "config.json"
+BUNDLE_FORMAT = 1
+
+
+class BundleConfig(BaseModel):
+    """Everything needed to rebuild the trained models exactly (weights aside)."""
+
+    format: int = BUNDLE_FORMAT
+    name: str = "two-tower"
+    version: str = ""
+    created_at: datetime
+    two_tower: TwoTowerConfig
+    ranker: RankerConfig | None = None
+    spec: FeatureSpec
+    index_kind: str = "flat"
+    trained_on: str = ""
+
+
+@dataclass
+class ModelBundle:
+    config: BundleConfig
+    towers: Towers
+    item_vectors: np.ndarray
+    index: ItemIndex
+    ranker: keras.Model | None = None
+    user_history: dict[str, list[str]] = field(default_factory=dict)
+    metrics: dict[str, object] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.config.spec
+
+    def save(self, model_dir: Path) -> Path:
+        """Write atomically as `model_dir/<version>` (a new version when none is set); returns the folder."""
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if not self.config.version:
+            self.config.version = new_version(model_dir)
+        final = model_dir / self.config.version
+        partial = model_dir / f".partial-{self.config.version}-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        self.towers.query.save_weights(partial / "query_tower.weights.h5")
+        self.towers.item.save_weights(partial / "item_tower.weights.h5")
+        if self.ranker is not None:
+            self.ranker.save_weights(partial / "ranker.weights.h5")
+        np.save(partial / "item_vectors.npy", self.item_vectors)
+        self.index.save(partial / "items.faiss")
+        (partial / "user_history.json").write_text(json.dumps(self.user_history))
+        (partial / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=str))
+        (partial / CONFIG).write_text(self.config.model_dump_json())  # last: marks the bundle complete
+        os.replace(partial, final)
+        self.path = final
+        return final
+
+    @classmethod
+    def load(cls, path: Path) -> ModelBundle:
+        """Rebuild the models from the saved config, then load their weights."""
+        config = BundleConfig.model_validate_json((path / CONFIG).read_text())
+        towers = build_towers(config.spec, config.two_tower)
+        towers.query.load_weights(path / "query_tower.weights.h5")
+        towers.item.load_weights(path / "item_tower.weights.h5")
+        ranker = None
+        if config.ranker is not None and (path / "ranker.weights.h5").exists():
+            ranker = build_ranker(config.spec, config.ranker)
+            ranker.load_weights(path / "ranker.weights.h5")
+        metrics_path = path / "metrics.json"
+        return cls(
+            config=config, towers=towers, item_vectors=np.load(path / "item_vectors.npy"),
+            index=ItemIndex.load(path / "items.faiss"), ranker=ranker,
+            user_history=json.loads((path / "user_history.json").read_text()),
+            metrics=json.loads(metrics_path.read_text()) if metrics_path.exists() else {}, path=path,
+        )
+
+
+def new_version(model_dir: Path) -> str:
+    """A UTC timestamp to the millisecond, bumped if a bundle of that name exists already."""
+    now = datetime.now(UTC)
+    version = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
+    while (model_dir / version).exists():
+        now = now.replace(microsecond=(now.microsecond + 1000) % 1_000_000)
+        version = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
+    return version
+
+
+def list_bundles(model_dir: Path) -> list[Path]:
+    """Complete bundles under `model_dir`, oldest first (partial ones have no config yet)."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CONFIG).exists())
+
+
+def newest_bundle(model_dir: Path) -> Path | None:
+    bundles = list_bundles(model_dir)
+    return bundles[-1] if bundles else None

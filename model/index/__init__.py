@@ -1,0 +1,1 @@
+"""FAISS indexes over item embeddings."""

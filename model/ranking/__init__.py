@@ -1,0 +1,1 @@
+"""Wide & deep ranker over retrieval candidates, with session context."""

@@ -1,0 +1,69 @@
+"""Ranker inputs, built the same way for training examples and for serving candidates.
+
+Dense features: session activity (page views, session time), price (the item's and against the
+session's mean), the retrieval score, the item's popularity, how much of the session was in the
+item's category, whether the item was already seen, and the hour as sin/cos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from model.two_tower.examples import query_history
+from model.two_tower.features import FeatureSpec, time_features
+from streamrec.session_store import SessionContext
+
+RANKER_DENSE_FEATURES = (
+    "log_page_views", "log_session_seconds", "log_price", "log_price_vs_session", "retrieval_score",
+    "log_popularity", "session_category_share", "seen_in_session", "hour_sin", "hour_cos",
+)
+
+
+class RankerConfig(BaseModel):
+    """Hyperparameters of the wide & deep ranker and of its training examples (saved in the bundle)."""
+
+    user_dim: int = Field(16, ge=1)
+    item_dim: int = Field(16, ge=1)
+    category_dim: int = Field(8, ge=1)
+    hidden_units: tuple[int, ...] = (64, 32)
+    negatives_per_positive: int = Field(4, ge=0, description="Random catalogue items sampled per conversion")
+    max_positive_weight: float = Field(50.0, ge=1, description="Cap on the class weight of conversions")
+    epochs: int = Field(8, ge=1)
+    patience: int = Field(2, ge=1)
+    batch_size: int = Field(1024, ge=8)
+    learning_rate: float = Field(2e-3, gt=0)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1, description="Latest examples, for the reported AUC")
+    validation_fraction: float = Field(0.1, gt=0, lt=1, description="Latest training examples, for early stopping")
+    seed: int = 7
+
+
+def ranker_inputs(spec: FeatureSpec, user_ids: Sequence[str], item_index: np.ndarray,
+                  contexts: Sequence[SessionContext | None], retrieval_scores: np.ndarray,
+                  now_ms: np.ndarray) -> dict[str, np.ndarray]:
+    """One row per (query, candidate item): the ids the embeddings read plus `RANKER_DENSE_FEATURES`."""
+    item_index = np.asarray(item_index, dtype=np.int64)
+    n = len(item_index)
+    price = np.asarray(spec.item_price, dtype=np.float64)[item_index]
+    category = np.asarray(spec.item_category, dtype=np.int32)[item_index]
+    category_names = spec.categories.tokens
+    dense = np.zeros((n, len(RANKER_DENSE_FEATURES)), dtype=np.float32)
+    for row, context in enumerate(contexts):
+        if context is None:
+            continue
+        dense[row, 0] = np.log1p(context.page_views)
+        dense[row, 1] = np.log1p(context.session_seconds)
+        if context.price_mean and price[row] > 0:
+            dense[row, 3] = np.log(price[row] / context.price_mean)
+        total = sum(context.categories.values())
+        if total and category[row]:
+            dense[row, 6] = context.categories.get(category_names[category[row]], 0) / total
+        dense[row, 7] = float(spec.items.tokens[item_index[row]] in query_history(context))
+    dense[:, 2] = np.log1p(price)
+    dense[:, 4] = retrieval_scores
+    dense[:, 5] = np.asarray(spec.item_log_popularity, dtype=np.float32)[item_index]
+    dense[:, 8:10] = time_features(np.asarray(now_ms, dtype=np.int64))[:, 0:2]
+    return {"user": spec.users.lookup(user_ids), "item": item_index.astype(np.int32), "category": category,
+            "dense": dense}

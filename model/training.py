@@ -1,0 +1,100 @@
+"""Train the whole model stack from an interactions frame: two-tower -> FAISS index -> ranker -> bundle."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
+
+from model.bundle import BundleConfig, ModelBundle
+from model.index.faiss_index import EXACT_LIMIT, ItemIndex, recall_vs_exact
+from model.ranking.features import RankerConfig
+from model.ranking.training import ranker_examples, train_ranker
+from model.scoring import QueryEncoder
+from model.two_tower.examples import ITEM_EVENTS, retrieval_examples, sort_by_time
+from model.two_tower.features import build_feature_spec
+from model.two_tower.towers import TwoTowerConfig
+from model.two_tower.training import item_vectors, query_vectors, train_two_tower
+
+log = logging.getLogger(__name__)
+
+
+class TrainingConfig(BaseModel):
+    two_tower: TwoTowerConfig = Field(default_factory=TwoTowerConfig)
+    ranker: RankerConfig | None = Field(default_factory=RankerConfig, description="None: retrieval only")
+    exact_index_limit: int = Field(EXACT_LIMIT, ge=1, description="Flat index up to this many items, HNSW above")
+    threads: int = Field(2, ge=1, description="TensorFlow intra-op threads (the machine is shared)")
+
+
+def limit_threads(threads: int) -> None:
+    """Keep TensorFlow to `threads` cores; only possible before TensorFlow starts its thread pools."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialised in this process: keep what it has
+
+
+def user_histories(frame: pd.DataFrame, length: int) -> dict[str, list[str]]:
+    """Each user's latest product items, newest first (what a request without session context pools over)."""
+    items = sort_by_time(frame)
+    items = items[(items["kind"] == "product") & items["event_type"].isin(ITEM_EVENTS) & items["item_id"].notna()]
+    tail = items.groupby("user_id", sort=False).tail(length)
+    return {str(u): [str(i) for i in reversed(g.tolist())] for u, g in tail.groupby("user_id", sort=False)["item_id"]}
+
+
+def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, catalogue: pd.DataFrame | None = None,
+                 progress: bool = True, trained_on: str = "") -> ModelBundle:
+    """Two-tower retrieval, its FAISS index and (optionally) the wide & deep ranker, as one unsaved bundle."""
+    config = config or TrainingConfig()
+    limit_threads(config.threads)
+    started = time.monotonic()
+    steps = tqdm(total=4, desc="train bundle", disable=not progress)
+    spec = build_feature_spec(frame, config.two_tower.history_length, catalogue=catalogue)
+    examples = retrieval_examples(frame, spec)
+    steps.set_postfix(step="two-tower", examples=len(examples))
+    towers, tower_history = train_two_tower(spec, examples, config.two_tower, progress=progress)
+    steps.update()
+
+    steps.set_postfix(step="index")
+    vectors = item_vectors(towers, spec)
+    index = ItemIndex.build(vectors, exact_limit=config.exact_index_limit)
+    sample = examples.take(np.random.default_rng(0).permutation(len(examples))[:1000])
+    index_recall = recall_vs_exact(index, vectors, query_vectors(towers, sample.queries), k=100)
+    steps.update()
+
+    ranker, ranker_report = None, None
+    if config.ranker is not None:
+        steps.set_postfix(step="ranker")
+        encoder = QueryEncoder(towers.query, spec)
+        labelled = ranker_examples(frame, spec, encoder, vectors, config.ranker)
+        if labelled.labels.sum() > 0 and (labelled.labels == 0).any():
+            ranker, ranker_report = train_ranker(spec, labelled, config.ranker, progress=progress)
+        else:
+            log.warning("no conversions (or no negatives) to train the ranker on: retrieval only")
+    steps.update()
+
+    metrics: dict[str, object] = {
+        "two_tower": tower_history.as_dict(),
+        "index": {"kind": index.kind, "items": len(index), "recall_at_100_vs_exact": index_recall},
+        "ranker": ranker_report.as_dict() if ranker_report else None,
+        "training_seconds": time.monotonic() - started,
+        "interactions": len(frame),
+        "users": len(spec.users) - 1,
+        "items": len(spec.items) - 1,
+    }
+    bundle = ModelBundle(
+        config=BundleConfig(created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), two_tower=config.two_tower,
+                            ranker=config.ranker if ranker is not None else None, spec=spec, index_kind=index.kind,
+                            trained_on=trained_on),
+        towers=towers, item_vectors=vectors, index=index, ranker=ranker,
+        user_history=user_histories(frame, spec.history_length), metrics=metrics,
+    )
+    steps.update()
+    steps.close()
+    return bundle

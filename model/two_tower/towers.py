@@ -1,0 +1,94 @@
+"""The query tower and the item tower (Keras 3 functional models sharing the item-id embedding).
+
+Both towers end L2-normalised, so a FAISS inner-product index ranks by cosine and the temperature of
+the retrieval task sets the softmax sharpness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from pydantic import BaseModel, Field
+
+from model.two_tower.features import DENSE_FEATURES, FeatureSpec
+
+
+class TwoTowerConfig(BaseModel):
+    """Hyperparameters of the two-tower model and its training (saved in the bundle)."""
+
+    embedding_dim: int = Field(32, ge=4)
+    hidden_units: int = Field(64, ge=4)
+    history_length: int = Field(10, ge=1)
+    temperature: float = Field(0.05, gt=0)
+    logq_correction: bool = True
+    item_id_dropout: float = Field(0.1, ge=0, le=1, description="Share of positives trained with the id hidden")
+    batch_size: int = Field(512, ge=8)
+    epochs: int = Field(20, ge=1)
+    patience: int = Field(2, ge=1, description="Epochs without validation improvement before stopping")
+    learning_rate: float = Field(3e-3, gt=0)
+    l2: float = Field(1e-6, ge=0)
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    validation_k: int = Field(100, ge=1)
+    seed: int = 7
+
+
+@dataclass
+class Towers:
+    query: keras.Model
+    item: keras.Model
+
+
+def _embedding(n: int, dim: int, l2: float, name: str) -> keras.layers.Embedding:
+    return keras.layers.Embedding(n, dim, embeddings_regularizer=keras.regularizers.L2(l2) if l2 else None,
+                                  embeddings_initializer=keras.initializers.RandomNormal(stddev=0.05), name=name)
+
+
+def build_towers(spec: FeatureSpec, config: TwoTowerConfig) -> Towers:
+    """Query tower: user, mean of recent items, categories seen, session and time features.
+
+    Item tower: id plus attributes (category, brand, price band).
+    """
+    keras.utils.set_random_seed(config.seed)
+    dim = config.embedding_dim
+    item_embedding = _embedding(len(spec.items), dim, config.l2, "item_id_embedding")
+
+    # Item tower: the id embedding plus attribute embeddings, so an unknown id still has a meaningful vector.
+    item = keras.Input((), dtype="int32", name="item")
+    category = keras.Input((), dtype="int32", name="category")
+    brand = keras.Input((), dtype="int32", name="brand")
+    price_band = keras.Input((), dtype="int32", name="price_band")
+    item_parts = [
+        item_embedding(item),
+        _embedding(len(spec.categories), dim, config.l2, "item_category_embedding")(category),
+        _embedding(len(spec.brands), dim, config.l2, "item_brand_embedding")(brand),
+        _embedding(spec.n_price_bands + 1, dim // 2, config.l2, "item_price_band_embedding")(price_band),
+    ]
+    x = keras.layers.Concatenate()(item_parts)
+    x = keras.layers.Dense(config.hidden_units, activation="relu", name="item_hidden")(x)
+    x = keras.layers.Dense(dim, name="item_out")(x)
+    item_vector = keras.layers.UnitNormalization(name="item_normalize")(x)
+    item_model = keras.Model({"item": item, "category": category, "brand": brand, "price_band": price_band},
+                             item_vector, name="item_tower")
+
+    user = keras.Input((), dtype="int32", name="user")
+    history = keras.Input((spec.history_length,), dtype="int32", name="history")
+    categories = keras.Input((len(spec.categories),), dtype="float32", name="categories")
+    dense = keras.Input((len(DENSE_FEATURES),), dtype="float32", name="dense")
+    # Mean of the recent items' id embeddings; index 0 (padding or unknown item) is masked out.
+    history_vectors = item_embedding(history)
+    mask = keras.ops.expand_dims(keras.ops.cast(keras.ops.greater(history, 0), "float32"), -1)
+    pooled = keras.ops.sum(history_vectors * mask, axis=1) / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+    query_parts = [
+        _embedding(len(spec.users), dim, config.l2, "user_embedding")(user),
+        pooled,
+        keras.layers.Dense(dim, use_bias=False, name="categories_seen")(categories),
+        dense,
+    ]
+    q = keras.layers.Concatenate()(query_parts)
+    q = keras.layers.Dense(config.hidden_units, activation="relu", name="query_hidden")(q)
+    q = keras.layers.Dense(dim, name="query_out")(q)
+    query_vector = keras.layers.UnitNormalization(name="query_normalize")(q)
+    query_model = keras.Model({"user": user, "history": history, "categories": categories, "dense": dense},
+                              query_vector, name="query_tower")
+    return Towers(query_model, item_model)
