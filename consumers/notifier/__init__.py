@@ -1,0 +1,1 @@
+"""The notifier: consumes `notifications`, applies fatigue rules, pushes over SSE and to a webhook."""

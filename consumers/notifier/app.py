@@ -1,0 +1,109 @@
+"""The notifier service: the Kafka loop in a background thread, and the SSE endpoint users' browsers open."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Header, Path, Query
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from consumers.notifier.consumer_loop import NotifierConsumer, build_dispatcher
+from consumers.notifier.metrics import CONTENT_TYPE_LATEST, NotifierMetrics
+from consumers.notifier.push_stream import STREAM_ID, PushStream
+from consumers.notifier.settings import NotifierSettings
+from consumers.notifier.tokens import TokenError, verify_user_token
+from streamrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = True) -> FastAPI:
+    """The notifier app; `consume=False` serves streams only (another process runs the Kafka loop)."""
+    metrics = NotifierMetrics()
+    stopping = threading.Event()
+    state: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        notifier.warn_if_insecure()
+        client = aioredis.Redis.from_url(settings.redis_url)
+        state["stream"] = PushStream(client, settings.key_prefix, notifier, metrics, stopping)
+        if consume:
+            loop = NotifierConsumer(settings, notifier, build_dispatcher(settings, notifier, metrics))
+            thread = threading.Thread(target=loop.run, args=(stopping,), name="notifier-consumer", daemon=True)
+            thread.start()
+            state["loop"], state["thread"] = loop, thread
+        try:
+            yield
+        finally:
+            stopping.set()
+            if consume:
+                state["thread"].join(20)  # type: ignore[attr-defined]
+            await client.aclose()
+
+    app = FastAPI(
+        title="streamrec notifier",
+        version="1",
+        description="Pushes recommendations to users' browsers over Server-Sent Events.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.stopping = stopping
+    if notifier.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=notifier.cors_origins, allow_methods=["GET"],
+            allow_headers=["Last-Event-ID", "Authorization", "Cache-Control"], max_age=600,
+        )
+
+    @app.get(
+        "/v1/users/{user_id}/notifications/stream",
+        summary="The user's notifications as Server-Sent Events",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "`event: notification` with JSON data"},
+            400: {"description": "Malformed Last-Event-ID"},
+            401: {"description": "Missing, malformed, forged or expired token"},
+            403: {"description": "The token is for another user"},
+        },
+    )
+    async def notification_stream(
+        user_id: str = Path(min_length=1, max_length=128),
+        token: str | None = Query(None, description="Signed user token (EventSource cannot send headers)"),
+        authorization: str | None = Header(None, description="`Bearer <token>`, for clients that can"),
+        last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+        resume_after: str | None = Query(None, alias="last_event_id", description="Resume point, as a query"),
+    ) -> Response:
+        bearer = authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
+        try:
+            verify_user_token(notifier.token_secret.get_secret_value(), token or bearer, user_id)
+        except TokenError as error:
+            metrics.auth_failures.labels(error.reason).inc()
+            return JSONResponse({"error": error.reason}, status_code=error.status)
+        resume = last_event_id or resume_after
+        if resume is not None and not STREAM_ID.match(resume):
+            return JSONResponse({"error": "Last-Event-ID is not a notification id"}, status_code=400)
+        stream: PushStream = state["stream"]  # type: ignore[assignment]
+        after = await stream.start_after(user_id, resume)
+        return StreamingResponse(
+            stream.events(user_id, after),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/healthz", summary="503 when the Kafka loop has stopped")
+    async def healthz() -> JSONResponse:
+        loop: NotifierConsumer | None = state.get("loop")  # type: ignore[assignment]
+        thread: threading.Thread | None = state.get("thread")  # type: ignore[assignment]
+        if consume and (thread is None or not thread.is_alive()):
+            return JSONResponse({"status": "failing", "error": loop.error if loop else "not started"}, 503)
+        return JSONResponse({"status": "ok", "consuming": consume})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

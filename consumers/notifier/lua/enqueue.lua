@@ -1,0 +1,44 @@
+-- Record one consumed notification for a user, atomically: drop it if its id was seen; else remember it and,
+-- when it is to be pushed, append it to the user's queue, record the push for the fatigue rules, and trim.
+-- KEYS: queue, cursor, history, items, seen, pending
+-- ARGV: user, now_ms, notification_id, payload ('' when suppressed), maxlen, pending_ttl_ms, queue_key_ttl_ms,
+--       dedupe_ttl_ms, repeat_window_ms, item members...
+-- Returns {status, stream id or '', expired by age, expired by overflow}.
+local queue, cursor_key, history, items, seen, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local user, now, nid, payload = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local maxlen, ttl_ms, key_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local dedupe_ttl_ms, repeat_window_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
+
+if redis.call('ZSCORE', seen, nid) then return {'duplicate', '', 0, 0} end
+redis.call('ZADD', seen, now, nid)
+redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - dedupe_ttl_ms)
+redis.call('PEXPIRE', seen, dedupe_ttl_ms)
+if payload == '' then return {'suppressed', '', 0, 0} end
+
+-- Ids never go backwards, even if this clock is behind the last writer's: resume relies on their order.
+local ms = now
+if redis.call('EXISTS', queue) == 1 then
+  local info = redis.call('XINFO', 'STREAM', queue)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local last_ms = parse_id(info[i + 1])
+      if last_ms > ms then ms = last_ms end
+    end
+  end
+end
+local id = redis.call('XADD', queue, ms .. '-*', 'n', payload)
+
+redis.call('ZADD', history, now, nid)
+redis.call('ZREMRANGEBYSCORE', history, '-inf', now - 86400000)
+redis.call('PEXPIRE', history, 86400000)
+for i = 10, #ARGV do redis.call('ZADD', items, now, ARGV[i]) end
+if repeat_window_ms > 0 then
+  redis.call('ZREMRANGEBYSCORE', items, '-inf', now - repeat_window_ms)
+  redis.call('PEXPIRE', items, repeat_window_ms)
+end
+
+local cursor = redis.call('GET', cursor_key) or '0-0'
+local aged, overflow = expire(queue, cursor, now, ttl_ms, maxlen)
+update_pending(queue, cursor, pending, user)
+redis.call('PEXPIRE', queue, key_ttl_ms)
+return {'queued', id, aged, overflow}

@@ -1,0 +1,1 @@
+"""The HTTP collector: frontends POST events here; they reach Kafka before the collector answers 202."""

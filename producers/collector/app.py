@@ -1,0 +1,195 @@
+"""The collector's HTTP API: `POST /v1/events`, `/healthz`, `/metrics`, the JS snippet and the demo page."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Protocol
+
+from fastapi import FastAPI, Request, Security
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader, APIKeyQuery
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from producers.collector.demo_catalogue import DEMO_PRODUCTS
+from producers.collector.ingest import IngestError, parse_events
+from producers.collector.kafka_sink import BrokerUnavailable, KafkaSink
+from producers.collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
+from producers.collector.openapi_schema import ACCEPTED_SCHEMA, ERROR_SCHEMA, event_body_schema
+from producers.collector.settings import CollectorSettings
+from streamrec.events import Event
+from streamrec.settings import Settings
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+API_KEY_HEADER = "X-API-Key"
+
+
+class EventSink(Protocol):
+    """Where accepted events go; `deliver` returns only once they are durable (else raises BrokerUnavailable)."""
+
+    def deliver(self, events: Sequence[Event]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes: a declared Content-Length over it is refused before reading anything."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason, "message": message}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink | None = None) -> FastAPI:
+    """The collector app; pass `sink` to replace Kafka (the contract tests do)."""
+    metrics = CollectorMetrics()
+    sink = sink or KafkaSink(settings, collector.produce_timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        await run_in_threadpool(sink.close)
+
+    app = FastAPI(
+        title="streamrec collector",
+        version="1",
+        description="Frontends send behaviour events here; 202 means Kafka has them.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.sink = sink
+    if collector.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=collector.cors_origins,
+            allow_methods=["POST", "GET", "OPTIONS"],
+            allow_headers=["Content-Type", API_KEY_HEADER],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    key_in_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The application's API key")
+    # `navigator.sendBeacon` cannot set headers: the snippet's page-hide flush passes the key in the query.
+    key_in_query = APIKeyQuery(name="api_key", auto_error=False, description="For sendBeacon, which sends no headers")
+    body_schema, body_components = event_body_schema(collector.max_batch_events)
+
+    def error_response(description: str, retry_after: bool = False) -> dict[str, object]:
+        response: dict[str, object] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestError"}}},
+        }
+        if retry_after:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}}
+        return response
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        summary="Send one event or a batch of events",
+        responses={
+            202: {"description": "Kafka acknowledged every event",
+                  "content": {"application/json": {"schema": ACCEPTED_SCHEMA}}},
+            400: error_response("The body is not JSON"),
+            401: error_response("Missing or unknown API key"),
+            413: error_response("Body over the size limit, or more events than a batch may hold"),
+            422: error_response("An event failed validation: `index` and `field` say which and where"),
+            503: error_response("The broker did not acknowledge in time: nothing was accepted, retry", True),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": body_schema}, "text/plain": {"schema": body_schema}},
+            }
+        },
+    )
+    async def post_events(
+        request: Request,
+        header_key: str | None = Security(key_in_header),
+        query_key: str | None = Security(key_in_query),
+    ) -> Response:
+        presented = header_key or query_key
+        application = collector.application_for_key(presented) if presented else None
+        if application is None:
+            reason = "missing_api_key" if not presented else "unknown_api_key"
+            metrics.rejected.labels(reason).inc()
+            return _error(401, reason, f"send your application's key in the {API_KEY_HEADER} header")
+        try:
+            body = await _read_body(request, collector.max_body_bytes)
+            events = parse_events(body, collector.max_batch_events)
+        except _BodyTooLarge:
+            metrics.rejected.labels("body_too_large").inc()
+            return _error(413, "body_too_large", f"the body limit is {collector.max_body_bytes} bytes")
+        except IngestError as error:
+            metrics.rejected.labels(error.reason).inc()
+            return JSONResponse(error.detail(), status_code=error.status)
+        started = time.perf_counter()
+        try:
+            await run_in_threadpool(sink.deliver, events)
+        except BrokerUnavailable as error:
+            metrics.rejected.labels("broker_unavailable").inc()
+            return _error(503, "broker_unavailable", f"events not accepted, retry later ({error})",
+                          {"Retry-After": str(collector.retry_after_s)})
+        metrics.produce_latency.observe(time.perf_counter() - started)
+        for event in events:
+            metrics.accepted.labels(application, event.type).inc()
+        return JSONResponse({"accepted": len(events), "event_ids": [e.event_id for e in events]}, status_code=202)
+
+    @app.get("/healthz", summary="Liveness, and whether the last produce reached the broker")
+    async def healthz() -> dict[str, object]:
+        last_error = getattr(sink, "last_error", None)
+        return {"status": "ok", "broker": "unavailable" if last_error else "ok", "last_error": last_error}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    if collector.demo_enabled:
+        demo_key = collector.api_keys.get(collector.demo_application)
+        page_template = (STATIC_DIR / "demo.html").read_text()
+
+        @app.get("/demo", response_class=HTMLResponse, summary="The demo shop page", include_in_schema=False)
+        async def demo_page() -> HTMLResponse:
+            config = {
+                "endpoint": "/v1/events",
+                "apiKey": demo_key.get_secret_value() if demo_key else "",
+                "pushUrl": collector.notifier_public_url.rstrip("/"),
+                "products": [p.model_dump() for p in DEMO_PRODUCTS],
+            }
+            blob = json.dumps(config).replace("</", "<\\/")  # a JSON string inside <script> must not close it
+            return HTMLResponse(page_template.replace("__STREAMREC_DEMO_CONFIG__", blob))
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body_components)
+            components["IngestError"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,87 @@
+"""`KafkaSink`: hand a request's events to Kafka and wait for the broker's acknowledgement of every one.
+
+The producer is created lazily and re-created after a failed start, so the collector comes up (and answers
+503) while the broker is down, and recovers by itself when it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from streamrec.events import Event, encode_event, event_key
+from streamrec.kafka_clients import make_producer
+from streamrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """Kafka did not acknowledge the events in time: the client should retry after a while."""
+
+
+class KafkaSink:
+    """Thread-safe: request handlers call `deliver` from the server's thread pool."""
+
+    def __init__(self, settings: Settings, timeout_s: float, client_id: str = "streamrec-collector") -> None:
+        self.settings = settings
+        self.timeout_s = timeout_s
+        self.client_id = client_id
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def _get_producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                timeout_ms = int(self.timeout_s * 1000)
+                try:
+                    self._producer = make_producer(
+                        self.settings,
+                        self.client_id,
+                        # Never block a request longer than the collector is willing to wait.
+                        max_block_ms=timeout_ms,
+                        bootstrap_timeout_ms=min(timeout_ms, self.settings.kafka_bootstrap_timeout_ms),
+                    )
+                except KafkaError as error:
+                    self.last_error = f"cannot connect: {error}"
+                    raise BrokerUnavailable(self.last_error) from error
+            return self._producer
+
+    def deliver(self, events: Sequence[Event]) -> None:
+        """Send the events and return once the broker acknowledged all of them; else raise BrokerUnavailable.
+
+        A partial failure is a failure: the client retries the whole request, and the event ids make the
+        copies that did arrive harmless (the worker drops events it has already processed).
+        """
+        producer = self._get_producer()
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            futures = [
+                producer.send(
+                    self.settings.events_topic, key=event_key(e), value=encode_event(e), timestamp_ms=e.ts_ms
+                )
+                for e in events
+            ]
+            for future in futures:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+        except KafkaError as error:
+            self.last_error = repr(error)
+            log.warning("events not acknowledged by the broker: %r", error)
+            raise BrokerUnavailable(self.last_error) from error
+        self.last_error = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.last_error is None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
