@@ -1,0 +1,97 @@
+"""The demo shop in headless Chromium: clicks become events, the worker recommends, the notifier pushes a toast."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from consumers.notifier.app import create_app as create_notifier
+from consumers.notifier.settings import NotifierSettings
+from consumers.notifier.tokens import mint_user_token
+from producers.collector.app import create_app as create_collector
+from producers.collector.demo_catalogue import DEMO_PRODUCTS, seed_demo_catalogue
+from producers.collector.settings import CollectorSettings
+from streamrec.dev_stack import free_port
+from streamrec.topics import ensure_topics
+from tests.pipeline_helpers import start_worker
+from tests.web_helpers import serve
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    """A Chromium context on a fresh profile directory (what `--user-data-dir` gives a plain launch)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed: run scripts/install-browser.sh (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path / "chromium-profile"
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True,
+            viewport={"width": 1280, "height": 800},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_click_session_on_the_demo_page_gets_a_pushed_recommendation(settings, browser, artifacts_dir):
+    ensure_topics(settings)
+    seed_demo_catalogue(settings)
+    collector_port, notifier_port = free_port(), free_port()
+    collector_url, notifier_url = f"http://127.0.0.1:{collector_port}", f"http://127.0.0.1:{notifier_port}"
+    collector = CollectorSettings(notifier_public_url=notifier_url, produce_timeout_s=10)
+    notifier = NotifierSettings(
+        consumer_group=f"notifier-{uuid.uuid4().hex[:8]}", cors_origins=[collector_url], heartbeat_s=1.0,
+        token_secret="browser-test-secret",
+    )
+    user = f"shopper-{uuid.uuid4().hex[:6]}"
+    token = mint_user_token("browser-test-secret", user, ttl_s=600)
+    names = {p.item_id: p.name for p in DEMO_PRODUCTS}
+
+    worker = start_worker(settings)
+    try:
+        with serve(create_notifier(settings, notifier), notifier_port), \
+                serve(create_collector(settings, collector), collector_port):
+            page = browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+            page.goto(f"{collector_url}/demo?{urlencode({'user': user, 'token': token})}")
+            page.wait_for_selector("#push-state.state-connected", timeout=20_000)
+
+            cards = page.locator(".card")
+            cards.nth(0).locator("button.view").click()
+            cards.nth(5).locator("button.view").click()
+            cards.nth(5).locator("button.add").click()  # add_to_cart: a recommendation moment
+
+            toast = page.locator(".streamrec-toast").first
+            toast.wait_for(timeout=60_000)
+            page.wait_for_timeout(400)  # let the toast's entrance animation finish before the screenshot
+            page.screenshot(path=str(artifacts_dir / "browser_demo_toast.png"))
+            text = toast.inner_text()
+            sent = int(page.locator("#sent-count").inner_text())
+            log_lines = page.locator("#log li").all_inner_texts()
+    finally:
+        worker.shutdown()
+
+    assert "Recommended for you" in text
+    assert f"added {DEMO_PRODUCTS[5].name} to cart" in text, text  # the push answers this session's click
+    shown = [name for name in names.values() if name in text]
+    assert shown, f"toast names no catalogue product: {text!r}"
+    # session_start, the landing page view, two product views and the add to cart all reached the collector.
+    assert sent >= 5, (sent, log_lines, console)
+    assert any("sent add_to_cart demo-boots" in line for line in log_lines), log_lines
