@@ -1,0 +1,119 @@
+"""Session next-item model: learns a planted next-item rule, serves the Keras scores, saves and loads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.datasets.srgnn import DEFAULT_DATA_ROOT, load_benchmark, session_prefixes
+from model.recommender import RecommendationRequest
+from model.session_model import SessionModelRecommender
+from streamrec.session_store import SessionContext
+
+N_ITEMS = 40
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def planted_sessions(n_sessions: int, seed: int) -> tuple[list[list[str]], dict[str, str]]:
+    """Random walks where the next item is `rule[last]` 90% of the time (a random item otherwise)."""
+    rng = np.random.default_rng(seed)
+    rule = {f"i{i}": f"i{j}" for i, j in enumerate(np.random.default_rng(0).permutation(N_ITEMS))}
+    sessions = []
+    for _ in range(n_sessions):
+        items = [f"i{rng.integers(N_ITEMS)}"]
+        for _ in range(rng.integers(2, 8)):
+            items.append(rule[items[-1]] if rng.random() < 0.9 else f"i{rng.integers(N_ITEMS)}")
+        sessions.append(items)
+    return sessions, rule
+
+
+def interactions(sessions: list[list[str]]) -> pd.DataFrame:
+    rows = [
+        {"session_id": f"s{s}", "item_id": item, "ts": T0 + timedelta(minutes=s, seconds=p), "kind": "product"}
+        for s, items in enumerate(sessions)
+        for p, item in enumerate(items)
+    ]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=1)  # row order must not matter, ts does
+
+
+def request(newest_first: tuple[str, ...], k: int = 1, exclude: frozenset[str] = frozenset()):
+    context = SessionContext(user_id="u", session_id="s", recent_items=newest_first)
+    return RecommendationRequest(user_id="u", k=k, context=context, exclude=exclude)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[SessionModelRecommender, dict[str, str]]:
+    sessions, rule = planted_sessions(700, seed=1)
+    recommender = SessionModelRecommender(
+        embedding_dim=16, hidden_units=16, batch_size=64, epochs=6, learning_rate=0.01, lr_decay=0.8, seed=3
+    )
+    return recommender.fit(interactions(sessions)), rule
+
+
+def test_learns_the_planted_rule_and_beats_popularity(trained):
+    recommender, rule = trained
+    test_sessions, _ = planted_sessions(200, seed=99)
+    requests, targets = [], []
+    for items in test_sessions:
+        cut = len(items) - 1
+        requests.append(request(tuple(reversed(items[:cut]))))
+        targets.append(items[cut])
+    model_hits = np.mean(
+        [recs[0].item_id == t for recs, t in zip(recommender.recommend_batch(requests), targets, strict=True)]
+    )
+    popular = pd.Series([i for s in planted_sessions(700, seed=1)[0] for i in s]).value_counts().index[0]
+    popularity_hits = np.mean([popular == t for t in targets])
+    assert model_hits > 0.6  # the rule holds 90% of the time; popularity gets ~1/40
+    assert model_hits > popularity_hits + 0.4
+    # and it follows the rule, not the session's first item
+    assert recommender.recommend(request(("i5", "i17")))[0].item_id == rule["i5"]
+
+
+def test_serving_path_equals_the_keras_model(trained):
+    recommender, _ = trained
+    requests = [request(("i1", "i2", "i3")), request(("i7",)), request(tuple(f"i{i}" for i in range(30)))]
+    served = recommender.scores(requests)
+    items, lengths = recommender._encode_contexts(requests)
+    keras_scores = np.asarray(recommender.model((items, lengths), training=False))
+    np.testing.assert_allclose(served[:, 1:], keras_scores[:, 1:], atol=1e-5)
+    assert lengths.tolist() == [3, 1, recommender.config.max_len]  # long sessions keep the newest max_len
+
+
+def test_recommendations_skip_excluded_items_and_cold_sessions_get_popular_ones(trained):
+    recommender, rule = trained
+    recs = recommender.recommend(request(("i5",), k=5, exclude=frozenset({rule["i5"]})))
+    assert len(recs) == 5 and rule["i5"] not in {r.item_id for r in recs}
+    assert [r.score for r in recs] == sorted((r.score for r in recs), reverse=True)
+    for cold in (request(("unknown",), k=3), request((), k=3)):
+        assert len(recommender.recommend(cold)) == 3
+
+
+def test_save_load_round_trip_gives_identical_scores(trained, tmp_path: Path):
+    recommender, _ = trained
+    requests = [request(("i4", "i9")), request(("i11",))]
+    loaded = SessionModelRecommender.load(recommender.save(tmp_path / "bundle"))
+    np.testing.assert_allclose(loaded.scores(requests), recommender.scores(requests), atol=1e-6)
+    assert loaded.recommend(requests[0]) == recommender.recommend(requests[0])
+    assert loaded.similar_items("i4", 3) == recommender.similar_items("i4", 3)
+
+
+def test_prefix_expansion_keeps_the_most_recent_items():
+    sessions = pd.DataFrame({"session": [0, 0, 0, 0, 1, 1], "pos": [0, 1, 2, 3, 0, 1], "item": [1, 2, 3, 4, 5, 6]})
+    samples = session_prefixes(sessions, max_len=2)
+    assert samples.targets.tolist() == [2, 3, 4, 6]
+    assert samples.lengths.tolist() == [1, 2, 2, 1]
+    assert samples.items.tolist() == [[1, 0], [1, 2], [2, 3], [5, 0]]
+
+
+@pytest.mark.data
+def test_diginetica_loader_matches_the_published_sample_counts():
+    if not (DEFAULT_DATA_ROOT / "diginetica-srgnn").exists():
+        pytest.skip(f"Diginetica benchmark not found under {DEFAULT_DATA_ROOT}")
+    bench = load_benchmark("diginetica")
+    assert len(bench.train) == 719_470 and len(bench.test) == 60_858
+    assert bench.n_items == 43_097
+    assert bench.test.items.min() >= 0 and bench.train.targets.min() >= 1
