@@ -27,6 +27,7 @@ class ModelContext:
     truth_path: Path | None = None  # synthetic ground truth (oracle)
     model_dir: Path | None = None  # trained bundles (two-tower, ranker) when not trained here
     seed: int = 7
+    epochs: int | None = None  # training epochs for neural models (None: their default)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,39 @@ def _oracle(context: ModelContext) -> Recommender:
     return OracleRecommender(SyntheticWorld.load_truth(context.truth_path))
 
 
+# One bundle serves both two-tower entries of a run: keyed by the training frame object it was trained on.
+_BUNDLE_CACHE: list[tuple[pd.DataFrame, object]] = []
+
+
+def _bundle(context: ModelContext) -> object:
+    try:
+        from model.training import TrainingConfig, train_bundle
+    except ModuleNotFoundError as error:
+        raise ModelUnavailable(f"the two-tower training code is not there: {error}") from error
+    for frame, bundle in _BUNDLE_CACHE:
+        if frame is context.train:
+            return bundle
+    config = TrainingConfig()
+    config.two_tower.epochs = context.epochs or config.two_tower.epochs
+    bundle = train_bundle(context.train, config, progress=True, trained_on="evaluation window warm-up")
+    _BUNDLE_CACHE[:] = [(context.train, bundle)]
+    return bundle
+
+
+def _two_tower(use_ranker: bool) -> Callable[[ModelContext], Recommender]:
+    def build(context: ModelContext) -> Recommender:
+        from model.baselines.popularity import PopularityRecommender
+        from model.two_tower_recommender import TwoTowerRecommender
+
+        fallback = PopularityRecommender().fit(context.train)
+        model = TwoTowerRecommender(_bundle(context), fallback=fallback, use_ranker=use_ranker)
+        if use_ranker and model.rank is None:
+            raise ModelUnavailable("the trained bundle has no ranker")
+        return model
+
+    return build
+
+
 _SPECS: dict[str, ModelSpec] = {}
 
 
@@ -100,6 +134,8 @@ for _spec in (
         "session-cooccurrence", "streaming co-occurrence in Redis (the worker's default)",
         _session_cooccurrence, learns_from_stream=True, needs_redis=True,
     ),
+    ModelSpec("two-tower", "two-tower retrieval over FAISS (trained before the window)", _two_tower(False)),
+    ModelSpec("two-tower-ranker", "two-tower candidates ranked by wide & deep", _two_tower(True)),
     ModelSpec("oracle", "knows the planted tastes (synthetic data only)", _oracle, needs_truth=True),
 ):
     register_model(_spec)
