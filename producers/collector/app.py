@@ -112,8 +112,10 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
                   "content": {"application/json": {"schema": ACCEPTED_SCHEMA}}},
             400: error_response("The body is not JSON"),
             401: error_response("Missing or unknown API key"),
-            413: error_response("Body over the size limit, or more events than a batch may hold"),
-            422: error_response("An event failed validation: `index` and `field` say which and where"),
+            413: error_response("Body over the size limit"),
+            422: error_response(
+                "An event is invalid (`index` and `field` say which and where), or the batch is empty or too long"
+            ),
             503: error_response("The broker did not acknowledge in time: nothing was accepted, retry", True),
         },
         openapi_extra={

@@ -1,6 +1,7 @@
 """From a request body to validated events: one event, `{"events": [...]}` or a JSON array of events.
 
-Validation is all-or-nothing per request: a batch with one bad event is rejected whole, with the index and
+Validation is strict JSON, as the OpenAPI spec publishes it (a price sent as "12" is refused, not coerced),
+and all-or-nothing per request: a batch with one bad event is rejected whole, with the index and
 field of the first bad event, so a client never has to work out which part of a batch was taken.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from streamrec.events import EVENT_TYPES, Event, EventDecodeError, event_from_dict
 
@@ -33,18 +34,40 @@ class IngestError(Exception):
         return body
 
 
+_STRICT_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def _path(error: ValidationError) -> str | None:
+    loc = [str(p) for p in error.errors()[0]["loc"]]
+    # A discriminated union puts the event type first in the path: drop it, the client knows it.
+    if len(loc) > 1 and loc[0] in EVENT_TYPES:
+        loc = loc[1:]
+    return ".".join(loc) or None
+
+
 def _field_of(error: EventDecodeError) -> str | None:
     """The dotted path of the first invalid field (the schema's own error names it)."""
     cause = error.__cause__
     if isinstance(cause, ValidationError) and cause.errors():
-        loc = [str(p) for p in cause.errors()[0]["loc"]]
-        # A discriminated union puts the event type first in the path: drop it, the client knows it.
-        if len(loc) > 1 and loc[0] in EVENT_TYPES:
-            loc = loc[1:]
-        return ".".join(loc) or None
+        return _path(cause)
     if error.reason.startswith("type:"):
         return "type"
     return None
+
+
+def _validate(index: int, item: object) -> Event:
+    try:
+        event = event_from_dict(item)
+    except EventDecodeError as error:
+        message = f"event {index}: {error.reason}"
+        raise IngestError(422, "invalid_event", message, index, _field_of(error)) from error
+    try:
+        _STRICT_EVENT.validate_json(json.dumps(item), strict=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = _path(error)
+        raise IngestError(422, "invalid_event", f"event {index}: {field}: {first['msg']}", index, field) from error
+    return event
 
 
 def parse_events(body: bytes, max_events: int) -> list[Event]:
@@ -69,12 +92,5 @@ def parse_events(body: bytes, max_events: int) -> list[Event]:
     if not items:
         raise IngestError(422, "empty_batch", "the batch holds no events", field="events")
     if len(items) > max_events:
-        raise IngestError(413, "too_many_events", f"{len(items)} events in one request; the limit is {max_events}")
-    events: list[Event] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(event_from_dict(item))
-        except EventDecodeError as error:
-            message = f"event {index}: {error.reason}"
-            raise IngestError(422, "invalid_event", message, index, _field_of(error)) from error
-    return events
+        raise IngestError(422, "too_many_events", f"{len(items)} events in one request; the limit is {max_events}")
+    return [_validate(index, item) for index, item in enumerate(items)]
