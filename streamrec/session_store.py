@@ -172,6 +172,7 @@ class SessionStore:
                 s.recent_items_cap,
                 self.dedupe_window,
                 "" if price is None or not isinstance(event, PageView | AddToCart | Purchase) else repr(price),
+                s.context_items,
             ],
             client=pipe,
         )

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(30 * 60, description="A session expires after this much idle time")
     user_history_ttl_s: int = Field(90 * 24 * 3600, description="Items used/bought and notified are kept this long")
     recent_items_cap: int = Field(50, ge=1, description="Recent items kept per session and per user")
+    context_items: int = Field(20, ge=1, description="Recent items per list handed to recommenders per event")
     processed_event_ttl_s: int = Field(7 * 24 * 3600, description="Idempotency markers for event ids")
 
     # --- Triggers and filtering --------------------------------------------------------------

@@ -5,7 +5,7 @@
 --       8 session page-view ordinals (hash event_id -> n), so a redelivered page view keeps its ordinal
 -- ARGV: 1 event_id, 2 event type, 3 ts ms, 4 item id or "", 5 category or "", 6 consumed member or "",
 --       7 user id, 8 session id, 9 session ttl s, 10 history ttl s, 11 recent cap, 12 dedupe window,
---       13 price or ""
+--       13 price or "", 14 how many items of each list to return
 -- Returns {duplicate, session fields (flat), session recent items, session categories (flat),
 --          user recent items, user consumed members (newest first, capped), page-view ordinal or 0}
 local sess, items, cats, user, urecent, consumed, seen, ordinals =
@@ -57,6 +57,8 @@ else
 end
 local ordinal = 0
 if kind == 'page_view' then ordinal = tonumber(redis.call('HGET', ordinals, event_id) or '0') end
-return {duplicate, redis.call('HGETALL', sess), redis.call('LRANGE', items, 0, -1),
-        redis.call('HGETALL', cats), redis.call('LRANGE', urecent, 0, -1),
-        redis.call('ZREVRANGE', consumed, 0, cap - 1), ordinal}
+-- Return at most `returned` of each list: what serving uses, without paying to ship all of it.
+local returned = tonumber(ARGV[14])
+return {duplicate, redis.call('HGETALL', sess), redis.call('LRANGE', items, 0, returned - 1),
+        redis.call('HGETALL', cats), redis.call('LRANGE', urecent, 0, returned - 1),
+        redis.call('ZREVRANGE', consumed, 0, returned - 1), ordinal}
