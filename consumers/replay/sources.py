@@ -146,7 +146,7 @@ def read_file_events(path: Path, fmt: str = "auto") -> tuple[list[Event], dateti
             train = yoochoose.load_clicks(path / yoochoose.SPLITS["train_full"])
             test = yoochoose.load_clicks(path / yoochoose.SPLITS["test"])
             frame = pd.concat([train, test], ignore_index=True)
-            return list(yoochoose.click_events(frame)), test["ts"].min().to_pydatetime()
+            return list(yoochoose.click_events(frame)), test["ts"].min().to_pydatetime(warn=False)
         return list(yoochoose.click_events(yoochoose.load_clicks(path))), None
     if fmt == "rees46":
         from model.datasets import rees46
