@@ -6,17 +6,20 @@ sees what any instance queued. Heartbeat comments keep proxies from closing idle
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from consumers.notifier.metrics import NotifierMetrics
 from consumers.notifier.push_keys import PushKeys, lua_source
 from consumers.notifier.settings import NotifierSettings
 
+log = logging.getLogger(__name__)
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 RECONNECT_MS = 2000
 
@@ -76,5 +79,8 @@ class PushStream:
                     self.metrics.delivered.inc()
                     cursor = entry
                 await self._advance(keys=self.keys.cursor_keys(user_id), args=[user_id, cursor, self.key_ttl_ms])
+        except RedisError as error:
+            # End this stream; the browser reconnects with Last-Event-ID and resumes where it stopped.
+            log.warning("stream of user %s closed on a Redis error: %r", user_id, error)
         finally:
             self.metrics.connected.dec()

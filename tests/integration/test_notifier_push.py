@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -217,3 +218,19 @@ def test_a_stale_notification_from_a_lagging_consumer_is_not_pushed(settings):
     old = notification("lagging-user", 1).model_copy(update={"created_at": utc_now() - timedelta(hours=2)})
     assert dispatcher.dispatch_batch([old])[0].reason == "stale"
     assert metrics.value("streamrec_notifier_suppressed_total", reason="stale") == 1
+
+
+def test_an_idle_stream_outlives_the_redis_socket_timeout_and_still_delivers(settings):
+    """A quiet user's stream blocks in Redis longer than redis-py's 5 s socket timeout, and must not break."""
+    options = notifier_settings(heartbeat_s=6)
+    app = create_app(settings, options, consume=False)
+    dispatcher = dispatcher_for(settings, options, NotifierMetrics())
+    user = f"idle-{uuid.uuid4().hex[:6]}"
+    late = notification(user, 1)
+    timer = threading.Timer(7.0, lambda: dispatcher.dispatch_batch([late]))
+    with serve(app) as base:
+        timer.start()
+        status, events = read_sse(stream_url(base, user), count=1, timeout_s=15)
+    timer.join()
+    assert status == 200
+    assert [json.loads(e.data)["notification_id"] for e in events] == [late.notification_id]
