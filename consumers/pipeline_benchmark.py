@@ -81,11 +81,17 @@ class LatencyCollector(threading.Thread):
                         self.arrivals[key] = (now, (now - event_time.timestamp()) * 1000.0)
         self.consumer.close()
 
-    def wait_for(self, ids: set[str], timeout_s: float) -> bool:
+    def wait_for(self, ids: set[str], timeout_s: float, idle_s: float | None = None) -> bool:
+        """Wait until every id arrived, or `timeout_s` passed, or (with `idle_s`) nothing new came for that long."""
         deadline = time.monotonic() + timeout_s
+        last_count, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
             if ids <= self.arrivals.keys():
                 return True
+            if len(self.arrivals) != last_count:
+                last_count, last_change = len(self.arrivals), time.monotonic()
+            elif idle_s is not None and time.monotonic() - last_change > idle_s:
+                return False
             time.sleep(0.02)
         return False
 
@@ -148,7 +154,9 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
-def run_benchmark(settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path) -> list[PhaseResult]:
+def run_benchmark(
+    settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path
+) -> list[PhaseResult]:
     rate = rate or None
     out_dir.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
@@ -161,7 +169,8 @@ def run_benchmark(settings: Settings, n_events: int, rate: float | None, workers
     ensure_topics(bench, [TopicSpec(floor_in, bench.events_partitions, bench.replication_factor, {}),
                           TopicSpec(floor_out, bench.notifications_partitions, bench.replication_factor, {})])
 
-    world, traffic = world_for_events(n_events, seed=17)
+    # A tool suite large enough that no user exhausts it (an exhausted user is, rightly, not notified).
+    world, traffic = world_for_events(n_events, seed=17, tools=200)
     events: list[Event] = []
     for event in live_copies(generate_events(world, traffic), run):
         events.append(event)
@@ -182,7 +191,7 @@ def run_benchmark(settings: Settings, n_events: int, rate: float | None, workers
             _warm_up(bench, floor_in, collector, lambda: PageView(user_id="bench-probe", session_id="probe"))
             started = _send(bench, floor_in, events, rate, "floor")
             ids = {e.event_id for e in events}
-            collector.wait_for(ids, 120)
+            collector.wait_for(ids, 300, idle_s=10)
             results.append(_phase("broker floor (2 hops)", events, ids, collector, started))
         finally:
             collector.stop.set()
@@ -199,7 +208,7 @@ def run_benchmark(settings: Settings, n_events: int, rate: float | None, workers
                 user_id="bench-probe", session_id="probe", tool_id=world.tool_ids[next(probe_tools) % 3]))
             expected = expected_trigger_ids(events, bench)
             started = _send(bench, bench.events_topic, events, rate, "pipeline")
-            collector.wait_for(expected, 180)
+            collector.wait_for(expected, 300, idle_s=10)
             results.append(_phase(f"pipeline ({workers} worker{'s' if workers > 1 else ''})", events, expected,
                                   collector, started))
         finally:
@@ -212,7 +221,9 @@ def run_benchmark(settings: Settings, n_events: int, rate: float | None, workers
     return results
 
 
-def _phase(name: str, events: list[Event], expected: set[str], collector: LatencyCollector, started: float) -> PhaseResult:
+def _phase(
+    name: str, events: list[Event], expected: set[str], collector: LatencyCollector, started: float
+) -> PhaseResult:
     arrivals = {k: v for k, v in collector.arrivals.items() if k in expected}
     last = max((t for t, _ in arrivals.values()), default=started)
     return PhaseResult(name, len(events), len(expected), len(arrivals), last - started,
