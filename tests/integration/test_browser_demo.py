@@ -14,8 +14,10 @@ from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.tokens import mint_user_token
 from producers.collector.app import create_app as create_collector
 from producers.collector.demo_catalogue import DEMO_PRODUCTS, seed_demo_catalogue
+from producers.collector.kafka_sink import BrokerUnavailable
 from producers.collector.settings import CollectorSettings
 from streamrec.dev_stack import free_port
+from streamrec.settings import Settings
 from streamrec.topics import ensure_topics
 from tests.pipeline_helpers import start_worker
 from tests.web_helpers import serve
@@ -95,3 +97,62 @@ def test_a_click_session_on_the_demo_page_gets_a_pushed_recommendation(settings,
     # session_start, the landing page view, two product views and the add to cart all reached the collector.
     assert sent >= 5, (sent, log_lines, console)
     assert any("sent add_to_cart demo-boots" in line for line in log_lines), log_lines
+
+
+class FlakySink:
+    """Refuses the first `failures` deliveries as a broker outage would, then keeps what it is given."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.events: list = []
+
+    def deliver(self, events) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise BrokerUnavailable("broker down (test)")
+        self.events.extend(events)
+
+    def close(self) -> None:
+        pass
+
+
+class RequestLog:
+    """ASGI middleware that records how each POST reached the collector."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.posts: list[tuple[str, str]] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = dict(scope["headers"])
+            self.posts.append((scope["query_string"].decode(), headers.get(b"content-type", b"").decode()))
+        await self.app(scope, receive, send)
+
+
+def test_the_snippet_retries_through_503s_and_hands_leftovers_to_send_beacon_on_page_hide(browser):
+    sink = FlakySink(failures=2)
+    app = RequestLog(create_collector(Settings(), CollectorSettings(retry_after_s=1), sink))
+    with serve(app) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/demo?user=beacon-user")
+        # session_start + page_view: refused twice with 503, then accepted on the third try.
+        page.wait_for_function("Number(document.querySelector('#sent-count').textContent) >= 2", timeout=30_000)
+        retries = [line for line in page.locator("#log li").all_inner_texts() if "retrying" in line]
+        assert [e.type for e in sink.events] == ["session_start", "page_view"]
+
+        # Two events still queued when the user leaves: the page-hide handler beacons them.
+        queued = page.evaluate(
+            "[StreamRec.track('page_view', {item_id: 'demo-tent'}),"
+            " StreamRec.track('add_to_cart', {item_id: 'demo-tent'})]"
+        )
+        page.goto("about:blank")
+        for _ in range(100):
+            if {e.event_id for e in sink.events} >= set(queued):
+                break
+            page.wait_for_timeout(100)
+    assert len(retries) == 2, retries
+    assert [(query, kind) for query, kind in app.posts[:3]] == [("", "application/json")] * 3
+    assert {e.event_id for e in sink.events} >= set(queued), "the beaconed events did not arrive"
+    beacon_query, beacon_type = app.posts[-1]
+    assert beacon_query == "api_key=demo-key" and beacon_type.startswith("text/plain")
