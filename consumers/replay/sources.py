@@ -16,7 +16,7 @@ from pathlib import Path
 from kafka import TopicPartition
 from tqdm import tqdm
 
-from streamrec.events import Event, EventDecodeError, parse_event
+from streamrec.events import Event, EventDecodeError, parse_event, utc_now
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,9 @@ def read_topic_events(
 ) -> list[Event]:
     """Every decodable event of `topic` from the beginning (records after `until` dropped by event time).
 
-    Reads without a consumer group (no committed offsets are touched) until no record arrived for `idle_s`.
+    Reads without a consumer group (no committed offsets are touched). A partition is done once it hands
+    over an event at or after `until` (or after the moment the read began, for a topic that keeps
+    receiving live traffic); reading stops when every partition is done or none delivered for `idle_s`.
     Undecodable records are counted and skipped: the worker dead-letters them, a replay only reads.
     """
     from streamrec.kafka_clients import make_consumer
@@ -88,11 +90,13 @@ def read_topic_events(
         consumer.seek_to_beginning(*assigned)
         events: list[Event] = []
         undecodable = 0
+        stop_at = min(until, utc_now()) if until is not None else utc_now()
+        done: set[TopicPartition] = set()
         last_record = time.monotonic()
         bar = tqdm(desc=f"read {topic}", unit="ev", disable=not progress)
-        while time.monotonic() - last_record < idle_s:
+        while time.monotonic() - last_record < idle_s and len(done) < len(assigned):
             polled = consumer.poll(timeout_ms=200, max_records=5000)
-            for records in polled.values():
+            for tp, records in polled.items():
                 last_record = time.monotonic()
                 bar.update(len(records))
                 for record in records:
@@ -101,8 +105,12 @@ def read_topic_events(
                     except EventDecodeError:
                         undecodable += 1
                         continue
+                    if event.ts >= stop_at:
+                        done.add(tp)
                     if until is None or event.ts < until:
                         events.append(event)
+                if tp in done:
+                    consumer.pause(tp)  # caught up: the rest of this partition is after the window
             if max_events is not None and len(events) >= max_events:
                 break
         bar.close()

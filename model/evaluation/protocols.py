@@ -135,3 +135,60 @@ def _per_user(title: str, train: pd.DataFrame, test: pd.DataFrame, models: Seque
         built.close()
     return EvaluationResult(title=title, models=list(built.models), rows=rows + _fit_rows(built),
                             info={**info, "skipped": built.skipped})
+
+
+SRGNN_FOLDERS = {"diginetica": "diginetica-srgnn", "yoochoose": "yoochoose1_64-srgnn"}
+
+
+def run_srgnn_protocol(
+    dataset: str, models: Sequence[str], max_prefixes: int | None = None, progress: bool = True,
+    data_dir: Path | None = None,
+) -> EvaluationResult:
+    """Registry models on the SR-GNN-preprocessed benchmarks (full catalogue), beside the published figures."""
+    from model.datasets import shared_data_dir
+    from model.interactions import COLUMNS
+
+    folder = (data_dir or shared_data_dir()) / SRGNN_FOLDERS[dataset]
+    sessions = pd.read_parquet(folder / "train_sessions.parquet").sort_values(["session", "pos"], kind="mergesort")
+    test = pd.read_parquet(folder / "test_prefixes.parquet")
+    # No timestamps in these files; train sessions are in time order, so time follows (session rank, position).
+    rank = sessions["session"].rank(method="dense").astype("int64")
+    ts = pd.Timestamp("2016-01-01", tz="UTC") + pd.to_timedelta(rank * 600 + sessions["pos"], unit="s")
+    train = pd.DataFrame({
+        "event_id": [f"{dataset}-{i}" for i in range(len(sessions))], "user_id": "s" + sessions["session"].astype(str),
+        "session_id": "s" + sessions["session"].astype(str), "ts": ts, "event_type": "page_view", "kind": "product",
+        "item_id": sessions["item"].astype(str),
+    }).reindex(columns=COLUMNS)
+    end_ms = int(ts.max().timestamp() * 1000) + 1
+    prefixes = [
+        session_protocol.SessionPrefix(f"test-{i}", tuple(str(x) for x in prefix), str(target), end_ms)
+        for i, (prefix, target) in enumerate(zip(test["prefix"], test["target"], strict=True))
+    ]
+    if max_prefixes is not None:
+        prefixes = prefixes[:max_prefixes]
+    built = build_models(models, train)
+    rows: list[MetricRow] = []
+    try:
+        for name, model in built.models.items():
+            rows += session_protocol.evaluate_next_item(name, model, prefixes, ks=(20,),
+                                                        catalogue_size=int(sessions["item"].nunique()),
+                                                        progress=progress)
+    finally:
+        built.close()
+    published = _published(dataset)
+    for name, (hr, mrr) in published.items():
+        rows += [MetricRow(f"{name} (published)", "next", "all", "HR", 20, hr / 100, 0),
+                 MetricRow(f"{name} (published)", "next", "all", "MRR", 20, mrr / 100, 0)]
+    info = {"dataset": f"{dataset} (SR-GNN preprocessing)", "train_sessions": int(sessions["session"].nunique()),
+            "test_prefixes": len(prefixes), "skipped": built.skipped,
+            "published": "SR-GNN paper (AAAI 2019), HR@20 / MRR@20"}
+    return EvaluationResult(title=f"Session-based benchmark: {dataset}", rows=rows + _fit_rows(built),
+                            models=[*built.models, *(f"{n} (published)" for n in published)], info=info)
+
+
+def _published(dataset: str) -> dict[str, tuple[float, float]]:
+    try:
+        from model.session_benchmark import PUBLISHED
+    except ImportError:
+        return {}
+    return PUBLISHED.get(dataset, {})

@@ -47,17 +47,21 @@ def evaluate_model_records(
         if targets is not None:
             judged.append((record, targets))
     slices = {
-        "all": lambda t: True,
-        "new-users": lambda t: not t.returning_user,
-        "returning-users": lambda t: t.returning_user,
-        "cold-items": lambda t: t.cold_next,  # only meaningful for the next item
-        "warm-items": lambda t: not t.cold_next,
+        "all": lambda r, t: True,
+        "new-users": lambda r, t: not t.returning_user,
+        "returning-users": lambda r, t: t.returning_user,
+        "cold-items": lambda r, t: t.cold_next,  # only meaningful for the next item
+        "warm-items": lambda r, t: not t.cold_next,
     }
+    kinds = {r.notification.items[0].kind for r, _ in judged}
+    if len(kinds) > 1:  # products and tools have catalogues of very different sizes: show them apart too
+        for kind in sorted(kinds):
+            slices[f"{kind}s"] = lambda r, t, kind=kind: r.notification.items[0].kind == kind
     for target in TARGETS:
         for slice_name, keep in slices.items():
             if slice_name.endswith("-items") and target != "next":
                 continue
-            pairs = [(r.ranked, _target_sets(t)[target]) for r, t in judged if keep(t)]
+            pairs = [(r.ranked, _target_sets(t)[target]) for r, t in judged if keep(r, t)]
             rows += rows_for(model, target, slice_name, pairs, ks)
 
     lists_by_kind: dict[str, list[list[str]]] = {}

@@ -63,6 +63,8 @@ def render_markdown(result: EvaluationResult) -> str:
     ranked = frame[frame["metric"].isin(RANK_METRICS)]
     for target in dict.fromkeys(ranked["target"]):
         sub = ranked[(ranked["target"] == target) & (ranked["slice"] == "all")]
+        if target == "next":  # one relevant item: precision@k = HR@k / k and recall@k = HR@k (both in the CSV)
+            sub = sub[sub["metric"].isin(["HR", "MRR", "NDCG"])]
         n = sub.groupby("model")["n"].max().to_dict()
         table = markdown_table(_wide(sub, result.models))
         parts += ["", f"## Target: {target} (lists judged per model: {n})", "", table]

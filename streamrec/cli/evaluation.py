@@ -133,6 +133,22 @@ def evaluate_sessions(
     _finish(result, out, as_json)
 
 
+@evaluate_app.command("srgnn")
+def evaluate_srgnn(
+    dataset: str = typer.Option("yoochoose", "--dataset", "-d", help="diginetica or yoochoose (1/64)"),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeat); default: the baselines"),
+    max_prefixes: int = typer.Option(None, "--max-prefixes", help="Evaluate only the first N test prefixes"),
+    out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-<dataset>)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Registry models on the SR-GNN-preprocessed benchmarks, HR@20 / MRR@20 beside the published table."""
+    from model.evaluation.protocols import run_srgnn_protocol
+
+    chosen = list(model) if model else ["popularity", "item-cosine", "session-knn", "session-cooccurrence"]
+    result = run_srgnn_protocol(dataset, chosen, max_prefixes)
+    _finish(result, out or Path("reports") / f"srgnn-{dataset}", as_json)
+
+
 @evaluate_app.command("holdout")
 def evaluate_holdout(
     dataset: str = typer.Option("movielens", "--dataset", help="movielens, or an event-log/interactions file"),
