@@ -65,7 +65,7 @@ def _error(status: int, reason: str, message: str, headers: dict[str, str] | Non
 def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink | None = None) -> FastAPI:
     """The collector app; pass `sink` to replace Kafka (the contract tests do)."""
     metrics = CollectorMetrics()
-    sink = sink or KafkaSink(settings, collector.produce_timeout_s)
+    sink = sink or KafkaSink(settings, collector.produce_timeout_s, hold_off_s=collector.retry_after_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

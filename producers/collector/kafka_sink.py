@@ -1,7 +1,9 @@
 """`KafkaSink`: hand a request's events to Kafka and wait for the broker's acknowledgement of every one.
 
 The producer is created lazily and re-created after a failed start, so the collector comes up (and answers
-503) while the broker is down, and recovers by itself when it returns.
+503) while the broker is down, and recovers by itself when it returns. After a failure the sink fails fast for
+`hold_off_s` (the Retry-After the clients get): during an outage requests are answered at once instead of each
+holding a server thread for the whole produce timeout.
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ class BrokerUnavailable(RuntimeError):
 class KafkaSink:
     """Thread-safe: request handlers call `deliver` from the server's thread pool."""
 
-    def __init__(self, settings: Settings, timeout_s: float, client_id: str = "streamrec-collector") -> None:
+    def __init__(
+        self, settings: Settings, timeout_s: float, hold_off_s: float = 0.0, client_id: str = "streamrec-collector"
+    ) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
+        self.hold_off_s = hold_off_s
+        self._failed_until = 0.0
         self.client_id = client_id
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
@@ -59,6 +65,16 @@ class KafkaSink:
         A partial failure is a failure: the client retries the whole request, and the event ids make the
         copies that did arrive harmless (the worker drops events it has already processed).
         """
+        if time.monotonic() < self._failed_until:
+            raise BrokerUnavailable(f"broker unavailable moments ago ({self.last_error}); not retried yet")
+        try:
+            self._send_and_wait(events)
+        except BrokerUnavailable:
+            self._failed_until = time.monotonic() + self.hold_off_s
+            raise
+        self.last_error = None
+
+    def _send_and_wait(self, events: Sequence[Event]) -> None:
         producer = self._get_producer()
         deadline = time.monotonic() + self.timeout_s
         try:
@@ -74,7 +90,6 @@ class KafkaSink:
             self.last_error = repr(error)
             log.warning("events not acknowledged by the broker: %r", error)
             raise BrokerUnavailable(self.last_error) from error
-        self.last_error = None
 
     @property
     def healthy(self) -> bool:

@@ -136,10 +136,14 @@ def test_no_broker_at_start_is_503_with_retry_after(settings):
     nowhere = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
     with collector_client(nowhere, produce_timeout_s=2, retry_after_s=3) as client:
         response = client.post("/v1/events", json=events(1, "x")[0], headers=KEY)
+        again = client.post("/v1/events", json=events(1, "y")[0], headers=KEY)
         health = client.get("/healthz").json()
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"
     assert health["broker"] == "unavailable"
+    # Within Retry-After the collector answers at once instead of waiting out the produce timeout again.
+    assert again.status_code == 503
+    assert "not retried yet" in again.json()["message"]
 
 
 def test_broker_down_during_posts_is_503_and_nothing_accepted_is_lost(settings, proxied_broker):
