@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 import redis
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -41,6 +41,22 @@ def _where(record: ConsumerRecord) -> str:
     return f'partition="{record.topic}[{record.partition}]" offset="{record.offset}"'
 
 
+class _AssignmentLog(ConsumerRebalanceListener):
+    """Logs partition moves and marks the worker ready once it owns partitions (readiness probes use it)."""
+
+    def __init__(self, ready: threading.Event) -> None:
+        self.ready = ready
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # The batch in hand was committed before this poll, so nothing is left half-done here.
+        if revoked:
+            log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        self.ready.set()
+
+
 class RecommendationWorker:
     def __init__(
         self,
@@ -57,6 +73,7 @@ class RecommendationWorker:
         self.batches = 0
         self.committed_records = 0
         self._in_flight: list = []  # dead-letter futures of the batch in hand
+        self.ready = threading.Event()  # set once the group has assigned partitions
 
     # --- the three failure paths -------------------------------------------------------------
     def on_decode_error(self, record: ConsumerRecord, error: EventDecodeError) -> None:
@@ -86,7 +103,7 @@ class RecommendationWorker:
     # --- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
-        self.consumer.subscribe([self.settings.events_topic])
+        self.consumer.subscribe([self.settings.events_topic], listener=_AssignmentLog(self.ready))
         log.info("worker consuming %s as group %s", self.settings.events_topic, self.settings.consumer_group)
         last_report, reported_events = time.monotonic(), 0
         try:

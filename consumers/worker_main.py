@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from pathlib import Path
 
 import redis
 
@@ -29,14 +31,27 @@ def build_worker(settings: Settings, client_id: str = "streamrec-worker") -> Rec
     return RecommendationWorker(settings, pipeline, consumer, producer)
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None) -> RecommendationWorker:
-    """Run until `stop` is set or a termination signal arrives; returns the finished worker."""
+def _touch_when_ready(worker: RecommendationWorker, ready_file: Path, stop: threading.Event) -> None:
+    while not stop.is_set():
+        if worker.ready.wait(0.2):
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.write_text(str(os.getpid()))
+            return
+
+
+def run_worker(
+    settings: Settings, stop: threading.Event | None = None, ready_file: Path | None = None
+) -> RecommendationWorker:
+    """Run until `stop` is set or a termination signal arrives; `ready_file` appears once partitions are owned."""
     ensure_topics(settings)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: (log.info("signal %d: draining", signum), stop.set()))
     worker = build_worker(settings)
+    if ready_file is not None:
+        ready_file.unlink(missing_ok=True)
+        threading.Thread(target=_touch_when_ready, args=(worker, ready_file, stop), daemon=True).start()
     worker.run(stop)
     log.info("worker stopped after %d batches, %d records committed", worker.batches, worker.committed_records)
     return worker

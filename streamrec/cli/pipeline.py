@@ -17,11 +17,13 @@ def topics() -> None:
     typer.echo("created: " + (", ".join(created) if created else "nothing (all exist)"))
 
 
-def worker() -> None:
+def worker(
+    ready_file: Path = typer.Option(None, "--ready-file", help="Written once the worker owns partitions"),
+) -> None:
     """Run a recommendation worker in the consumer group until SIGTERM/SIGINT (drains, flushes, commits)."""
     from consumers.worker_main import run_worker
 
-    run_worker(Settings())
+    run_worker(Settings(), ready_file=ready_file)
 
 
 def simulate(
@@ -80,7 +82,19 @@ def bench(
     run_benchmark(Settings(), events, rate, workers, out)
 
 
+def demo(
+    duration: float = typer.Option(30.0, "--duration", help="Seconds of simulated traffic"),
+    rate: float = typer.Option(100.0, "--rate", help="Events per second"),
+    seed: int = typer.Option(7, "--seed"),
+) -> None:
+    """End to end on this machine: local stack, a worker, simulated traffic, notifications printed live."""
+    from streamrec.demo import run_demo
+
+    run_demo(Settings(), duration, rate, seed)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
     app.command("topics")(topics)
     app.command("worker")(worker)
     app.command("simulate")(simulate)
