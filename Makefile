@@ -28,7 +28,7 @@ test-integration: $(STAMP)
 	$(BIN)/pytest -q -m integration tests
 
 bench: $(STAMP)
-	bash scripts/bench.sh
+	bash scripts/bench.sh $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
