@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from consumers.notifier.settings import NotifierSettings
+from producers.collector.settings import CollectorSettings
 from streamrec.cli import app
 from streamrec.settings import Settings
 
@@ -31,6 +33,8 @@ def test_every_streamrec_service_uses_a_real_cli_command_and_known_settings():
     services = _compose()["services"]
     commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     known = {f"STREAMREC_{name.upper()}" for name in Settings.model_fields}
+    known |= {f"STREAMREC_COLLECTOR_{name.upper()}" for name in CollectorSettings.model_fields}
+    known |= {f"STREAMREC_NOTIFIER_{name.upper()}" for name in NotifierSettings.model_fields}
     for name in ("topics", "worker", "collector", "notifier"):
         service = services[name]
         assert service["build"] == "."
@@ -38,8 +42,7 @@ def test_every_streamrec_service_uses_a_real_cli_command_and_known_settings():
         env = service["environment"]
         assert env["STREAMREC_KAFKA_BOOTSTRAP"] == "kafka:9092"
         for variable in env:
-            if name in ("worker", "topics"):
-                assert variable in known, f"{name}: {variable} is not a setting"
+            assert variable in known, f"{name}: {variable} is not a setting"
     assert services["worker"]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert services["worker"]["stop_signal"] == "SIGTERM"
 
