@@ -16,20 +16,20 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import keras
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from model.bundle_paths import CONFIG, new_version
 from model.index.faiss_index import ItemIndex
 from model.ranking.features import RankerConfig
 from model.ranking.wide_deep import build_ranker
 from model.two_tower.features import FeatureSpec
 from model.two_tower.towers import Towers, TwoTowerConfig, build_towers
 
-CONFIG = "config.json"
 BUNDLE_FORMAT = 1
 
 
@@ -44,6 +44,7 @@ class BundleConfig(BaseModel):
     ranker: RankerConfig | None = None
     spec: FeatureSpec
     index_kind: str = "flat"
+    popularity_prior: float = Field(0.0, description="w in retrieval score = q.v + w * log q(item)")
     trained_on: str = ""
 
 
@@ -106,25 +107,3 @@ class ModelBundle:
             user_history=json.loads((path / "user_history.json").read_text()),
             metrics=json.loads(metrics_path.read_text()) if metrics_path.exists() else {}, path=path,
         )
-
-
-def new_version(model_dir: Path) -> str:
-    """A UTC timestamp to the millisecond, bumped if a bundle of that name exists already."""
-    now = datetime.now(UTC)
-    version = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
-    while (model_dir / version).exists():
-        now = now.replace(microsecond=(now.microsecond + 1000) % 1_000_000)
-        version = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
-    return version
-
-
-def list_bundles(model_dir: Path) -> list[Path]:
-    """Complete bundles under `model_dir`, oldest first (partial ones have no config yet)."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CONFIG).exists())
-
-
-def newest_bundle(model_dir: Path) -> Path | None:
-    bundles = list_bundles(model_dir)
-    return bundles[-1] if bundles else None

@@ -55,3 +55,34 @@ def metrics_table(rows: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table.apply(lambda c: np.round(c, 4))
+
+
+def evaluate_next_item(recommender: Recommender, frame: pd.DataFrame, since: pd.Timestamp, ks: Sequence[int] = KS,
+                       max_events: int = 5000, batch_size: int = 256, progress: bool = True) -> dict[str, float]:
+    """At each product interaction after `since`: is that item in the top k, given the context right before it?
+
+    This is what a trigger asks in serving (session context from Redis); HR@k = Recall@k with one target.
+    """
+    from model.two_tower.examples import ITEM_EVENTS, contexts_before, sort_by_time
+    from model.two_tower.features import utc_ms
+
+    frame = sort_by_time(frame)
+    contexts = contexts_before(frame)
+    mask = (frame["ts"] >= since) & frame["event_type"].isin(ITEM_EVENTS) & frame["item_id"].notna()
+    rows = np.flatnonzero(mask.to_numpy())[:max_events]
+    ts = utc_ms(frame["ts"])
+    targets = frame["item_id"].astype(str).to_numpy()
+    depth = max(ks)
+    sums = {f"{m}@{k}": 0.0 for m in ("hr", "ndcg") for k in ks}
+    for start in tqdm(range(0, len(rows), batch_size), desc=f"next item {recommender.name}", disable=not progress):
+        chunk = rows[start : start + batch_size]
+        requests = [RecommendationRequest(contexts[r].user_id, depth, context=contexts[r], now_ms=int(ts[r]))
+                    for r in chunk]
+        for r, ranked in zip(chunk, recommender.recommend_batch(requests), strict=True):
+            items = [s.item_id for s in ranked]
+            for k in ks:
+                sums[f"hr@{k}"] += hit_rate_at_k(items, {targets[r]}, k)
+                sums[f"ndcg@{k}"] += ndcg_at_k(items, {targets[r]}, k)
+    out = {name: value / max(1, len(rows)) for name, value in sums.items()}
+    out["events"] = float(len(rows))
+    return out

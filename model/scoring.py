@@ -24,7 +24,7 @@ class QueryEncoder:
             tf.TensorSpec((None, len(DENSE_FEATURES)), tf.float32),
         ]
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def encode(user, history, categories, dense):
             return query_model({"user": user, "history": history, "categories": categories, "dense": dense},
                                training=False)
@@ -42,7 +42,7 @@ class RankerScorer:
         signature = [tf.TensorSpec((None,), tf.int32)] * 3 + [tf.TensorSpec((None, len(RANKER_DENSE_FEATURES)),
                                                                             tf.float32)]
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def score(user, item, category, dense):
             return ranker({"user": user, "item": item, "category": category, "dense": dense}, training=False)
 

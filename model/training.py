@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
 from model.bundle import BundleConfig, ModelBundle
-from model.index.faiss_index import EXACT_LIMIT, ItemIndex, recall_vs_exact
+from model.index.faiss_index import EXACT_LIMIT, ItemIndex, query_with_prior, recall_vs_exact, with_prior
 from model.ranking.features import RankerConfig
 from model.ranking.training import ranker_examples, train_ranker
 from model.scoring import QueryEncoder
@@ -63,9 +63,10 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
 
     steps.set_postfix(step="index")
     vectors = item_vectors(towers, spec)
-    index = ItemIndex.build(vectors, exact_limit=config.exact_index_limit)
+    indexed = with_prior(vectors, tower_history.popularity_prior * np.asarray(spec.item_log_q, dtype=np.float32))
+    index = ItemIndex.build(indexed, exact_limit=config.exact_index_limit)
     sample = examples.take(np.random.default_rng(0).permutation(len(examples))[:1000])
-    index_recall = recall_vs_exact(index, vectors, query_vectors(towers, sample.queries), k=100)
+    index_recall = recall_vs_exact(index, indexed, query_with_prior(query_vectors(towers, sample.queries)), k=100)
     steps.update()
 
     ranker, ranker_report = None, None
@@ -91,6 +92,7 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
     bundle = ModelBundle(
         config=BundleConfig(created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), two_tower=config.two_tower,
                             ranker=config.ranker if ranker is not None else None, spec=spec, index_kind=index.kind,
+                            popularity_prior=tower_history.popularity_prior,
                             trained_on=trained_on),
         towers=towers, item_vectors=vectors, index=index, ranker=ranker,
         user_history=user_histories(frame, spec.history_length), metrics=metrics,

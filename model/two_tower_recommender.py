@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from model.bundle import ModelBundle
+from model.index.faiss_index import query_with_prior, with_prior
 from model.ranking.features import ranker_inputs
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.scoring import QueryEncoder, RankerScorer
@@ -55,6 +56,10 @@ class TwoTowerRecommender(Recommender):
         # Items added after training (attribute-based vectors): their index rows follow the vocabulary's.
         self.extra_items: list[str] = []
         self._extra_index: dict[str, int] = {}
+        # The additive popularity prior of each index row (the index's last column), to recover q.v for the ranker.
+        log_q = np.asarray(self.spec.item_log_q, dtype=np.float32)
+        self.prior = bundle.config.popularity_prior * log_q
+        self._new_item_prior = bundle.config.popularity_prior * float(log_q[1:].min()) if len(log_q) > 1 else 0.0
 
     # --- who answers which request ----------------------------------------------------------------
     def _context_for(self, request: RecommendationRequest) -> SessionContext | None:
@@ -107,7 +112,7 @@ class TwoTowerRecommender(Recommender):
         now = np.array([r.now_ms for r in requests], dtype=np.int64)
         queries = self.encode(query_inputs(self.spec, users, contexts, now))
         depth = max(self.candidates, max(r.k for r in requests)) + max(len(r.exclude) for r in requests) + 2
-        scores, rows = self.bundle.index.search(queries, depth)
+        scores, rows = self.bundle.index.search(query_with_prior(queries), depth)
 
         kept: list[tuple[np.ndarray, np.ndarray]] = []
         for request, row_scores, row_ids in zip(requests, scores, rows, strict=True):
@@ -116,15 +121,19 @@ class TwoTowerRecommender(Recommender):
                 blocked.add(request.trigger_item)
             keep = [j for j, r in enumerate(row_ids) if r > 0 and self._item_id(int(r)) not in blocked]
             keep = keep[: max(self.candidates, request.k)]
-            kept.append((row_ids[keep].astype(np.int64), row_scores[keep]))
-        final = [s for _, s in kept] if self.rank is None else self._rank_candidates(requests, contexts, kept)
+            candidate_rows = row_ids[keep].astype(np.int64)
+            kept.append((candidate_rows, row_scores[keep] - self.prior[candidate_rows]))  # q.v, as the ranker learnt
+        if self.rank is None:
+            final = [s + self.prior[r] for r, s in kept]
+        else:
+            final = self.rank_candidates(requests, contexts, kept)
         out: list[list[ScoredItem]] = []
         for request, (candidate_rows, _), final_scores in zip(requests, kept, final, strict=True):
             order = np.argsort(-final_scores, kind="stable")[: request.k]
             out.append([ScoredItem(self._item_id(int(candidate_rows[j])), float(final_scores[j])) for j in order])
         return out
 
-    def _rank_candidates(self, requests, contexts, kept) -> list[np.ndarray]:
+    def rank_candidates(self, requests, contexts, kept) -> list[np.ndarray]:
         vocab = len(self.spec.items)
         sizes = [len(rows) for rows, _ in kept]
         if sum(sizes) == 0:
@@ -145,13 +154,13 @@ class TwoTowerRecommender(Recommender):
     # --- items, streaming -------------------------------------------------------------------------
     def item_vector(self, item_id: str) -> np.ndarray | None:
         row = self.spec.items.get(item_id) or self._extra_index.get(item_id)
-        return self.bundle.index.reconstruct(np.array([row]))[0] if row else None
+        return self.bundle.index.reconstruct(np.array([row]))[0][:-1] if row else None
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         vector = self.item_vector(item_id) if kind == PRODUCT else None
         if vector is None:
             return self.fallback.similar_items(item_id, k, kind)
-        scores, rows = self.bundle.index.search(vector[None, :], k + 2)
+        scores, rows = self.bundle.index.search(query_with_prior(vector[None, :], use_prior=False), k + 2)
         return [ScoredItem(self._item_id(int(r)), float(s)) for s, r in zip(scores[0], rows[0], strict=True)
                 if r > 0 and self._item_id(int(r)) != item_id][:k]
 
@@ -164,7 +173,8 @@ class TwoTowerRecommender(Recommender):
         inputs = self.spec.attribute_inputs([categories[j] for j in new], [brands[j] for j in new],
                                             [prices[j] for j in new])
         vectors = np.asarray(self.bundle.towers.item(inputs, training=False), dtype=np.float32)
-        rows = self.bundle.index.add(vectors)
+        rows = self.bundle.index.add(with_prior(vectors, np.full(len(vectors), self._new_item_prior, np.float32)))
+        self.prior = np.concatenate([self.prior, np.full(len(rows), self._new_item_prior, np.float32)])
         for j, row in zip(new, rows, strict=True):
             self.extra_items.append(item_ids[j])
             self._extra_index[item_ids[j]] = int(row)

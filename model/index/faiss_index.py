@@ -1,6 +1,8 @@
 """Item embeddings in a FAISS inner-product index: exact (flat) up to `exact_limit` items, HNSW above.
 
 Rows of the index are item vocabulary indices, so a search returns what the towers and the ranker index.
+The last column of an item's row holds its popularity prior (see `with_prior`), so one inner-product
+search returns q.v + prior; a query whose last column is 0 searches by similarity alone.
 `recall_vs_exact` measures what an approximate index loses, and is recorded in the bundle's metrics.
 """
 
@@ -61,6 +63,17 @@ class ItemIndex:
     def load(cls, path: Path) -> ItemIndex:
         index = faiss.read_index(str(path))
         return cls(index, "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat")
+
+
+def with_prior(item_vectors: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Item vectors with one more column holding each item's additive prior (inner product then adds it)."""
+    return np.hstack([item_vectors, prior.reshape(-1, 1)]).astype(np.float32)
+
+
+def query_with_prior(queries: np.ndarray, use_prior: bool = True) -> np.ndarray:
+    """Queries with the matching column: 1 adds the item prior to the score, 0 leaves pure similarity."""
+    column = np.full((len(queries), 1), 1.0 if use_prior else 0.0, dtype=np.float32)
+    return np.hstack([queries, column]).astype(np.float32)
 
 
 def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:

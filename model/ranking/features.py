@@ -29,6 +29,8 @@ class RankerConfig(BaseModel):
     item_dim: int = Field(16, ge=1)
     category_dim: int = Field(8, ge=1)
     hidden_units: tuple[int, ...] = (64, 32)
+    l2: float = Field(1e-5, ge=0, description="L2 penalty on the embeddings (per example)")
+    dropout: float = Field(0.2, ge=0, lt=1)
     negatives_per_positive: int = Field(4, ge=0, description="Random catalogue items sampled per conversion")
     max_positive_weight: float = Field(50.0, ge=1, description="Cap on the class weight of conversions")
     epochs: int = Field(8, ge=1)

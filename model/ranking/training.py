@@ -106,9 +106,14 @@ def train_ranker(spec: FeatureSpec, examples: RankerExamples, config: RankerConf
     n_pos = max(1.0, float(train.labels.sum()))
     positive_weight = float(min(config.max_positive_weight, (len(train) - n_pos) / n_pos))
     model = build_ranker(spec, config)
+    model.get_layer("dense_normalize").adapt(train.inputs["dense"])
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.AUC(from_logits=True, name="auc")])
+    # Stop on validation AUC: the validation loss is unweighted while training is class-weighted, so it rises
+    # as the model leans towards conversions even while the ranking improves.
+    stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
+                                         restore_best_weights=True)
     fitted = model.fit(
         train.inputs, train.labels, batch_size=config.batch_size, epochs=config.epochs,
         validation_data=(validation.inputs, validation.labels) if len(validation) else None,

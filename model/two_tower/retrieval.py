@@ -7,6 +7,7 @@ whose positive is the same item are masked out: they are not negatives.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -23,15 +24,35 @@ def in_batch_softmax_loss(query: tf.Tensor, item: tf.Tensor, item_ids: tf.Tensor
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def recall_at_k(query_vectors, item_vectors, positives, k: int, exclude=None) -> float:
-    """Share of queries whose positive item index is in the exact top-k over the whole catalogue (row 0 = unknown)."""
-    import numpy as np
+def recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray, k: int,
+                item_prior: np.ndarray | None = None) -> float:
+    """Share of queries whose positive item index is in the exact top-k over the whole catalogue (row 0 = unknown).
 
+    `item_prior` is added to every query's scores (the retrieval popularity prior).
+    """
     scores = query_vectors @ item_vectors.T
+    if item_prior is not None:
+        scores += item_prior[None, :]
     scores[:, 0] = -np.inf
-    if exclude is not None:
-        rows, cols = exclude
-        scores[rows, cols] = -np.inf
     k = min(k, scores.shape[1] - 1)
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     return float(np.mean(np.any(top == np.asarray(positives)[:, None], axis=1)))
+
+
+PRIOR_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # multiples of the temperature
+
+
+def choose_popularity_prior(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray,
+                            item_log_q: np.ndarray, temperature: float, k: int) -> tuple[float, dict[str, float]]:
+    """The weight w of `w * log q(item)` added to retrieval scores that maximises validation Recall@k.
+
+    In-batch softmax learns scores relative to how often items are sampled; on unit vectors with a
+    temperature the popularity part is hard to express, so it is added back here and its weight is
+    chosen on the later time slice (w = 0 keeps the model's own scores).
+    """
+    results = {}
+    for multiple in PRIOR_GRID:
+        weight = multiple * temperature
+        results[f"{weight:g}"] = recall_at_k(query_vectors, item_vectors, positives, k, weight * item_log_q)
+    best = max(results, key=lambda w: (results[w], -float(w)))
+    return float(best), results

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from model.two_tower.examples import RetrievalExamples
 from model.two_tower.features import FeatureSpec
-from model.two_tower.retrieval import in_batch_softmax_loss, recall_at_k
+from model.two_tower.retrieval import choose_popularity_prior, in_batch_softmax_loss, recall_at_k
 from model.two_tower.towers import Towers, TwoTowerConfig, build_towers
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ class TwoTowerHistory:
     train_loss: list[float] = field(default_factory=list)
     validation_recall: list[float] = field(default_factory=list)
     best_epoch: int = 0
+    popularity_prior: float = 0.0  # w in score = q.v + w * log q(item), chosen on the validation slice
+    validation_recall_by_prior: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     train_examples: int = 0
     validation_examples: int = 0
@@ -145,5 +147,9 @@ def train_two_tower(
     if best_weights is not None:
         for variable, value in zip(variables, best_weights, strict=True):
             variable.assign(value)
+    if len(val_sample):
+        history.popularity_prior, history.validation_recall_by_prior = choose_popularity_prior(
+            query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
+            np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k)
     history.seconds = time.monotonic() - started
     return towers, history
