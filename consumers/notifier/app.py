@@ -30,6 +30,7 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         notifier.warn_if_insecure()
+        stopping.clear()  # the same app may be started again (tests restart it on one port)
         # Streams block in XREAD for up to a heartbeat: the socket timeout must outlast it (redis-py's is 5 s).
         client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=notifier.heartbeat_s + 10)
         state["stream"] = PushStream(client, settings.key_prefix, notifier, metrics, stopping)

@@ -13,7 +13,7 @@ from consumers.notifier.app import create_app as create_notifier
 from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.tokens import mint_user_token
 from producers.collector.app import create_app as create_collector
-from producers.collector.demo_catalogue import DEMO_PRODUCTS, seed_demo_catalogue
+from producers.collector.demo_catalogue import DEMO_PRODUCTS, DemoProduct, seed_demo_catalogue
 from producers.collector.kafka_sink import BrokerUnavailable
 from producers.collector.settings import CollectorSettings
 from streamrec.dev_stack import free_port
@@ -117,16 +117,23 @@ class FlakySink:
 
 
 class RequestLog:
-    """ASGI middleware that records how each POST reached the collector."""
+    """ASGI middleware that records the query and headers of each request of one method."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, method: str = "POST") -> None:
         self.app = app
-        self.posts: list[tuple[str, str]] = []
+        self.method = method
+        self.requests: list[tuple[str, dict[bytes, bytes]]] = []
+
+    @property
+    def posts(self) -> list[tuple[str, str]]:
+        return [(query, headers.get(b"content-type", b"").decode()) for query, headers in self.requests]
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST":
-            headers = dict(scope["headers"])
-            self.posts.append((scope["query_string"].decode(), headers.get(b"content-type", b"").decode()))
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] == self.method:
+            self.requests.append((scope["query_string"].decode(), dict(scope["headers"])))
         await self.app(scope, receive, send)
 
 
@@ -156,3 +163,52 @@ def test_the_snippet_retries_through_503s_and_hands_leftovers_to_send_beacon_on_
     assert {e.event_id for e in sink.events} >= set(queued), "the beaconed events did not arrive"
     beacon_query, beacon_type = app.posts[-1]
     assert beacon_query == "api_key=demo-key" and beacon_type.startswith("text/plain")
+
+
+def test_the_browser_reconnects_after_a_notifier_restart_and_gets_what_was_queued_meanwhile(settings, browser):
+    """EventSource's own reconnect sends Last-Event-ID (cross-origin): the push made while it was away arrives."""
+    import redis
+
+    from consumers.notifier.dispatcher import NotificationDispatcher
+    from consumers.notifier.fatigue import FatigueRules
+    from consumers.notifier.metrics import NotifierMetrics
+    from consumers.notifier.push_queue import PushQueue
+    from streamrec.events import utc_now
+    from streamrec.notifications import Notification, RecommendedItem, notification_id_for
+
+    collector_port, notifier_port = free_port(), free_port()
+    collector_url, notifier_url = f"http://127.0.0.1:{collector_port}", f"http://127.0.0.1:{notifier_port}"
+    options = NotifierSettings(token_secret="reconnect-secret", cors_origins=[collector_url], heartbeat_s=1.0,
+                               min_interval_s=0)
+    user = f"returning-{uuid.uuid4().hex[:6]}"
+    dispatcher = NotificationDispatcher(
+        PushQueue(redis.Redis.from_url(settings.redis_url), settings.key_prefix, options),
+        FatigueRules.from_settings(options), NotifierMetrics(),
+    )
+
+    def push(item: DemoProduct) -> None:
+        trigger = uuid.uuid4().hex
+        dispatcher.dispatch_batch([Notification(
+            notification_id=notification_id_for(trigger), user_id=user, session_id="s",
+            items=[RecommendedItem(item_id=item.item_id, score=1.0)], model_name="m", model_version="1",
+            reason="test push", trigger_event_id=trigger, trigger_event_type="purchase", trigger_ts=utc_now(),
+        )])
+
+    streams = RequestLog(create_notifier(settings, options, consume=False), method="GET")
+    collector = create_collector(settings, CollectorSettings(notifier_public_url=notifier_url), FlakySink(0))
+    token = mint_user_token("reconnect-secret", user, ttl_s=600)
+    with serve(collector, collector_port):
+        page = browser.new_page()
+        with serve(streams, notifier_port):
+            page.goto(f"{collector_url}/demo?{urlencode({'user': user, 'token': token})}")
+            page.wait_for_selector("#push-state.state-connected", timeout=20_000)
+            push(DEMO_PRODUCTS[0])
+            page.locator(".streamrec-toast", has_text=DEMO_PRODUCTS[0].name).wait_for(timeout=20_000)
+        page.wait_for_selector("#push-state.state-reconnecting", timeout=20_000)
+        push(DEMO_PRODUCTS[1])  # queued while the page has no stream
+        with serve(streams, notifier_port):
+            page.locator(".streamrec-toast", has_text=DEMO_PRODUCTS[1].name).wait_for(timeout=30_000)
+        pushes = [line for line in page.locator("#log li").all_inner_texts() if "push:" in line]
+    resumed = [headers for _, headers in streams.requests if b"last-event-id" in headers]
+    assert resumed, "the reconnect did not send Last-Event-ID"
+    assert len(pushes) == 2, pushes  # the first push was not shown again after the reconnect
