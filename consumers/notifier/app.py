@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Header, Path, Query
@@ -21,11 +22,20 @@ from streamrec.settings import Settings
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class _Running:
+    """What the lifespan starts: the stream reader, and the Kafka loop with its thread when consuming."""
+
+    stream: PushStream | None = None
+    loop: NotifierConsumer | None = None
+    thread: threading.Thread | None = None
+
+
 def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = True) -> FastAPI:
     """The notifier app; `consume=False` serves streams only (another process runs the Kafka loop)."""
     metrics = NotifierMetrics()
     stopping = threading.Event()
-    state: dict[str, object] = {}
+    running = _Running()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -33,18 +43,19 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
         stopping.clear()  # the same app may be started again (tests restart it on one port)
         # Streams block in XREAD for up to a heartbeat: the socket timeout must outlast it (redis-py's is 5 s).
         client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=notifier.heartbeat_s + 10)
-        state["stream"] = PushStream(client, settings.key_prefix, notifier, metrics, stopping)
+        running.stream = PushStream(client, settings.key_prefix, notifier, metrics, stopping)
         if consume:
-            loop = NotifierConsumer(settings, notifier, build_dispatcher(settings, notifier, metrics))
-            thread = threading.Thread(target=loop.run, args=(stopping,), name="notifier-consumer", daemon=True)
-            thread.start()
-            state["loop"], state["thread"] = loop, thread
+            running.loop = NotifierConsumer(settings, notifier, build_dispatcher(settings, notifier, metrics))
+            running.thread = threading.Thread(
+                target=running.loop.run, args=(stopping,), name="notifier-consumer", daemon=True
+            )
+            running.thread.start()
         try:
             yield
         finally:
             stopping.set()
-            if consume:
-                state["thread"].join(20)  # type: ignore[attr-defined]
+            if running.thread is not None:
+                running.thread.join(20)
             await client.aclose()
 
     app = FastAPI(
@@ -88,20 +99,19 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
         resume = last_event_id or resume_after
         if resume is not None and not STREAM_ID.match(resume):
             return JSONResponse({"error": "Last-Event-ID is not a notification id"}, status_code=400)
-        stream: PushStream = state["stream"]  # type: ignore[assignment]
-        after = await stream.start_after(user_id, resume)
+        assert running.stream is not None  # set by the lifespan before any request
+        after = await running.stream.start_after(user_id, resume)
         return StreamingResponse(
-            stream.events(user_id, after),
+            running.stream.events(user_id, after),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     @app.get("/healthz", summary="503 when the Kafka loop has stopped")
     async def healthz() -> JSONResponse:
-        loop: NotifierConsumer | None = state.get("loop")  # type: ignore[assignment]
-        thread: threading.Thread | None = state.get("thread")  # type: ignore[assignment]
-        if consume and (thread is None or not thread.is_alive()):
-            return JSONResponse({"status": "failing", "error": loop.error if loop else "not started"}, 503)
+        if consume and (running.thread is None or not running.thread.is_alive()):
+            error = running.loop.error if running.loop else "not started"
+            return JSONResponse({"status": "failing", "error": error}, 503)
         return JSONResponse({"status": "ok", "consuming": consume})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
-DEV_TOKEN_SECRET = "streamrec-dev-token-secret"  # noqa: S105 - a local default, warned about at start
+DEV_TOKEN_SECRET = "streamrec-dev-token-secret"  # a local default, warned about at start
 
 
 class NotifierSettings(BaseSettings):
