@@ -61,3 +61,40 @@ def test_newest_complete_bundle_wins(bundle, tmp_path):
     assert newest_bundle(tmp_path) == second
     assert list_bundles(tmp_path) == [first, second]
     assert newest_bundle(tmp_path / "missing") is None
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name, self.version = name, name
+
+
+def test_serving_source_swaps_only_between_checks_and_skips_broken_bundles(tmp_path):
+    from model.serving import BundleRecommenderSource
+
+    now = [0.0]
+    loads: list[str] = []
+
+    def loader(path, fallback):
+        loads.append(path.name)
+        if path.name.endswith("broken"):
+            raise ValueError("corrupt weights")
+        return _Named(path.name)
+
+    def publish(name: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+
+    fallback = _Named("baseline")
+    source = BundleRecommenderSource(tmp_path, fallback, reload_interval_s=10, loader=loader, clock=lambda: now[0])
+    assert source.current() is fallback  # no bundle yet
+    publish("20260101T000000000Z")
+    assert source.current() is fallback  # not before the interval is up
+    now[0] = 10
+    assert source.current().name == "20260101T000000000Z"
+    publish("20260102T000000000Zbroken")
+    now[0] = 20
+    assert source.current().name == "20260101T000000000Z"  # the broken one is skipped, the old model stays
+    now[0] = 30
+    source.current()
+    assert loads.count("20260102T000000000Zbroken") == 1  # and not retried every interval
+    assert source.reloads == 1

@@ -1,0 +1,60 @@
+"""The worker serves the newest model bundle and hot-reloads a new one mid-stream, losing and repeating nothing."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from model.interactions import events_to_frame
+from model.ranking.features import RankerConfig
+from model.training import TrainingConfig, train_bundle
+from model.two_tower.towers import TwoTowerConfig
+from producers.simulator import simulate
+from streamrec.notifications import decode_notification
+from tests.pipeline_helpers import expected_triggers, read_notifications_when_done, seed_catalogue, send, start_worker
+
+pytestmark = pytest.mark.integration
+
+
+def test_hot_reload_during_streaming_loses_nothing(settings):
+    world, events = simulate(1200, seed=21)
+    config = TrainingConfig(two_tower=TwoTowerConfig(embedding_dim=8, hidden_units=16, batch_size=128, epochs=2),
+                            ranker=RankerConfig(epochs=1, hidden_units=(16,)))
+    bundle = train_bundle(events_to_frame(events), config, progress=False)
+    settings = settings.model_copy(update={"model_reload_interval_s": 0.2})
+    seed_catalogue(settings, world)
+    triggers = expected_triggers(events, settings.trigger_every_nth_page_view)
+    half = len(events) // 2
+
+    running = start_worker(settings)  # no bundle yet: the streaming baseline serves
+    try:
+        send(settings, events[:half])
+        deadline = time.monotonic() + 60
+        while running.worker.committed_records < half and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running.worker.committed_records == half
+        bundle.save(settings.model_dir)  # appears while the worker is streaming
+        send(settings, events[half:])
+        records = read_notifications_when_done(settings, [running], len(events))
+    finally:
+        running.shutdown()
+
+    notifications = [decode_notification(r.value) for r in records]
+    per_trigger = Counter(n.trigger_event_id for n in notifications)
+    assert max(per_trigger.values()) == 1  # nothing processed twice across the swap
+    assert set(per_trigger) <= triggers
+    assert len(triggers - set(per_trigger)) < 0.1 * len(triggers)  # nothing lost
+    assert running.worker.committed_records == len(events)
+    source = running.worker.pipeline.source
+    assert source.reloads == 1 and source.loaded_path.name == bundle.version
+
+    first_ids = {e.event_id for e in events[:half]}
+    before = [n for n in notifications if n.trigger_event_id in first_ids]
+    after = [n for n in notifications if n.trigger_event_id not in first_ids]
+    assert before and {n.model_name for n in before} == {"session-cooccurrence"}
+    served = [n for n in after if n.model_name.startswith("two-tower")]
+    assert served and {n.model_version for n in served} == {bundle.version}
+    # Tool triggers stay with the streaming baseline, which kept learning from the stream.
+    assert all(i.kind == "tool" for n in after if n.trigger_event_type == "task_completed" for i in n.items)
