@@ -47,6 +47,7 @@ class WebhookSender:
         backoff_max_s: float,
         timeout_s: float,
         sleep: Callable[[float], None] = time.sleep,
+        client: httpx.Client | None = None,
     ) -> None:
         self.url = url
         self.secret = secret
@@ -54,7 +55,7 @@ class WebhookSender:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.sleep = sleep
-        self.client = httpx.Client(timeout=timeout_s)
+        self.client = client or httpx.Client(timeout=timeout_s)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after and retry_after.isdigit():
