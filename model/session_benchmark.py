@@ -142,6 +142,8 @@ def run_session_model(
             f"epoch {epoch}/{config.epochs}, loss {record['loss']:.4f}",
         )
         rows.append(row)
+        model_dir.mkdir(parents=True, exist_ok=True)  # written every epoch so a cut-off run keeps its curve
+        (model_dir / "history.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
         if hr + mrr > best:  # kept for inspection only; the report's headline is the last epoch
             best = hr + mrr
             recommender.save(model_dir)
@@ -149,13 +151,20 @@ def run_session_model(
             on_row(row)
 
     train_next_item_model(model, bench.train, on_epoch_end=evaluate, progress=progress, max_batches=max_batches)
-    (model_dir / "history.json").parent.mkdir(parents=True, exist_ok=True)
-    (model_dir / "history.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
     return rows
 
 
 def published_rows(dataset: str) -> list[BenchmarkRow]:
     return [BenchmarkRow(dataset, f"{name} (published)", hr, mrr) for name, (hr, mrr) in PUBLISHED[dataset].items()]
+
+
+def _earlier_rows(csv: Path, replaced: set[str]) -> list[BenchmarkRow]:
+    """Our rows from a previous run's CSV that this run does not redo (runs of single models accumulate)."""
+    if not csv.exists():
+        return []
+    frame = pd.read_csv(csv, keep_default_na=False)
+    keep = frame[~frame["model"].str.endswith("(published)") & ~frame["model"].isin(replaced)]
+    return [BenchmarkRow(**row) for row in keep.to_dict("records")]
 
 
 def write_report(dataset: str, ours: list[BenchmarkRow], out_dir: Path) -> dict[str, Path]:
@@ -166,8 +175,9 @@ def write_report(dataset: str, ours: list[BenchmarkRow], out_dir: Path) -> dict[
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame([asdict(r) for r in published_rows(dataset) + ours])
     paths = {"csv": out_dir / f"{dataset}.csv", "md": out_dir / f"{dataset}.md", "png": out_dir / f"{dataset}.png"}
+    earlier = _earlier_rows(paths["csv"], {r.model for r in ours})
+    table = pd.DataFrame([asdict(r) for r in published_rows(dataset) + earlier + ours])
     table.to_csv(paths["csv"], index=False)
     shown = table.rename(columns={"hr_at_20": "HR@20 %", "mrr_at_20": "MRR@20 %"})
     shown = shown.drop(columns=["dataset"])
@@ -178,9 +188,8 @@ def write_report(dataset: str, ours: list[BenchmarkRow], out_dir: Path) -> dict[
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in shown.itertuples(index=False):
-        lines.append(
-            f"| {r.model} | {r[1]:.2f} | {r[2]:.2f} | {r.train_seconds:.0f} | {r.eval_seconds:.0f} | {r.note} |"
-        )
+        seconds = "| | " if r.model.endswith("(published)") else f"| {r.train_seconds:.0f} | {r.eval_seconds:.0f} "
+        lines.append(f"| {r.model} | {r[1]:.2f} | {r[2]:.2f} {seconds}| {r.note} |")
     paths["md"].write_text("\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(10, 4.5))

@@ -108,6 +108,8 @@ class SessionKNNRecommender(Recommender):
             for c in weights
         ]
         candidates = np.concatenate(postings)
+        if not len(candidates):  # items that no training session contains
+            return scores
         entry_weights = np.repeat(np.fromiter(weights.values(), dtype=float), [len(p) for p in postings])
         sessions, inverse = np.unique(candidates, return_inverse=True)
         similarity = np.bincount(inverse, weights=entry_weights)

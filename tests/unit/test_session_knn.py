@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from model.baselines.session_knn import SessionKNNRecommender
@@ -77,3 +78,11 @@ def test_similar_items_come_from_the_same_sessions():
     assert similar and "b2" not in similar
     assert all(i.startswith("b") for i in similar)
     assert knn.similar_items("unknown", k=3) == []
+
+
+def test_items_in_the_catalogue_but_in_no_session_fall_back_to_popular_items():
+    knn = SessionKNNRecommender().fit_sessions(
+        np.array([0, 0, 1, 1]), np.array([1, 2, 1, 3]), item_names=["unused", "a", "b", "c"]
+    )
+    assert len(knn.recommend(request(("unused",), k=3))) == 3
+    assert knn.top_codes([0], 3).tolist()[0] == 1  # the most popular item first
