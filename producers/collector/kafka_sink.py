@@ -44,6 +44,9 @@ class KafkaSink:
 
     def _get_producer(self) -> KafkaProducer:
         with self._lock:
+            if self._producer is None and time.monotonic() < self._failed_until:
+                # Requests that queued on the lock behind a failed connection attempt need not repeat it.
+                raise BrokerUnavailable(f"broker unavailable moments ago ({self.last_error}); not retried yet")
             if self._producer is None:
                 timeout_ms = int(self.timeout_s * 1000)
                 try:
