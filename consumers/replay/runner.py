@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import redis
 from pydantic import BaseModel
 from tqdm import tqdm
@@ -66,6 +67,13 @@ class ReplayManifest(BaseModel):
     skipped: dict[str, str]
 
 
+class ReplayWindow(BaseModel):
+    """Where the evaluated window starts in events.parquet (everything before it is warm-up/training)."""
+
+    start: datetime | None
+    warmup_events: int
+
+
 def _settings_digest(settings: Settings) -> dict[str, object]:
     keys = (
         "trigger_on_task_completed", "trigger_on_add_to_cart", "trigger_on_purchase", "trigger_every_nth_page_view",
@@ -82,7 +90,7 @@ def replay_model(
     run_id: str,
     sinks: Sequence[ReplaySink],
     depth: int = 20,
-    train: object = None,
+    train: pd.DataFrame | None = None,
     truth_path: Path | None = None,
     publish: bool = False,
     keep_state: bool = False,
@@ -198,13 +206,6 @@ def replay_side_by_side(
     )
     (out_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     return manifest
-
-
-class ReplayWindow(BaseModel):
-    """Where the evaluated window starts in events.parquet (everything before it is warm-up/training)."""
-
-    start: datetime | None
-    warmup_events: int
 
 
 def _all_events(data: ReplayInput) -> list[Event]:
