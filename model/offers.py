@@ -28,7 +28,8 @@ def item_offers(spec: FeatureSpec, offer_type: str) -> tuple[np.ndarray, list[st
         return np.asarray(spec.item_brand), spec.brands.tokens
     if offer_type == "price_band":
         edges = [0.0, *spec.price_band_edges, float("inf")]
-        names = ["[UNK]"] + [f"{edges[b - 1]:.0f}-{edges[b]:.0f}" for b in range(1, spec.n_price_bands + 1)]
+        names = ["[UNK]"] + [f"{edges[b - 1]:.0f}-{edges[b]:.0f}" if np.isfinite(edges[b]) else f"{edges[b - 1]:.0f}+"
+                             for b in range(1, spec.n_price_bands + 1)]
         return np.asarray(spec.item_price_band), names
     raise ValueError(f"offer_type must be one of {', '.join(OFFER_TYPES)}, not {offer_type!r}")
 

@@ -58,3 +58,33 @@ def test_hot_reload_during_streaming_loses_nothing(settings):
     assert served and {n.model_version for n in served} == {bundle.version}
     # Tool triggers stay with the streaming baseline, which kept learning from the stream.
     assert all(i.kind == "tool" for n in after if n.trigger_event_type == "task_completed" for i in n.items)
+
+
+def test_target_users_scores_users_latest_redis_context(settings, redis_client):
+    from model.targeting import target_users_from_store
+    from model.two_tower_recommender import TwoTowerRecommender
+    from streamrec.session_store import SessionStore
+
+    world, events = simulate(3000, seed=8)
+    config = TrainingConfig(two_tower=TwoTowerConfig(embedding_dim=8, hidden_units=16, batch_size=128, epochs=3),
+                            ranker=None)
+    model = TwoTowerRecommender(train_bundle(events_to_frame(events), config, progress=False))
+    store = SessionStore(redis_client, settings)
+    for start in range(0, len(events), 500):
+        store.apply_batch(events[start : start + 500])
+    bought = [e for e in events if e.type == "purchase"]
+    item = bought[0].item_id
+
+    users = target_users_from_store(model, store, item, k=10)
+    assert len(users) == 10
+    known = set(store.known_users())
+    assert {u.user_id for u in users} <= known
+    assert not {u.user_id for u in users} & {e.user_id for e in bought if e.item_id == item}
+    # The chosen users lean to the item's category more than users in general do.
+    category = bought[0].category
+
+    def share(user_id: str) -> float:
+        context = store.latest_context(user_id)
+        return context.categories.get(category, 0) / max(1, sum(context.categories.values()))
+
+    assert sum(share(u.user_id) for u in users) / 10 > sum(share(u) for u in known) / len(known)
