@@ -30,7 +30,7 @@ from producers.pacing import Pacer
 from producers.simulator import generate_events, world_for_events
 from streamrec.events import Event, PageView, TaskCompleted, encode_event, utc_now
 from streamrec.kafka_clients import make_consumer, make_producer
-from streamrec.session_store import PRODUCT, TOOL
+from streamrec.session_store import PRODUCT, TOOL, SessionStore
 from streamrec.settings import Settings
 from streamrec.topics import TopicSpec, ensure_topics
 
@@ -215,8 +215,7 @@ def run_benchmark(
             collector.stop.set()
             _stop(worker_processes)
     finally:
-        for key_batch in _batched(client.scan_iter(match=f"{bench.key_prefix}*", count=1000), 500):
-            client.delete(*key_batch)
+        SessionStore(client, bench).delete_namespace()
     _report(results, rate, out_dir)
     return results
 
@@ -228,17 +227,6 @@ def _phase(
     last = max((t for t, _ in arrivals.values()), default=started)
     return PhaseResult(name, len(events), len(expected), len(arrivals), last - started,
                        [latency for _, latency in arrivals.values()])
-
-
-def _batched(iterable, size: int):
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _report(results: list[PhaseResult], rate: float | None, out_dir: Path) -> None:
