@@ -39,28 +39,63 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
                f"{len(world.tool_ids)} tools, {len(world.user_ids)} users")
 
     settings.dev_dir.mkdir(parents=True, exist_ok=True)
-    worker_log = settings.dev_dir / "worker.log"
-    typer.echo(f"3/4 worker (log: {worker_log})")
     ready_file = settings.dev_dir / "worker.ready"
     ready_file.unlink(missing_ok=True)
-    with worker_log.open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "streamrec", "worker", "--ready-file", str(ready_file)],
-                                  env={**os.environ, **settings.to_env()}, stdout=log, stderr=subprocess.STDOUT)
+    typer.echo(f"3/4 services (logs under {settings.dev_dir}/)")
+    services = [_spawn(["worker", "--ready-file", str(ready_file)], settings, "worker")]
+    demo_url = _start_web_services(settings, services)
     try:
         deadline = time.monotonic() + 60
         while not ready_file.exists():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start; see {worker_log}")
+            if services[0].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start; see {settings.dev_dir / 'worker.log'}")
             time.sleep(0.1)
+        typer.echo("    worker ready (owns partitions of the events topic)")
+        if demo_url:
+            typer.echo(f"    demo shop page (click around, pushed recommendations appear as toasts):\n    {demo_url}")
         typer.echo(f"4/4 streaming {duration_s:.0f}s of traffic at {rate:.0f} events/s; notifications as they arrive:")
         typer.echo(f"    {'user':<14} {'trigger':<15} {'latency':>10}  model: items(score)")
         printer = threading.Thread(target=print_notifications, args=(settings, None, duration_s + 8), daemon=True)
         printer.start()
-        time.sleep(3)  # the printer's and the worker's group joins
+        time.sleep(3)  # the printer's group join
         run = stream_simulation(settings, duration_s=duration_s, rate=rate, seed=seed, progress=False)
         typer.echo(f"    sent {run.sent} events in {run.seconds:.1f}s")
         printer.join()
+        if demo_url and sys.stdin.isatty():
+            typer.echo(f"The demo page stays live: {demo_url}")
+            input("Press Enter to stop the worker, collector and notifier... ")
     finally:
-        worker.terminate()
-        worker.wait(30)
+        for process in services:
+            process.terminate()
+        for process in services:
+            process.wait(30)
     typer.echo("done. The broker and Redis keep running: `streamrec dev status`, `streamrec dev down`.")
+
+
+def _spawn(args: list[str], settings: Settings, name: str) -> subprocess.Popen:
+    with (settings.dev_dir / f"{name}.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "streamrec", *args],
+                                env={**os.environ, **settings.to_env()}, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _start_web_services(settings: Settings, services: list[subprocess.Popen]) -> str | None:
+    """Collector + notifier for the demo page; returns its URL, or None when their ports are taken."""
+    from urllib.parse import urlencode
+
+    from consumers.notifier.settings import NotifierSettings
+    from consumers.notifier.tokens import mint_user_token
+    from producers.collector.settings import CollectorSettings
+    from streamrec.dev_stack import port_open, wait_for_port
+
+    collector, notifier = CollectorSettings(), NotifierSettings()
+    taken = [p for p in (collector.port, notifier.port) if port_open("127.0.0.1", p)]
+    if taken:
+        typer.echo(f"    ports {taken} are in use: the demo page is skipped (set STREAMREC_COLLECTOR_PORT/"
+                   "STREAMREC_NOTIFIER_PORT)")
+        return None
+    services.append(_spawn(["collector"], settings, "collector"))
+    services.append(_spawn(["notifier"], settings, "notifier"))
+    wait_for_port(collector.host, collector.port, 30, services[-2])
+    wait_for_port(notifier.host, notifier.port, 30, services[-1])
+    token = mint_user_token(notifier.token_secret.get_secret_value(), "demo-user", notifier.token_ttl_s)
+    return f"http://{collector.host}:{collector.port}/demo?{urlencode({'user': 'demo-user', 'token': token})}"
