@@ -204,3 +204,34 @@ def write_report(dataset: str, ours: list[BenchmarkRow], out_dir: Path) -> dict[
     fig.savefig(paths["png"], dpi=120)
     plt.close(fig)
     return paths
+
+
+def serving_latency(recommender, bench: SessionBenchmark, n_requests: int = 300, k: int = 20) -> dict[str, float]:
+    """Milliseconds per single `recommend` call (test prefixes as session contexts): p50, p95, mean."""
+    from model.recommender import RecommendationRequest
+    from streamrec.session_store import SessionContext
+
+    rows = np.random.default_rng(0).choice(len(bench.test), size=min(n_requests, len(bench.test)), replace=False)
+    requests = [
+        RecommendationRequest(
+            user_id="bench",
+            k=k,
+            context=SessionContext(
+                user_id="bench",
+                session_id=f"t{row}",
+                recent_items=tuple(str(i) for i in bench.test.items[row, : bench.test.lengths[row]][::-1]),
+            ),
+        )
+        for row in rows
+    ]
+    recommender.recommend(requests[0])  # warm-up: traces the serving function once
+    timings = []
+    for request in requests:
+        started = time.perf_counter()
+        recommender.recommend(request)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return {
+        "p50_ms": float(np.percentile(timings, 50)),
+        "p95_ms": float(np.percentile(timings, 95)),
+        "mean_ms": float(np.mean(timings)),
+    }

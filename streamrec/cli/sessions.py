@@ -76,5 +76,32 @@ def bench_sessions(
         )
 
 
+def session_serving(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A saved session model folder"),
+    dataset: str = typer.Option("diginetica", "--dataset", "-d", help="Whose test prefixes to replay as contexts"),
+    requests: int = typer.Option(300, "--requests", "-n"),
+    data_root: Path = typer.Option(None, "--data-root"),
+    threads: int = typer.Option(2, "--threads"),
+) -> None:
+    """Time single `recommend` calls of a saved session model (full-catalogue scoring, top 20)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from model.datasets.srgnn import load_benchmark
+    from model.session_benchmark import serving_latency
+    from model.session_model import SessionModelRecommender
+
+    recommender = SessionModelRecommender.load(model_dir)
+    bench = load_benchmark(dataset, data_root, max_len=recommender.config.max_len)
+    figures = serving_latency(recommender, bench, requests)
+    typer.echo(
+        f"{model_dir}: {recommender.config.n_items:,} items, recommend() p50 {figures['p50_ms']:.2f} ms, "
+        f"p95 {figures['p95_ms']:.2f} ms, mean {figures['mean_ms']:.2f} ms over {requests} requests"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench-sessions")(bench_sessions)
+    app.command("session-serving")(session_serving)
