@@ -20,11 +20,11 @@ import redis
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from consumers.dead_letter import DeadLetterPublisher
 from consumers.recommendation_pipeline import RecommendationPipeline
 from streamrec.events import Event, EventDecodeError, parse_event
+from streamrec.kafka_clients import offsets_after
 from streamrec.notifications import Notification, encode_notification
 from streamrec.settings import Settings
 
@@ -171,13 +171,8 @@ class RecommendationWorker:
         return []
 
     def _commit(self, records: list[ConsumerRecord]) -> None:
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            if tp not in offsets or offsets[tp].offset <= record.offset:
-                offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets_after(records))
             self.committed_records += len(records)
         except CommitFailedError as error:
             # The group rebalanced under us: the new owner re-reads these records, and

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from kafka import KafkaConsumer, KafkaProducer
+from collections.abc import Iterable
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata
 
 from streamrec.settings import Settings
 
@@ -38,3 +42,13 @@ def make_consumer(settings: Settings, group_id: str | None, client_id: str, **ov
     }
     options.update(overrides)
     return KafkaConsumer(**options)
+
+
+def offsets_after(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit once `records` are fully handled: one past the highest offset per partition."""
+    offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        if tp not in offsets or offsets[tp].offset <= record.offset:
+            offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+    return offsets

@@ -11,10 +11,9 @@ import threading
 import time
 
 import redis
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
-from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from consumers.notifier.dispatcher import NotificationDispatcher, wall_clock_ms
@@ -23,7 +22,7 @@ from consumers.notifier.metrics import NotifierMetrics
 from consumers.notifier.push_queue import PushQueue
 from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.webhook import WebhookSender
-from streamrec.kafka_clients import make_consumer
+from streamrec.kafka_clients import make_consumer, offsets_after
 from streamrec.notifications import Notification, decode_notification
 from streamrec.settings import Settings
 
@@ -103,12 +102,7 @@ class NotifierConsumer:
             except (ValidationError, ValueError, TypeError) as error:
                 self.on_decode_error(record, error)
         self.dispatcher.dispatch_batch(notifications)
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            if tp not in offsets or offsets[tp].offset <= record.offset:
-                offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets_after(records))
         except CommitFailedError as error:
             log.warning("commit failed after a rebalance; the new owner drops what was handled: %s", error)
