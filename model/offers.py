@@ -67,11 +67,11 @@ class OfferEvaluation:
     events: int
     rare_weighted_auc: float  # the cold-start slice: offers with fewer than `rare_below` training events
     rare_offers: int
-    rare_below: int
+    rare_at_most: float  # training events of the rarest offers' slice
 
 
 def evaluate_offers(spec: FeatureSpec, item_vectors: np.ndarray, queries: np.ndarray, converted_items: np.ndarray,
-                    train_item_counts: np.ndarray, temperature: float, rare_below: int = 20,
+                    train_item_counts: np.ndarray, temperature: float, rare_below: float | None = None,
                     offer_types: Sequence[str] = OFFER_TYPES, negatives_per_positive: int = 10,
                     seed: int = 0) -> list[OfferEvaluation]:
     """Weighted AUC per offer type over held-out conversions (query vector, item index bought)."""
@@ -81,6 +81,8 @@ def evaluate_offers(spec: FeatureSpec, item_vectors: np.ndarray, queries: np.nda
         scores = offer_scores(spec, item_vectors, queries, offer_type, temperature)
         truth = offer_of[converted_items]
         train_counts = np.bincount(offer_of, weights=train_item_counts, minlength=len(names))
+        # Rare offers (the cold-start slice): by default the quarter of offers with the fewest training events.
+        threshold = rare_below if rare_below is not None else float(np.quantile(train_counts[1:], 0.25))
         groups, rare = {}, {}
         rng = np.random.default_rng(seed)
         for offer in range(1, len(names)):
@@ -93,10 +95,10 @@ def evaluate_offers(spec: FeatureSpec, item_vectors: np.ndarray, queries: np.nda
             negatives = rng.choice(others, min(len(others), negatives_per_positive * len(positives)), replace=False)
             rows = np.concatenate([positives, negatives])
             groups[names[offer]] = ((truth[rows] == offer).astype(int), scores[rows, offer])
-            if train_counts[offer] < rare_below:
+            if train_counts[offer] <= threshold:
                 rare[names[offer]] = groups[names[offer]]
         results.append(OfferEvaluation(
             offer_type, weighted_auc(groups), len(groups), len(truth), weighted_auc(rare) if rare else float("nan"),
-            len(rare), rare_below,
+            len(rare), threshold,
         ))
     return results

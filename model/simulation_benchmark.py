@@ -18,7 +18,7 @@ import pandas as pd
 
 from model.baselines.item_cosine import ItemCosineRecommender
 from model.baselines.popularity import PopularityRecommender
-from model.holdout_evaluation import evaluate_holdout, metrics_table, relevant_and_exclude
+from model.holdout_evaluation import evaluate_holdout, evaluate_next_item, metrics_table, relevant_and_exclude
 from model.interactions import events_to_frame
 from model.metrics import auc
 from model.offers import evaluate_offers
@@ -84,9 +84,16 @@ def run_simulation_benchmark(n_events: int, config: TrainingConfig, seed: int = 
     write_bar_plot(retrieval, ("recall@10", "recall@20", "recall@100", "ndcg@10"), out_dir, "sim_retrieval",
                    f"Simulated shop ({n_events:,} events): test-period recall vs the oracle")
 
+    # At trigger moments: the context right before each test-period interaction, as the worker has it.
+    next_item = metrics_table({m.name: evaluate_next_item(m, frame, cut, progress=progress) for m in models[:-1]})
+    write_table(next_item, out_dir, "sim_next_item")
+    write_bar_plot(next_item, ("hr@10", "hr@20", "hr@100", "ndcg@10"), out_dir, "sim_next_item",
+                   "Simulated shop: next interaction given the session context (test period)")
+
     ranking = _ranking_vs_oracle(world, frame, cut, bundle, config)
     offers = _offers(frame, cut, bundle)
-    summary = {"retrieval": retrieval.reset_index().to_dict(orient="records"), "ranking": ranking, "offers": offers,
+    summary = {"retrieval": retrieval.reset_index().to_dict(orient="records"),
+               "next_item": next_item.reset_index().to_dict(orient="records"), "ranking": ranking, "offers": offers,
                "bundle_metrics": bundle.metrics}
     (out_dir / "sim_eval.json").write_text(json.dumps(summary, indent=2, default=str))
     write_table(pd.DataFrame(offers).set_index("offer_type"), out_dir, "sim_offers")

@@ -107,7 +107,7 @@ def train_two_tower(
     rng = np.random.default_rng(config.seed)
     best, best_weights, stale = -1.0, None, 0
     n_batches = max(1, len(train) // config.batch_size)
-    val_sample = validation.take(rng.permutation(len(validation))[:5000]) if len(validation) else validation
+    val_sample = validation.take(rng.permutation(len(validation))[:20000]) if len(validation) else validation
     for epoch in range(config.epochs):
         order = rng.permutation(len(train))
         losses = []
