@@ -2,7 +2,8 @@
 
 Dense features: session activity (page views, session time), price (the item's and against the
 session's mean), the retrieval score, the item's popularity, how much of the session was in the
-item's category, whether the item was already seen, and the hour as sin/cos.
+item's category, and the hour as sin/cos. ("Already seen in the session" is left out on purpose: training
+examples are taken at an item's first view, where it is never true, so the ranker could not learn it.)
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from model.two_tower.examples import query_history
 from model.two_tower.features import FeatureSpec, time_features
 from streamrec.session_store import SessionContext
 
 RANKER_DENSE_FEATURES = (
     "log_page_views", "log_session_seconds", "log_price", "log_price_vs_session", "retrieval_score",
-    "log_popularity", "session_category_share", "seen_in_session", "hour_sin", "hour_cos",
+    "log_popularity", "session_category_share", "hour_sin", "hour_cos",
 )
 
 
@@ -62,10 +62,9 @@ def ranker_inputs(spec: FeatureSpec, user_ids: Sequence[str], item_index: np.nda
         total = sum(context.categories.values())
         if total and category[row]:
             dense[row, 6] = context.categories.get(category_names[category[row]], 0) / total
-        dense[row, 7] = float(spec.items.tokens[item_index[row]] in query_history(context))
     dense[:, 2] = np.log1p(price)
     dense[:, 4] = retrieval_scores
     dense[:, 5] = np.asarray(spec.item_log_popularity, dtype=np.float32)[item_index]
-    dense[:, 8:10] = time_features(np.asarray(now_ms, dtype=np.int64))[:, 0:2]
+    dense[:, 7:9] = time_features(np.asarray(now_ms, dtype=np.int64))[:, 0:2]
     return {"user": spec.users.lookup(user_ids), "item": item_index.astype(np.int32), "category": category,
             "dense": dense}

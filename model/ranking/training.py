@@ -106,7 +106,12 @@ def train_ranker(spec: FeatureSpec, examples: RankerExamples, config: RankerConf
     n_pos = max(1.0, float(train.labels.sum()))
     positive_weight = float(min(config.max_positive_weight, (len(train) - n_pos) / n_pos))
     model = build_ranker(spec, config)
-    model.get_layer("dense_normalize").adapt(train.inputs["dense"])
+    normalize = model.get_layer("dense_normalize")
+    normalize.adapt(train.inputs["dense"])
+    # A feature nearly constant in training (session time on data without sessions) must not be divided by
+    # ~0 at serving, where it can vary: floor the variance.
+    normalize.adapt_variance.assign(np.maximum(normalize.adapt_variance.numpy(), 1e-2))
+    normalize.finalize_state()
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=[keras.metrics.AUC(from_logits=True, name="auc")])
