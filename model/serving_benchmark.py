@@ -85,3 +85,26 @@ def write_serving_report(table: pd.DataFrame, out_dir: Path, items: int) -> None
     write_table(table, out_dir, "serving_cost")
     write_bar_plot(table.T, list(table.index), out_dir, "serving_cost",
                    f"Serving cost per trigger, ms ({items:,} items in the index)")
+
+
+def benchmark_index(sizes=(50_000, 250_000), dim: int = 33, k: int = 200, queries: int = 200,
+                    progress: bool = True) -> pd.DataFrame:
+    """Flat vs HNSW on random unit vectors: ms per single-query top-k search and HNSW recall against exact."""
+    from model.index.faiss_index import ItemIndex, recall_vs_exact
+
+    rng = np.random.default_rng(0)
+    rows = {}
+    for n in tqdm(sizes, desc="index benchmark", disable=not progress):
+        vectors = rng.normal(size=(n, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        probe = vectors[rng.choice(n, queries, replace=False)] + rng.normal(0, 0.3, (queries, dim)).astype(np.float32)
+        for name, limit in (("flat", n), ("hnsw", n - 1)):
+            started = time.perf_counter()
+            index = ItemIndex.build(vectors, exact_limit=limit)
+            build_s = time.perf_counter() - started
+            one = _median_ms(lambda index=index, first=probe[:1]: index.search(first, k), 50)
+            rows[f"{name} {n:,}"] = {"build s": round(build_s, 2), f"ms per query (top-{k})": round(one, 3),
+                                     f"recall@{k} vs exact": round(recall_vs_exact(index, vectors, probe, k), 4)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "index"
+    return table

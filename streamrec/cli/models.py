@@ -203,19 +203,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serving-bench")
     def serving_bench(
-        bundle: Path | None = typer.Option(None, help="Bundle folder (default: trains one on sim:--events)"),
-        events: int = typer.Option(100_000, help="Simulated events for requests (and training when no bundle)"),
+        data: str = typer.Option("sim:100000", help=DATA_HELP + " Requests come from its latest contexts."),
+        bundle: Path | None = typer.Option(None, help="Bundle trained on --data (default: train one now)"),
         candidates: int = typer.Option(200, help="FAISS candidates ranked per trigger"),
+        index_sizes: str = typer.Option("50000,250000", help="Also time flat vs HNSW on random vectors ('' = skip)"),
         out: Path = typer.Option(Path("reports")),
     ) -> None:
         """Milliseconds per trigger for query tower, FAISS and ranker (and model.predict for comparison)."""
         from model.bundle import ModelBundle
-        from model.serving_benchmark import benchmark_serving, trigger_requests, write_serving_report
+        from model.report_files import write_table
+        from model.serving_benchmark import benchmark_index, benchmark_serving, trigger_requests, write_serving_report
         from model.training import train_bundle
 
-        frame, catalogue = _load_training_data(f"sim:{events}")
+        frame, catalogue = _load_training_data(data)
         loaded = ModelBundle.load(bundle) if bundle else train_bundle(
             frame, _training_config(10, 32, True, 4), catalogue=catalogue)
         table = benchmark_serving(loaded, trigger_requests(frame, 64), candidates=candidates)
         write_serving_report(table, out, len(loaded.index))
         typer.echo(table.to_string())
+        if index_sizes:
+            index_table = benchmark_index(tuple(int(s) for s in index_sizes.split(",")), k=candidates)
+            write_table(index_table, out, "index_cost")
+            typer.echo(index_table.to_string())
