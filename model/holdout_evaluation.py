@@ -58,7 +58,8 @@ def metrics_table(rows: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
 
 
 def evaluate_next_item(recommender: Recommender, frame: pd.DataFrame, since: pd.Timestamp, ks: Sequence[int] = KS,
-                       max_events: int = 5000, batch_size: int = 256, progress: bool = True) -> dict[str, float]:
+                       max_events: int = 5000, batch_size: int = 256, progress: bool = True,
+                       event_types: Sequence[str] | None = None) -> dict[str, float]:
     """At each product interaction after `since`: is that item in the top k, given the context right before it?
 
     This is what a trigger asks in serving (session context from Redis); HR@k = Recall@k with one target.
@@ -68,7 +69,8 @@ def evaluate_next_item(recommender: Recommender, frame: pd.DataFrame, since: pd.
 
     frame = sort_by_time(frame)
     contexts = contexts_before(frame)
-    mask = (frame["ts"] >= since) & frame["event_type"].isin(ITEM_EVENTS) & frame["item_id"].notna()
+    targets_of = event_types or ITEM_EVENTS  # e.g. ("purchase",): the next conversion only
+    mask = (frame["ts"] >= since) & frame["event_type"].isin(targets_of) & frame["item_id"].notna()
     rows = np.flatnonzero(mask.to_numpy())[:max_events]
     ts = utc_ms(frame["ts"])
     targets = frame["item_id"].astype(str).to_numpy()

@@ -86,9 +86,13 @@ def run_simulation_benchmark(n_events: int, config: TrainingConfig, seed: int = 
 
     # At trigger moments: the context right before each test-period interaction, as the worker has it.
     next_item = metrics_table({m.name: evaluate_next_item(m, frame, cut, progress=progress) for m in models[:-1]})
+    next_purchase = metrics_table({
+        m.name: evaluate_next_item(m, frame, cut, progress=progress, event_types=("purchase",)) for m in models[:-1]
+    })
+    next_item = pd.concat([next_item.add_prefix("any "), next_purchase.add_prefix("purchase ")], axis=1)
     write_table(next_item, out_dir, "sim_next_item")
-    write_bar_plot(next_item, ("hr@10", "hr@20", "hr@100", "ndcg@10"), out_dir, "sim_next_item",
-                   "Simulated shop: next interaction given the session context (test period)")
+    write_bar_plot(next_item, ("any hr@10", "any hr@100", "purchase hr@10", "purchase hr@100"), out_dir,
+                   "sim_next_item", "Simulated shop: next interaction / purchase given the session context")
 
     ranking = _ranking_vs_oracle(world, frame, cut, bundle, config)
     offers = _offers(frame, cut, bundle)
