@@ -170,14 +170,20 @@ def train_next_item_model(
 
 
 def make_scorer(model: NextItemModel) -> Callable:
-    """The serving path: a `tf.function` with a fixed signature (no `model.predict`), inference mode."""
+    """The serving path: a `tf.function` with a fixed signature (no `model.predict`), inference mode.
+
+    The (normalised, transposed) item table is a snapshot taken here, not recomputed per call: normalising
+    43k x 100 floats costs more than the whole matmul. Make a new scorer after the weights change.
+    """
+    item_table = tf.constant(np.asarray(ops.transpose(model.item_vectors())))
+    penalty = tf.constant(np.asarray(model.padding_penalty))
 
     @tf.function(
         input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32)],
         reduce_retracing=True,
     )
     def score(items, lengths):
-        return model((items, lengths), training=False)
+        return tf.matmul(model.session_vectors(items, lengths, training=False), item_table) + penalty
 
     return score
 
