@@ -89,15 +89,17 @@ def replay(
         events = read_topic_events(live, topic, until=window_end)
         source = f"topic {topic}"
     data = split_at(events, source, window_start, window_end, warmup_share)
-    typer.echo(f"replaying {len(data.window)} events ({len(data.warmup)} before the window) as run {run_id}")
+    # With --json, stdout carries the JSON only: progress lines go to stderr.
+    typer.echo(f"replaying {len(data.window)} events ({len(data.warmup)} before the window) as run {run_id}",
+               err=as_json)
     out = out or Path("reports") / f"replay-{run_id}"
     manifest = replay_side_by_side(_models(model, truth), data, live, out, run_id=run_id, depth=depth,
                                    truth_path=truth, publish=publish)
     for run in manifest.models:
         typer.echo(f"{run.name}: {run.window_events} events in {run.replay_seconds:.1f}s "
-                   f"({run.events_per_s:.0f} ev/s), {run.notifications} notifications")
+                   f"({run.events_per_s:.0f} ev/s), {run.notifications} notifications", err=as_json)
     for name, reason in manifest.skipped.items():
-        typer.echo(f"skipped {name}: {reason}")
+        typer.echo(f"skipped {name}: {reason}", err=as_json)
     if evaluate:
         from model.evaluation.replay_evaluation import evaluate_replay
 
