@@ -144,6 +144,7 @@ def run_session_model(
         rows.append(row)
         model_dir.mkdir(parents=True, exist_ok=True)  # written every epoch so a cut-off run keeps its curve
         (model_dir / "history.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        plot_history(rows, out_dir / f"{bench.name}-epochs.png")
         if hr + mrr > best:  # kept for inspection only; the report's headline is the last epoch
             best = hr + mrr
             recommender.save(model_dir)
@@ -152,6 +153,35 @@ def run_session_model(
 
     train_next_item_model(model, bench.train, on_epoch_end=evaluate, progress=progress, max_batches=max_batches)
     return rows
+
+
+def plot_history(rows: list[BenchmarkRow], png: Path) -> Path:
+    """Test HR@20 / MRR@20 after every epoch, with NARM's and SR-GNN's published figures as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dataset = rows[0].dataset
+    epochs = np.arange(1, len(rows) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, field, label, column in (
+        (axes[0], "hr_at_20", "HR@20 %", 0),
+        (axes[1], "mrr_at_20", "MRR@20 %", 1),
+    ):
+        ax.plot(epochs, [getattr(r, field) for r in rows], marker="o", label="GRU+attention (ours)")
+        for name, style in (("NARM", "--"), ("SR-GNN", ":")):
+            ax.axhline(PUBLISHED[dataset][name][column], linestyle=style, color="grey", label=f"{name} (published)")
+        ax.set_xticks(epochs)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{dataset}: test figures after each epoch")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return png
 
 
 def published_rows(dataset: str) -> list[BenchmarkRow]:
