@@ -23,6 +23,7 @@ class TwoTowerConfig(BaseModel):
     temperature: float = Field(0.05, gt=0)
     logq_correction: bool = True
     item_id_dropout: float = Field(0.1, ge=0, le=1, description="Share of positives trained with the id hidden")
+    user_id_dropout: float = Field(0.0, ge=0, le=1, description="Share of queries trained with the user id hidden")
     batch_size: int = Field(512, ge=8)
     epochs: int = Field(20, ge=1)
     patience: int = Field(2, ge=1, description="Epochs without validation improvement before stopping")

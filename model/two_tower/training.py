@@ -122,6 +122,9 @@ def train_two_tower(
                 "price_band": item_band[positives],
             }
             queries = {k: v[rows] for k, v in train.queries.items()}
+            if config.user_id_dropout:
+                # Hidden user ids teach the tower to answer from the session alone (cold and sparse users).
+                queries["user"] = np.where(rng.random(len(rows)) < config.user_id_dropout, 0, queries["user"])
             losses.append(float(step(queries, item_inputs, tf.constant(positives))))
             if b % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
