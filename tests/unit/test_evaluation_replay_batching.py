@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from consumers.replay.batching import leak_free_batches, without_triggers
 from consumers.replay.namespace import NamespaceClash, check_isolated, replay_settings
 from consumers.replay.sources import split_at
-from streamrec.events import AddToCart, PageView, SessionStart
+from streamrec.events import AddToCart, PageView, Purchase, SessionStart, TaskCompleted
 from streamrec.settings import Settings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -63,3 +66,27 @@ def test_window_split_uses_event_time_not_arrival_order():
     data = split_at(shuffled, "t", since=T0 + timedelta(seconds=4), until=T0 + timedelta(seconds=8))
     assert [e.event_id for e in data.warmup] == [f"s-v{i}" for i in range(4)]
     assert [e.event_id for e in data.window] == [f"s-v{i}" for i in range(4, 8)]
+
+
+@hyp_settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["view", "cart", "buy", "task", "start"]), st.integers(0, 3)),
+                max_size=80), st.integers(0, 4))
+def test_batches_keep_the_stream_and_every_trigger_closes_its_batch(drawn, nth):
+    settings = Settings(trigger_every_nth_page_view=nth)
+    kinds = {"view": lambda **kw: PageView(item_id="p", **kw), "cart": lambda **kw: AddToCart(item_id="p", **kw),
+             "buy": lambda **kw: Purchase(item_id="p", **kw), "task": lambda **kw: TaskCompleted(tool_id="t", **kw),
+             "start": lambda **kw: SessionStart(**kw)}
+    events = [kinds[k](event_id=f"e{n}", user_id=f"u{s}", session_id=f"s{s}", ts=T0 + timedelta(seconds=n))
+              for n, (k, s) in enumerate(drawn)]
+    batches = list(leak_free_batches(events, settings, max_batch=7))
+    assert [e for b in batches for e in b] == events
+    views: dict[str, int] = {}
+    for batch in batches:
+        for position, event in enumerate(batch):
+            if event.type == "page_view":
+                views[event.session_id] = views.get(event.session_id, 0) + 1
+            triggers = event.type in ("add_to_cart", "purchase", "task_completed") or (
+                event.type == "page_view" and nth > 0 and views[event.session_id] % nth == 0
+            )
+            if triggers:
+                assert position == len(batch) - 1, "a trigger was followed by later events in its batch"

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model import session_protocol
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
@@ -78,3 +80,20 @@ def test_hr_and_mrr_at_20_of_a_known_model():
     assert value[("HR", 20)] == pytest.approx(2 / 3)
     assert value[("MRR", 20)] == pytest.approx((1 + 0 + 0.5) / 3)
     assert value[("HR", 1)] == pytest.approx(1 / 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 6)), min_size=0, max_size=120))
+def test_filtered_data_meets_every_rule_at_once_and_filtering_again_changes_nothing(clicks_drawn):
+    frame = pd.DataFrame(
+        [{"session_id": f"s{s}", "item_id": f"i{i}", "ts": T0 + timedelta(seconds=n)}
+         for n, (s, i) in enumerate(clicks_drawn)],
+        columns=["session_id", "item_id", "ts"],
+    )
+    out = session_protocol.filter_until_stable(frame)
+    if len(out):
+        assert out["item_id"].value_counts().min() >= session_protocol.MIN_ITEM_SUPPORT
+        assert out["session_id"].value_counts().min() >= session_protocol.MIN_SESSION_LENGTH
+        repeats = (out["session_id"] == out["session_id"].shift()) & (out["item_id"] == out["item_id"].shift())
+        assert not repeats.any()
+    assert len(session_protocol.filter_until_stable(out)) == len(out)
