@@ -83,5 +83,6 @@ def write_simulation(path: Path, n_events: int, seed: int = 7) -> tuple[int, Pat
         if len(events) >= n_events:
             break
     truth_path = path.with_suffix(".truth.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     world.save_truth(truth_path)
     return write_event_log(events, path), truth_path
