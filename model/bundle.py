@@ -45,6 +45,8 @@ class BundleConfig(BaseModel):
     spec: FeatureSpec
     index_kind: str = "flat"
     popularity_prior: float = Field(0.0, description="w in retrieval score = q.v + w * log q(item)")
+    serve_ranker: bool = Field(True, description="Rank candidates with the ranker (it beat retrieval alone)")
+    ranker_blend: float = Field(0.0, description="Final score = ranker logit + blend * retrieval logit")
     trained_on: str = ""
 
 

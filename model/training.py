@@ -80,10 +80,15 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
             log.warning("no conversions (or no negatives) to train the ranker on: retrieval only")
     steps.update()
 
+    bundle_choice: dict[str, object] = {}
+    if ranker is not None:
+        steps.set_postfix(step="ranker blend")
+        bundle_choice = choose_ranker_blend(frame, spec, towers, vectors, index, ranker, config, tower_history)
     metrics: dict[str, object] = {
         "two_tower": tower_history.as_dict(),
         "index": {"kind": index.kind, "items": len(index), "recall_at_100_vs_exact": index_recall},
         "ranker": ranker_report.as_dict() if ranker_report else None,
+        "ranker_blend_choice": bundle_choice,
         "training_seconds": time.monotonic() - started,
         "interactions": len(frame),
         "users": len(spec.users) - 1,
@@ -93,6 +98,8 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
         config=BundleConfig(created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), two_tower=config.two_tower,
                             ranker=config.ranker if ranker is not None else None, spec=spec, index_kind=index.kind,
                             popularity_prior=tower_history.popularity_prior,
+                            serve_ranker=bool(bundle_choice.get("serve_ranker", False)),
+                            ranker_blend=float(bundle_choice.get("blend", 0.0)),
                             trained_on=trained_on),
         towers=towers, item_vectors=vectors, index=index, ranker=ranker,
         user_history=user_histories(frame, spec.history_length), metrics=metrics,
@@ -100,3 +107,34 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
     steps.update()
     steps.close()
     return bundle
+
+
+BLEND_GRID = (0.0, 0.5, 1.0, 3.0)
+
+
+def choose_ranker_blend(frame: pd.DataFrame, spec, towers, vectors, index, ranker, config: TrainingConfig,
+                        tower_history, slice_fraction: float = 0.1, max_events: int = 2000) -> dict[str, object]:
+    """Serve the ranker only if it beats retrieval alone at trigger moments of the latest time slice.
+
+    HR@10 of the next product interaction given the context before it (what a trigger asks), for
+    retrieval alone and for ranker logit + blend * retrieval logit over a small grid.
+    """
+    from model.bundle import BundleConfig, ModelBundle
+    from model.holdout_evaluation import evaluate_next_item
+    from model.two_tower_recommender import TwoTowerRecommender
+
+    bundle = ModelBundle(
+        config=BundleConfig(created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), two_tower=config.two_tower,
+                            ranker=config.ranker, spec=spec, popularity_prior=tower_history.popularity_prior),
+        towers=towers, item_vectors=vectors, index=index, ranker=ranker,
+    )
+    since = sort_by_time(frame)["ts"].iloc[int(len(frame) * (1 - slice_fraction))]
+    results = {"retrieval only": evaluate_next_item(TwoTowerRecommender(bundle, use_ranker=False), frame, since,
+                                                    ks=(10,), max_events=max_events, progress=False)["hr@10"]}
+    for blend in BLEND_GRID:
+        model = TwoTowerRecommender(bundle, use_ranker=True, blend=blend)
+        results[f"blend {blend:g}"] = evaluate_next_item(model, frame, since, ks=(10,), max_events=max_events,
+                                                         progress=False)["hr@10"]
+    best_blend = max(BLEND_GRID, key=lambda b: results[f"blend {b:g}"])
+    return {"hr@10": results, "blend": best_blend,
+            "serve_ranker": results[f"blend {best_blend:g}"] > results["retrieval only"]}

@@ -44,14 +44,19 @@ class TwoTowerRecommender(Recommender):
     name = "two-tower"
 
     def __init__(self, bundle: ModelBundle, fallback: Recommender | None = None, candidates: int = 200,
-                 use_ranker: bool = True) -> None:
+                 use_ranker: bool | None = None, blend: float | None = None) -> None:
         self.bundle = bundle
         self.spec = bundle.spec
         self.version = bundle.version
         self.fallback = fallback or BundlePopularity(bundle)
         self.candidates = candidates  # FAISS candidates handed to the ranker per request
         self.encode = QueryEncoder(bundle.towers.query, self.spec)
+        if use_ranker is None:  # the bundle's choice, made on its latest time slice at training
+            use_ranker = bundle.config.serve_ranker
         self.rank = RankerScorer(bundle.ranker) if (use_ranker and bundle.ranker is not None) else None
+        # Final score = ranker logit + blend * retrieval logit ((q.v + prior) / T).
+        self.blend = bundle.config.ranker_blend if blend is None else blend
+        self.temperature = bundle.config.two_tower.temperature
         self.name = "two-tower+ranker" if self.rank else "two-tower"
         # Items added after training (attribute-based vectors): their index rows follow the vocabulary's.
         self.extra_items: list[str] = []
@@ -126,7 +131,9 @@ class TwoTowerRecommender(Recommender):
         if self.rank is None:
             final = [s + self.prior[r] for r, s in kept]
         else:
-            final = self.rank_candidates(requests, contexts, kept)
+            logits = self.rank_candidates(requests, contexts, kept)
+            final = [logit + self.blend * (s + self.prior[r]) / self.temperature
+                     for logit, (r, s) in zip(logits, kept, strict=True)]
         out: list[list[ScoredItem]] = []
         for request, (candidate_rows, _), final_scores in zip(requests, kept, final, strict=True):
             order = np.argsort(-final_scores, kind="stable")[: request.k]

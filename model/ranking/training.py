@@ -57,21 +57,46 @@ def ranker_examples(frame: pd.DataFrame, spec: FeatureSpec, encode_queries: Quer
     labels = first["label"].to_numpy()
     sampled = np.zeros(len(rows), dtype=bool)
     positives = np.flatnonzero(labels == 1)
-    n_neg = config.negatives_per_positive
-    if n_neg and len(positives):
-        neg_rows = np.repeat(rows[positives], n_neg)
-        neg_items = rng.integers(1, len(spec.items), len(neg_rows))
+    all_ts = utc_ms(frame["ts"])
+    all_users = frame["user_id"].astype(str).to_numpy()
+    negatives = []
+    if config.negatives_per_positive and len(positives):
+        negatives.append(rng.integers(1, len(spec.items), (len(positives), config.negatives_per_positive)))
+    if config.retrieved_negatives_per_positive and len(positives):
+        # Hard negatives: what retrieval would hand the ranker in that context, so it learns to order candidates.
+        pos_rows = rows[positives]
+        queries = encode_queries(query_inputs(spec, all_users[pos_rows], [contexts[r] for r in pos_rows],
+                                              all_ts[pos_rows]))
+        negatives.append(_retrieved_negatives(queries, item_vectors, items[positives], config, rng))
+    if negatives:
+        neg_items = np.concatenate(negatives, axis=1).reshape(-1)
+        neg_rows = np.repeat(rows[positives], len(neg_items) // len(positives))
         rows, items = np.concatenate([rows, neg_rows]), np.concatenate([items, neg_items])
         labels = np.concatenate([labels, np.zeros(len(neg_rows), dtype=labels.dtype)])
         sampled = np.concatenate([sampled, np.ones(len(neg_rows), dtype=bool)])
 
-    ts_ms = utc_ms(frame["ts"])[rows]
-    users = frame["user_id"].astype(str).to_numpy()[rows]
+    ts_ms = all_ts[rows]
+    users = all_users[rows]
     example_contexts = [contexts[r] for r in rows]
     queries = encode_queries(query_inputs(spec, users, example_contexts, ts_ms))
     scores = np.einsum("ij,ij->i", queries, item_vectors[items])
     inputs = ranker_inputs(spec, users, items, example_contexts, scores, ts_ms)
     return RankerExamples(inputs, labels.astype(np.float32), ts_ms, sampled)
+
+
+def _retrieved_negatives(queries: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray, config: RankerConfig,
+                         rng: np.random.Generator, chunk: int = 2048) -> np.ndarray:
+    """(positives, n) items sampled from each query's top `retrieved_pool` by q.v, never the positive itself."""
+    n, pool = config.retrieved_negatives_per_positive, min(config.retrieved_pool, len(item_vectors) - 2)
+    out = np.zeros((len(queries), n), dtype=np.int64)
+    for start in range(0, len(queries), chunk):
+        scores = queries[start : start + chunk] @ item_vectors.T
+        scores[:, 0] = -np.inf
+        scores[np.arange(len(scores)), positives[start : start + chunk]] = -np.inf
+        top = np.argpartition(-scores, pool - 1, axis=1)[:, :pool]
+        picks = rng.integers(0, pool, (len(top), n))
+        out[start : start + chunk] = np.take_along_axis(top, picks, axis=1)
+    return out
 
 
 @dataclass
