@@ -25,14 +25,17 @@ def in_batch_softmax_loss(query: tf.Tensor, item: tf.Tensor, item_ids: tf.Tensor
 
 
 def recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray, k: int,
-                item_prior: np.ndarray | None = None) -> float:
+                item_prior: np.ndarray | None = None, exclude: np.ndarray | None = None) -> float:
     """Share of queries whose positive item index is in the exact top-k over the whole catalogue (row 0 = unknown).
 
-    `item_prior` is added to every query's scores (the retrieval popularity prior).
+    `item_prior` is added to every query's scores (the retrieval popularity prior); `exclude` (queries x n item
+    indices, 0 = none) are never counted, like items already bought in an evaluation that excludes them.
     """
     scores = query_vectors @ item_vectors.T
     if item_prior is not None:
         scores += item_prior[None, :]
+    if exclude is not None:
+        np.put_along_axis(scores, exclude.astype(np.int64), -np.inf, axis=1)
     scores[:, 0] = -np.inf
     k = min(k, scores.shape[1] - 1)
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
@@ -43,7 +46,8 @@ PRIOR_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # multiples of the temperature
 
 
 def choose_popularity_prior(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray,
-                            item_log_q: np.ndarray, temperature: float, k: int) -> tuple[float, dict[str, float]]:
+                            item_log_q: np.ndarray, temperature: float, k: int,
+                            exclude: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
     """The weight w of `w * log q(item)` added to retrieval scores that maximises validation Recall@k.
 
     In-batch softmax learns scores relative to how often items are sampled; on unit vectors with a
@@ -53,6 +57,6 @@ def choose_popularity_prior(query_vectors: np.ndarray, item_vectors: np.ndarray,
     results = {}
     for multiple in PRIOR_GRID:
         weight = multiple * temperature
-        results[f"{weight:g}"] = recall_at_k(query_vectors, item_vectors, positives, k, weight * item_log_q)
+        results[f"{weight:g}"] = recall_at_k(query_vectors, item_vectors, positives, k, weight * item_log_q, exclude)
     best = max(results, key=lambda w: (results[w], -float(w)))
     return float(best), results

@@ -31,6 +31,8 @@ class TwoTowerConfig(BaseModel):
     l2: float = Field(1e-6, ge=0)
     validation_fraction: float = Field(0.1, gt=0, lt=1)
     validation_k: int = Field(100, ge=1)
+    validation_excludes_history: bool = Field(
+        False, description="Validate as protocols that never recommend what the user had before (e.g. ASOS)")
     seed: int = 7
 
 

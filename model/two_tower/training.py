@@ -108,6 +108,7 @@ def train_two_tower(
     best, best_weights, stale = -1.0, None, 0
     n_batches = max(1, len(train) // config.batch_size)
     val_sample = validation.take(rng.permutation(len(validation))[:20000]) if len(validation) else validation
+    val_exclude = val_sample.queries["history"] if config.validation_excludes_history else None
     for epoch in range(config.epochs):
         order = rng.permutation(len(train))
         losses = []
@@ -131,7 +132,7 @@ def train_two_tower(
         history.train_loss.append(float(np.mean(losses)))
         if len(val_sample):
             recall = recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec),
-                                 val_sample.items, config.validation_k)
+                                 val_sample.items, config.validation_k, exclude=val_exclude)
         else:
             recall = -history.train_loss[-1]
         history.validation_recall.append(recall)
@@ -153,6 +154,6 @@ def train_two_tower(
     if len(val_sample):
         history.popularity_prior, history.validation_recall_by_prior = choose_popularity_prior(
             query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
-            np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k)
+            np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k, val_exclude)
     history.seconds = time.monotonic() - started
     return towers, history
