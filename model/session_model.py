@@ -134,11 +134,14 @@ def train_next_item_model(
     model: NextItemModel,
     samples: PrefixSamples,
     epochs: int | None = None,
-    on_epoch_end: Callable[[int, dict], None] | None = None,
+    on_epoch_end: Callable[[int, dict], bool | None] | None = None,
     progress: bool = True,
     max_batches: int | None = None,
 ) -> list[dict]:
-    """Train in place; returns one dict per epoch (loss, seconds); `on_epoch_end` may evaluate/checkpoint."""
+    """Train in place; returns one dict per epoch (loss, seconds).
+
+    `on_epoch_end` may evaluate and checkpoint; returning True stops training (early stopping).
+    """
     from tqdm.auto import tqdm
 
     config = model.config
@@ -164,8 +167,8 @@ def train_next_item_model(
         bar.close()
         record = {"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": time.perf_counter() - started}
         history.append(record)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, record)
+        if on_epoch_end is not None and on_epoch_end(epoch + 1, record):
+            break
     return history
 
 

@@ -18,6 +18,10 @@ def bench_sessions(
     scale: float = typer.Option(12.0, "--scale", help="Softmax scale for normalised scores"),
     max_len: int = typer.Option(20, "--max-len", help="Most recent items kept per prefix"),
     max_batches: int = typer.Option(None, "--max-batches", help="Cap batches per epoch (quick trial runs)"),
+    validation: float = typer.Option(
+        0.0, "--validation", help="Hold out this fraction of the latest training sessions; stop early on it"
+    ),
+    patience: int = typer.Option(1, "--patience", help="Epochs without a better validation score before stopping"),
     data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default ../shared/data)"),
     out: Path = typer.Option(Path("reports/sessions"), "--out", help="Where tables, plots and weights go"),
     threads: int = typer.Option(2, "--threads", help="TensorFlow intra-op threads (the machine is shared)"),
@@ -56,7 +60,7 @@ def bench_sessions(
     if "gru" in chosen:
         done = len(rows)
 
-        def on_epoch(row) -> None:  # keep only the latest epoch in the table; history has them all
+        def on_epoch(row) -> None:  # keep only the headline epoch in the table; history has them all
             del rows[done:]
             report(row)
 
@@ -65,6 +69,8 @@ def bench_sessions(
             out,
             on_row=on_epoch,
             max_batches=max_batches,
+            validation_fraction=validation,
+            patience=patience,
             epochs=epochs,
             batch_size=batch_size,
             embedding_dim=embedding_dim,

@@ -117,3 +117,18 @@ def test_diginetica_loader_matches_the_published_sample_counts():
     assert len(bench.train) == 719_470 and len(bench.test) == 60_858
     assert bench.n_items == 43_097
     assert bench.test.items.min() >= 0 and bench.train.targets.min() >= 1
+
+
+def test_validation_split_holds_out_the_most_recent_sessions():
+    from model.datasets.srgnn import PrefixSamples, SessionBenchmark
+    from model.session_benchmark import split_validation
+
+    sessions = pd.DataFrame(
+        {"session": np.repeat(np.arange(10), 3), "pos": np.tile(np.arange(3), 10), "item": np.arange(30) + 1}
+    )
+    empty = PrefixSamples(np.zeros((0, 5), np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32))
+    bench = SessionBenchmark("synthetic", 30, sessions, session_prefixes(sessions, 5), empty)
+    train, validation = split_validation(bench, 0.2, max_len=5)
+    assert len(train) == 8 * 2 and len(validation) == 2 * 2
+    assert set(validation.targets.tolist()) == {26, 27, 29, 30}  # sessions 8 and 9, the latest
+    assert not set(train.targets.tolist()) & set(validation.targets.tolist())
