@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from model.bundle import ModelBundle
+from model.index.faiss_index import query_with_prior
 from model.recommender import RecommendationRequest
 from model.report_files import write_bar_plot, write_table
 from model.two_tower.examples import ITEM_EVENTS, contexts_before, query_inputs, sort_by_time
@@ -50,7 +51,7 @@ def _stage_times(recommender: TwoTowerRecommender, chunk: list[RecommendationReq
     users = [r.user_id for r in chunk]
     now = np.array([r.now_ms for r in chunk])
     inputs = query_inputs(spec, users, contexts, now)
-    queries = recommender.encode(inputs)
+    queries = query_with_prior(recommender.encode(inputs))
     _, found = bundle.index.search(queries, candidates)
     kept = [(f[f > 0].astype(np.int64), np.zeros((f > 0).sum(), np.float32)) for f in found]
     stage = {
@@ -71,7 +72,7 @@ def _stage_times(recommender: TwoTowerRecommender, chunk: list[RecommendationReq
 def benchmark_serving(bundle: ModelBundle, requests: Sequence[RecommendationRequest], batch_sizes=(1, 32),
                       candidates: int = 200, repeats: int = 50, progress: bool = True) -> pd.DataFrame:
     """Median ms per trigger of each stage and of the whole `recommend_batch`, per batch size."""
-    recommender = TwoTowerRecommender(bundle, candidates=candidates)
+    recommender = TwoTowerRecommender(bundle, candidates=candidates, use_ranker=True)  # cost of the full stack
     rows = {}
     for batch in tqdm(batch_sizes, desc="serving benchmark", disable=not progress):
         stage = _stage_times(recommender, list(requests[:batch]), candidates, repeats)
