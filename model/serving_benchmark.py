@@ -91,8 +91,9 @@ def write_serving_report(table: pd.DataFrame, out_dir: Path, items: int) -> None
 def benchmark_index(sizes=(50_000, 250_000), dim: int = 33, k: int = 200, queries: int = 200,
                     progress: bool = True) -> pd.DataFrame:
     """Flat vs HNSW on random unit vectors: ms per single-query top-k search and HNSW recall against exact."""
-    from model.index.faiss_index import ItemIndex, recall_vs_exact
+    from model.index.faiss_index import ItemIndex, recall_vs_exact, serve_single_threaded
 
+    serve_single_threaded()  # as the worker searches
     rng = np.random.default_rng(0)
     rows = {}
     for n in tqdm(sizes, desc="index benchmark", disable=not progress):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from model.bundle import ModelBundle
-from model.index.faiss_index import query_with_prior, with_prior
+from model.index.faiss_index import query_with_prior, serve_single_threaded, with_prior
 from model.ranking.features import ranker_inputs
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.scoring import QueryEncoder, RankerScorer
@@ -50,6 +50,7 @@ class TwoTowerRecommender(Recommender):
         self.version = bundle.version
         self.fallback = fallback or BundlePopularity(bundle)
         self.candidates = candidates  # FAISS candidates handed to the ranker per request
+        serve_single_threaded()
         self.encode = QueryEncoder(bundle.towers.query, self.spec)
         if use_ranker is None:  # the bundle's choice, made on its latest time slice at training
             use_ranker = bundle.config.serve_ranker
