@@ -40,9 +40,9 @@ class SessionModelConfig(BaseModel):
     scale: float = 12.0  # softmax temperature for normalised scores (NISER uses 12-16)
     max_len: int = 20  # the most recent items a prefix keeps
     batch_size: int = 512
-    epochs: int = 4
+    epochs: int = 7
     learning_rate: float = 1e-3
-    lr_decay: float = 0.5  # learning rate is multiplied by this after every epoch
+    lr_decay: float = 0.7  # learning rate is multiplied by this after every epoch
     seed: int = 7
 
 

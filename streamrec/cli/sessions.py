@@ -10,11 +10,11 @@ import typer
 def bench_sessions(
     dataset: str = typer.Option("diginetica", "--dataset", "-d", help="diginetica or yoochoose"),
     models: str = typer.Option("pop,knn,gru", "--models", help="Comma list of pop, knn (V-SKNN), gru"),
-    epochs: int = typer.Option(4, "--epochs", help="GRU+attention training epochs (fixed up front)"),
+    epochs: int = typer.Option(7, "--epochs", help="GRU+attention training epochs (fixed up front)"),
     batch_size: int = typer.Option(512, "--batch-size"),
     embedding_dim: int = typer.Option(100, "--dim", help="Item embedding and session vector size"),
     learning_rate: float = typer.Option(1e-3, "--lr"),
-    lr_decay: float = typer.Option(0.5, "--lr-decay", help="Learning rate factor applied after each epoch"),
+    lr_decay: float = typer.Option(0.7, "--lr-decay", help="Learning rate factor applied after each epoch"),
     scale: float = typer.Option(12.0, "--scale", help="Softmax scale for normalised scores"),
     max_len: int = typer.Option(20, "--max-len", help="Most recent items kept per prefix"),
     max_batches: int = typer.Option(None, "--max-batches", help="Cap batches per epoch (quick trial runs)"),
