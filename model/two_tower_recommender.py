@@ -61,6 +61,7 @@ class TwoTowerRecommender(Recommender):
         self.name = "two-tower+ranker" if self.rank else "two-tower"
         # Items added after training (attribute-based vectors): their index rows follow the vocabulary's.
         self.extra_items: list[str] = []
+        self.index = bundle.index  # copied before the first item is added: the bundle stays as trained
         self._extra_index: dict[str, int] = {}
         # The additive popularity prior of each index row (the index's last column), to recover q.v for the ranker.
         log_q = np.asarray(self.spec.item_log_q, dtype=np.float32)
@@ -118,7 +119,7 @@ class TwoTowerRecommender(Recommender):
         now = np.array([r.now_ms for r in requests], dtype=np.int64)
         queries = self.encode(query_inputs(self.spec, users, contexts, now))
         depth = max(self.candidates, max(r.k for r in requests)) + max(len(r.exclude) for r in requests) + 2
-        scores, rows = self.bundle.index.search(query_with_prior(queries), depth)
+        scores, rows = self.index.search(query_with_prior(queries), depth)
 
         kept: list[tuple[np.ndarray, np.ndarray]] = []
         for request, row_scores, row_ids in zip(requests, scores, rows, strict=True):
@@ -162,13 +163,13 @@ class TwoTowerRecommender(Recommender):
     # --- items, streaming -------------------------------------------------------------------------
     def item_vector(self, item_id: str) -> np.ndarray | None:
         row = self.spec.items.get(item_id) or self._extra_index.get(item_id)
-        return self.bundle.index.reconstruct(np.array([row]))[0][:-1] if row else None
+        return self.index.reconstruct(np.array([row]))[0][:-1] if row else None
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         vector = self.item_vector(item_id) if kind == PRODUCT else None
         if vector is None:
             return self.fallback.similar_items(item_id, k, kind)
-        scores, rows = self.bundle.index.search(query_with_prior(vector[None, :], use_prior=False), k + 2)
+        scores, rows = self.index.search(query_with_prior(vector[None, :], use_prior=False), k + 2)
         return [ScoredItem(self._item_id(int(r)), float(s)) for s, r in zip(scores[0], rows[0], strict=True)
                 if r > 0 and self._item_id(int(r)) != item_id][:k]
 
@@ -181,7 +182,9 @@ class TwoTowerRecommender(Recommender):
         inputs = self.spec.attribute_inputs([categories[j] for j in new], [brands[j] for j in new],
                                             [prices[j] for j in new])
         vectors = np.asarray(self.bundle.towers.item(inputs, training=False), dtype=np.float32)
-        rows = self.bundle.index.add(with_prior(vectors, np.full(len(vectors), self._new_item_prior, np.float32)))
+        if self.index is self.bundle.index:
+            self.index = self.index.copy()
+        rows = self.index.add(with_prior(vectors, np.full(len(vectors), self._new_item_prior, np.float32)))
         self.prior = np.concatenate([self.prior, np.full(len(rows), self._new_item_prior, np.float32)])
         for j, row in zip(new, rows, strict=True):
             self.extra_items.append(item_ids[j])
@@ -189,5 +192,15 @@ class TwoTowerRecommender(Recommender):
         return len(new)
 
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
-        """The fallback keeps learning from the stream (co-occurrence counts in Redis)."""
+        """The fallback keeps learning from the stream; products new to the model join the index by attributes."""
         self.fallback.observe(events, contexts)
+        new: dict[str, Event] = {}
+        for event in events:
+            item = getattr(event, "item_id", None)
+            known = self.spec.items.get(item) > 0 or item in self._extra_index if item else True
+            if not known and getattr(event, "category", None):
+                new[item] = event
+        if new:
+            chosen = list(new.values())
+            self.add_items([e.item_id for e in chosen], [e.category for e in chosen],
+                           [getattr(e, "brand", None) for e in chosen], [getattr(e, "price", None) for e in chosen])

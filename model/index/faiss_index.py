@@ -53,6 +53,9 @@ class ItemIndex:
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         return np.arange(start, len(self))
 
+    def copy(self) -> ItemIndex:
+        return ItemIndex(faiss.clone_index(self.index), self.kind)
+
     def reconstruct(self, rows: np.ndarray) -> np.ndarray:
         return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.index.d))
 

@@ -120,3 +120,22 @@ def test_query_features_are_the_same_for_training_and_serving(trained):
     inputs = query_inputs(bundle.spec, ["u00001"], [context], [pd.Timestamp("2026-01-05", tz="UTC").value // 10**6])
     assert inputs["history"][0, 0] == bundle.spec.items.get("p00001")
     assert (inputs["history"][0, 1:] == 0).all()  # unknown items are padding, not a made-up id
+
+
+def test_items_first_seen_in_the_stream_become_recommendable(trained):
+    from streamrec.events import PageView
+
+    world, _, _, bundle = trained
+    model = TwoTowerRecommender(bundle)
+    category = world.category_names[world.product_category[1]]
+    view = PageView(user_id="u1", session_id="s", item_id="launched-today", category=category,
+                    brand=world.product_brand[1], price=float(world.product_price[1]))
+    model.observe([view], [SessionContext(user_id="u1", session_id="s")])
+    assert model.item_vector("launched-today") is not None
+    assert model.similar_items("launched-today", 5)
+    # A session full of its category can now be offered the new item.
+    same = [p for p, c in zip(world.product_ids, world.product_category, strict=True)
+            if world.category_names[c] == category][:5]
+    session = SessionContext(user_id="x", session_id="s", recent_items=tuple(same), categories={category: 5})
+    ranked = [s.item_id for s in model.recommend(RecommendationRequest("x", 500, context=session))]
+    assert "launched-today" in ranked
