@@ -55,18 +55,27 @@ def ranker_inputs(spec: FeatureSpec, user_ids: Sequence[str], item_index: np.nda
     n = len(item_index)
     price = np.asarray(spec.item_price, dtype=np.float64)[item_index]
     category = np.asarray(spec.item_category, dtype=np.int32)[item_index]
-    category_names = spec.categories.tokens
-    dense = np.zeros((n, len(RANKER_DENSE_FEATURES)), dtype=np.float32)
-    for row, context in enumerate(contexts):
+    # Serving repeats one context for all candidates of a trigger: compute each distinct context once.
+    groups: dict[int, int] = {}
+    group_of = np.fromiter((groups.setdefault(id(c), len(groups)) for c in contexts), dtype=np.int64, count=n)
+    distinct = list({id(c): c for c in contexts}.values())
+    session = np.zeros((len(distinct), 3))  # log page views, log session seconds, mean price (0 = unknown)
+    shares = np.zeros((len(distinct), len(spec.categories)))
+    for g, context in enumerate(distinct):
         if context is None:
             continue
-        dense[row, 0] = np.log1p(context.page_views)
-        dense[row, 1] = np.log1p(context.session_seconds)
-        if context.price_mean and price[row] > 0:
-            dense[row, 3] = np.log(price[row] / context.price_mean)
+        session[g] = (np.log1p(context.page_views), np.log1p(context.session_seconds), context.price_mean or 0.0)
         total = sum(context.categories.values())
-        if total and category[row]:
-            dense[row, 6] = context.categories.get(category_names[category[row]], 0) / total
+        for name, count in context.categories.items():
+            shares[g, spec.categories.get(name)] += count / total if total else 0.0
+    shares[:, 0] = 0.0  # categories the model does not know say nothing about a known item's category
+    dense = np.zeros((n, len(RANKER_DENSE_FEATURES)), dtype=np.float32)
+    dense[:, 0] = session[group_of, 0]
+    dense[:, 1] = session[group_of, 1]
+    mean_price = session[group_of, 2]
+    priced = (mean_price > 0) & (price > 0)
+    dense[priced, 3] = np.log(price[priced] / mean_price[priced])
+    dense[:, 6] = shares[group_of, category]
     dense[:, 2] = np.log1p(price)
     dense[:, 4] = retrieval_scores
     dense[:, 5] = np.asarray(spec.item_log_popularity, dtype=np.float32)[item_index]
