@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench lint dev-up dev-down clean
+.PHONY: install demo test test-unit test-integration bench evaluate lint dev-up dev-down clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -29,6 +29,16 @@ test-integration: $(STAMP)
 
 bench: $(STAMP)
 	bash scripts/bench.sh $(ARGS)
+
+# Offline figures (minutes each on 2 cores; tables and plots under reports/): ASOS, simulated, serving cost,
+# the SR-GNN session benchmarks and a replay of REES46 through Kafka.
+evaluate: $(STAMP)
+	$(BIN)/streamrec asos-eval --out reports
+	$(BIN)/streamrec sim-eval --out reports
+	$(BIN)/streamrec serving-bench --out reports
+	$(BIN)/streamrec evaluate srgnn -d diginetica
+	$(BIN)/streamrec dev up
+	$(BIN)/streamrec replay --file ../shared/data/rees46-slice --through-kafka
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
