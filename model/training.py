@@ -18,8 +18,9 @@ from model.ranking.training import ranker_examples, train_ranker
 from model.scoring import QueryEncoder
 from model.two_tower.examples import ITEM_EVENTS, retrieval_examples, sort_by_time
 from model.two_tower.features import build_feature_spec
+from model.two_tower.holdout import holdout_examples, per_user_holdout
 from model.two_tower.towers import TwoTowerConfig
-from model.two_tower.training import item_vectors, query_vectors, train_two_tower
+from model.two_tower.training import TwoTowerHistory, item_vectors, query_vectors, train_two_tower
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,12 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
     spec = build_feature_spec(frame, config.two_tower.history_length, catalogue=catalogue)
     examples = retrieval_examples(frame, spec)
     steps.set_postfix(step="two-tower", examples=len(examples))
-    towers, tower_history = train_two_tower(spec, examples, config.two_tower, progress=progress)
+    selection: TwoTowerHistory | None = None
+    if config.two_tower.validation == "per-user-holdout":
+        towers, tower_history, selection = train_two_tower_on_user_holdout(frame, spec, examples, config.two_tower,
+                                                                           catalogue, progress)
+    else:
+        towers, tower_history = train_two_tower(spec, examples, config.two_tower, progress=progress)
     steps.update()
 
     steps.set_postfix(step="index")
@@ -86,6 +92,7 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
         bundle_choice = choose_ranker_blend(frame, spec, towers, vectors, index, ranker, config, tower_history)
     metrics: dict[str, object] = {
         "two_tower": tower_history.as_dict(),
+        "two_tower_selection": selection.as_dict() if selection else None,
         "index": {"kind": index.kind, "items": len(index), "recall_at_100_vs_exact": index_recall},
         "ranker": ranker_report.as_dict() if ranker_report else None,
         "ranker_blend_choice": bundle_choice,
@@ -107,6 +114,27 @@ def train_bundle(frame: pd.DataFrame, config: TrainingConfig | None = None, cata
     steps.update()
     steps.close()
     return bundle
+
+
+def train_two_tower_on_user_holdout(frame: pd.DataFrame, spec, examples, config: TwoTowerConfig,
+                                    catalogue: pd.DataFrame | None, progress: bool):
+    """Choose the epoch count and popularity prior on a per-user holdout of `frame`, then refit on all of it.
+
+    Returns (towers, history of the refit towers, history of the selection run).
+    """
+    holdout = per_user_holdout(frame, config.holdout_user_fraction, config.holdout_item_fraction, config.seed)
+    fit_spec = build_feature_spec(holdout.fit_part, config.history_length, catalogue=catalogue)
+    validation, exclude = holdout_examples(fit_spec, holdout)
+    log.info("per-user holdout: %d rows held out of %d users, %d validation examples", len(holdout.held_out),
+             holdout.held_out["user_id"].nunique(), len(validation))
+    towers, selection = train_two_tower(fit_spec, retrieval_examples(holdout.fit_part, fit_spec), config, progress,
+                                        validation=validation, validation_exclude=exclude)
+    refit = config.model_copy(update={"epochs": max(1, selection.best_epoch)})
+    towers, history = train_two_tower(spec, examples, refit, progress, validation=examples.take(np.arange(0)),
+                                      fixed_epochs=True)
+    history.popularity_prior = selection.popularity_prior
+    history.validation_recall_by_prior = selection.validation_recall_by_prior
+    return towers, history, selection
 
 
 BLEND_GRID = (0.0, 0.5, 1.0, 3.0)

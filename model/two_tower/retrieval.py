@@ -43,19 +43,21 @@ def recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: 
 
 
 PRIOR_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # multiples of the temperature
+FINE_PRIOR_GRID = tuple(0.25 * step for step in range(17))  # 0, 0.25, ..., 4 x the temperature
 
 
 def choose_popularity_prior(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray,
                             item_log_q: np.ndarray, temperature: float, k: int,
-                            exclude: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
+                            exclude: np.ndarray | None = None,
+                            grid: tuple[float, ...] = PRIOR_GRID) -> tuple[float, dict[str, float]]:
     """The weight w of `w * log q(item)` added to retrieval scores that maximises validation Recall@k.
 
     In-batch softmax learns scores relative to how often items are sampled; on unit vectors with a
     temperature the popularity part is hard to express, so it is added back here and its weight is
-    chosen on the later time slice (w = 0 keeps the model's own scores).
+    chosen on the validation examples (w = 0 keeps the model's own scores).
     """
     results = {}
-    for multiple in PRIOR_GRID:
+    for multiple in grid:
         weight = multiple * temperature
         results[f"{weight:g}"] = recall_at_k(query_vectors, item_vectors, positives, k, weight * item_log_q, exclude)
     best = max(results, key=lambda w: (results[w], -float(w)))

@@ -7,6 +7,7 @@ the retrieval task sets the softmax sharpness.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import keras
 from pydantic import BaseModel, Field
@@ -30,6 +31,11 @@ class TwoTowerConfig(BaseModel):
     learning_rate: float = Field(3e-3, gt=0)
     l2: float = Field(1e-6, ge=0)
     validation_fraction: float = Field(0.1, gt=0, lt=1)
+    validation: Literal["time-slice", "per-user-holdout"] = Field(
+        "time-slice", description="time-slice: the latest `validation_fraction` of examples; per-user-holdout: "
+        "held-out purchases of sampled users (model.two_tower.holdout), then a refit on all data")
+    holdout_user_fraction: float = Field(0.15, gt=0, le=1, description="per-user-holdout: share of users sampled")
+    holdout_item_fraction: float = Field(0.2, gt=0, lt=1, description="per-user-holdout: share of their items held")
     validation_k: int = Field(100, ge=1)
     validation_excludes_history: bool = Field(
         False, description="Validate as protocols that never recommend what the user had before (e.g. ASOS)")

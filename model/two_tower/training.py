@@ -13,7 +13,13 @@ from tqdm.auto import tqdm
 
 from model.two_tower.examples import RetrievalExamples
 from model.two_tower.features import FeatureSpec
-from model.two_tower.retrieval import choose_popularity_prior, in_batch_softmax_loss, recall_at_k
+from model.two_tower.retrieval import (
+    FINE_PRIOR_GRID,
+    PRIOR_GRID,
+    choose_popularity_prior,
+    in_batch_softmax_loss,
+    recall_at_k,
+)
 from model.two_tower.towers import Towers, TwoTowerConfig, build_towers
 
 log = logging.getLogger(__name__)
@@ -73,9 +79,15 @@ def _trainable(towers: Towers) -> list:
 
 def train_two_tower(
     spec: FeatureSpec, examples: RetrievalExamples, config: TwoTowerConfig, progress: bool = True,
-    validation: RetrievalExamples | None = None,
+    validation: RetrievalExamples | None = None, validation_exclude: np.ndarray | None = None,
+    fixed_epochs: bool = False,
 ) -> tuple[Towers, TwoTowerHistory]:
-    """Train with in-batch softmax; keep the weights of the epoch with the best validation Recall@k."""
+    """Train with in-batch softmax; keep the weights of the epoch with the best validation Recall@k.
+
+    `validation_exclude` (validation rows x item indices) are items never counted for that row (the per-user
+    holdout passes the user's kept purchases); `fixed_epochs` trains all `config.epochs` and keeps the last
+    weights (a refit on all data once the epoch count was chosen elsewhere).
+    """
     started = time.monotonic()
     if validation is None:
         train, validation = time_split(examples, config.validation_fraction)
@@ -107,8 +119,12 @@ def train_two_tower(
     rng = np.random.default_rng(config.seed)
     best, best_weights, stale = -1.0, None, 0
     n_batches = max(1, len(train) // config.batch_size)
-    val_sample = validation.take(rng.permutation(len(validation))[:20000]) if len(validation) else validation
-    val_exclude = val_sample.queries["history"] if config.validation_excludes_history else None
+    val_rows = rng.permutation(len(validation))[:20000]
+    val_sample = validation.take(val_rows) if len(validation) else validation
+    if validation_exclude is not None:
+        val_exclude = validation_exclude[val_rows]
+    else:
+        val_exclude = val_sample.queries["history"] if config.validation_excludes_history else None
     for epoch in range(config.epochs):
         order = rng.permutation(len(train))
         losses = []
@@ -130,6 +146,9 @@ def train_two_tower(
             if b % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         history.train_loss.append(float(np.mean(losses)))
+        if fixed_epochs:
+            history.best_epoch = epoch + 1
+            continue
         if len(val_sample):
             recall = recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec),
                                  val_sample.items, config.validation_k, exclude=val_exclude)
@@ -151,9 +170,12 @@ def train_two_tower(
     if best_weights is not None:
         for variable, value in zip(variables, best_weights, strict=True):
             variable.assign(value)
-    if len(val_sample):
+    if len(val_sample) and not fixed_epochs:
+        # The per-user holdout is small and asks the evaluation's question: it affords (and merits) a finer grid.
+        grid = FINE_PRIOR_GRID if config.validation == "per-user-holdout" else PRIOR_GRID
         history.popularity_prior, history.validation_recall_by_prior = choose_popularity_prior(
             query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
-            np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k, val_exclude)
+            np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k, val_exclude,
+            grid)
     history.seconds = time.monotonic() - started
     return towers, history
