@@ -67,3 +67,22 @@ def test_same_seed_same_split() -> None:
     train = purchases()
     first = per_user_holdout(train, seed=5).held_out["event_id"].tolist()
     assert first == per_user_holdout(train, seed=5).held_out["event_id"].tolist()
+
+
+def test_bundle_chooses_on_the_holdout_then_refits_on_all_train() -> None:
+    from model.training import TrainingConfig, train_bundle
+    from model.two_tower.towers import TwoTowerConfig
+
+    train = purchases(n_users=120)
+    tower = TwoTowerConfig(embedding_dim=8, hidden_units=8, batch_size=32, epochs=3, patience=1,
+                           validation="per-user-holdout", holdout_user_fraction=0.5)
+    bundle = train_bundle(train, TrainingConfig(two_tower=tower, ranker=None), progress=False)
+
+    selection, served = bundle.metrics["two_tower_selection"], bundle.metrics["two_tower"]
+    held = len(per_user_holdout(train, 0.5, tower.holdout_item_fraction, tower.seed).held_out)
+    assert selection["train_examples"] == len(train) - held  # chosen without the held-out purchases
+    assert selection["validation_examples"] > 0
+    assert served["train_examples"] == len(train)  # the served towers saw every train purchase
+    assert len(served["train_loss"]) == selection["best_epoch"]
+    assert bundle.config.popularity_prior == selection["popularity_prior"]
+    assert len(selection["validation_recall_by_prior"]) == 17  # 0 .. 4 x temperature in steps of 0.25
