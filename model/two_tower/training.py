@@ -148,6 +148,8 @@ def train_two_tower(
         history.train_loss.append(float(np.mean(losses)))
         if fixed_epochs:
             history.best_epoch = epoch + 1
+            if progress:
+                tqdm.write(f"two-tower epoch {epoch + 1} (fixed count): loss {history.train_loss[-1]:.4f}")
             continue
         if len(val_sample):
             recall = recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec),
