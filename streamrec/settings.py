@@ -6,6 +6,7 @@ Defaults work against the local dev stack (`streamrec dev up`); point at a real 
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,6 +111,16 @@ class Settings(BaseSettings):
             if self.kafka_sasl_password is not None:
                 options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
         return options
+
+
+def parse_origin_list(value: object) -> object:
+    """An env value for a list of origins: JSON (`["https://a"]`) or comma-separated; trailing slashes dropped."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [origin.strip().rstrip("/") for origin in text.split(",") if origin.strip()]
+    return value
 
 
 @lru_cache(maxsize=1)

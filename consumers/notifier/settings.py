@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from streamrec.settings import parse_origin_list
 
 log = logging.getLogger(__name__)
 DEV_TOKEN_SECRET = "streamrec-dev-token-secret"  # a local default, warned about at start
@@ -56,12 +57,7 @@ class NotifierSettings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
-        return value
+        return parse_origin_list(value)
 
     def warn_if_insecure(self) -> None:
         if self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:

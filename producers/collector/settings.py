@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streamrec.settings import parse_origin_list
+
 DEV_API_KEYS = {"demo": "demo-key"}
 
 
@@ -60,12 +62,7 @@ class CollectorSettings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
-        return value
+        return parse_origin_list(value)
 
     def application_for_key(self, presented: str) -> str | None:
         """The application a presented key belongs to (constant-time compare against every key), or None."""
