@@ -138,6 +138,8 @@ class SessionKNNRecommender(Recommender):
 
     # --- the Recommender interface -------------------------------------------------------------
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        if request.kind != PRODUCT:
+            return []  # it is fitted on product sessions only: it has nothing to say about tools
         recent = request.context.recent_items if request.context else ()
         codes = [self.index[i] for i in recent if i in self.index]
         scores = self.item_scores(codes)

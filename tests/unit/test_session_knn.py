@@ -86,3 +86,10 @@ def test_items_in_the_catalogue_but_in_no_session_fall_back_to_popular_items():
     )
     assert len(knn.recommend(request(("unused",), k=3))) == 3
     assert knn.top_codes([0], 3).tolist()[0] == 1  # the most popular item first
+
+
+def test_tool_requests_get_nothing_rather_than_products():
+    knn = SessionKNNRecommender(k=10).fit(frame(clustered_sessions()))
+    context = SessionContext(user_id="u", session_id="now", recent_items=("a1",))
+    assert knn.recommend(RecommendationRequest(user_id="u", k=3, kind="tool", context=context)) == []
+    assert knn.recommend(RecommendationRequest(user_id="u", k=3, kind="product", context=context))
