@@ -68,7 +68,7 @@ def contexts_before(frame: pd.DataFrame, cap: int = 20) -> list[SessionContext]:
         if price is not None and pd.notna(price) and event_type in ITEM_EVENTS:
             current.price_sum += float(price)
             current.priced += 1
-        if isinstance(item, str) and item:
+        if event_type in ITEM_EVENTS and isinstance(item, str) and item:  # as the store: tools are not items
             current.items.insert(0, item)
             del current.items[cap:]
             recent.insert(0, item)
