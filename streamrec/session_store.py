@@ -180,19 +180,9 @@ class SessionStore:
     @staticmethod
     def _context(event: Event, result: list) -> SessionContext:
         duplicate, session_flat, items, cats_flat, user_recent, consumed_recent, ordinal = result
-        session = _pairs(session_flat)
-        priced = int(session.get("priced_views", 0))
-        return SessionContext(
-            user_id=event.user_id,
-            session_id=event.session_id,
-            started_ms=int(session.get("started_ms", event.ts_ms)),
-            last_ms=int(session.get("last_ms", event.ts_ms)),
-            page_views=int(session.get("page_views", 0)),
-            events=int(session.get("events", 0)),
-            price_mean=float(session["price_sum"]) / priced if priced else None,
-            recent_items=tuple(_decode(i) for i in items),
-            categories={c: int(n) for c, n in _pairs(cats_flat).items()},
-            user_recent_items=tuple(_decode(i) for i in user_recent),
+        return _session_context(
+            event.user_id, event.session_id, _pairs(session_flat), items, _pairs(cats_flat), user_recent,
+            default_ms=event.ts_ms,
             consumed_recent=tuple(_decode(m) for m in consumed_recent),
             page_view_ordinal=int(ordinal),
             duplicate=bool(duplicate),
@@ -255,20 +245,9 @@ class SessionStore:
         pipe.hgetall(self.keys.session_categories(user_id, session_id))
         pipe.lrange(self.keys.user_recent(user_id), 0, -1)
         session_raw, items, cats, recent = pipe.execute()
-        session = {_decode(k): _decode(v) for k, v in session_raw.items()}
-        priced = int(session.get("priced_views", 0))
-        last_ms = int(user.get("last_ms", 0))
-        return SessionContext(
-            user_id=user_id,
-            session_id=session_id,
-            started_ms=int(session.get("started_ms", last_ms)),
-            last_ms=int(session.get("last_ms", last_ms)),
-            page_views=int(session.get("page_views", 0)),
-            events=int(session.get("events", 0)),
-            price_mean=float(session["price_sum"]) / priced if priced else None,
-            recent_items=tuple(_decode(i) for i in items),
-            categories={_decode(c): int(n) for c, n in cats.items()},
-            user_recent_items=tuple(_decode(i) for i in recent),
+        return _session_context(
+            user_id, session_id, {_decode(k): _decode(v) for k, v in session_raw.items()}, items,
+            {_decode(c): _decode(n) for c, n in cats.items()}, recent, default_ms=int(user.get("last_ms", 0)),
         )
 
     def known_users(self, limit: int = 100_000) -> list[str]:
@@ -288,6 +267,33 @@ class SessionStore:
         for batch in _chunks(self.redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000), 500):
             deleted += self.redis.delete(*batch)
         return deleted
+
+
+def _session_context(
+    user_id: str,
+    session_id: str,
+    session: dict[str, str],
+    items: Sequence[bytes],
+    categories: dict[str, str],
+    user_recent: Sequence[bytes],
+    default_ms: int,
+    **flags: object,
+) -> SessionContext:
+    """A context from a session hash and its lists as Redis returns them (one decoding for every reader)."""
+    priced = int(session.get("priced_views", 0))
+    return SessionContext(
+        user_id=user_id,
+        session_id=session_id,
+        started_ms=int(session.get("started_ms", default_ms)),
+        last_ms=int(session.get("last_ms", default_ms)),
+        page_views=int(session.get("page_views", 0)),
+        events=int(session.get("events", 0)),
+        price_mean=float(session["price_sum"]) / priced if priced else None,
+        recent_items=tuple(_decode(i) for i in items),
+        categories={c: int(n) for c, n in categories.items()},
+        user_recent_items=tuple(_decode(i) for i in user_recent),
+        **flags,
+    )
 
 
 def _chunks(iterable: Iterable[bytes], size: int) -> Iterable[list[bytes]]:
