@@ -241,9 +241,9 @@ class SessionStore:
         session_id = user.get("last_session", "")
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.session(user_id, session_id))
-        pipe.lrange(self.keys.session_items(user_id, session_id), 0, -1)
+        pipe.lrange(self.keys.session_items(user_id, session_id), 0, self.settings.context_items - 1)
         pipe.hgetall(self.keys.session_categories(user_id, session_id))
-        pipe.lrange(self.keys.user_recent(user_id), 0, -1)
+        pipe.lrange(self.keys.user_recent(user_id), 0, self.settings.context_items - 1)
         session_raw, items, cats, recent = pipe.execute()
         return _session_context(
             user_id, session_id, {_decode(k): _decode(v) for k, v in session_raw.items()}, items,

@@ -88,3 +88,11 @@ def test_delete_namespace_removes_only_this_prefix(store, redis_client):
         assert redis_client.get("other-namespace:keep") == b"1"
     finally:
         redis_client.delete("other-namespace:keep")
+
+
+def test_latest_context_hands_out_as_many_items_as_the_event_path(settings, redis_client):
+    store = SessionStore(redis_client, settings.model_copy(update={"context_items": 2}))
+    served = store.apply_batch([_view(1, "a"), _view(2, "b"), _view(3, "c")])[-1]
+    latest = store.latest_context("u1")
+    assert served.recent_items == latest.recent_items == ("c", "b")
+    assert served.user_recent_items == latest.user_recent_items == ("c", "b")
