@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.live_simulation import live_copies
 from producers.pacing import Pacer
 from producers.simulator import generate_events, world_for_events
+from streamrec.dev_stack import spawn_with_settings
 from streamrec.events import Event, PageView, TaskCompleted, encode_event, utc_now
 from streamrec.kafka_clients import make_consumer, make_producer
 from streamrec.session_store import PRODUCT, TOOL, SessionStore
@@ -136,14 +136,6 @@ def _warm_up(settings: Settings, topic: str, collector: LatencyCollector, make_e
         producer.close()
 
 
-def _spawn(args: list[str], settings: Settings, log_path: Path) -> subprocess.Popen:
-    import os
-
-    log = log_path.open("ab")
-    return subprocess.Popen([sys.executable, *args], env={**os.environ, **settings.to_env()}, stdout=log,
-                            stderr=subprocess.STDOUT)
-
-
 def _stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         process.terminate()
@@ -183,8 +175,8 @@ def run_benchmark(
     results: list[PhaseResult] = []
     try:
         # Phase 1: the broker's floor (two hops through a do-nothing relay).
-        relay = _spawn(["-m", "consumers.benchmark_relay", floor_in, floor_out, f"bench-{run}-relay"], bench,
-                       out_dir / "relay.log")
+        relay_args = ["-m", "consumers.benchmark_relay", floor_in, floor_out, f"bench-{run}-relay"]
+        relay = spawn_with_settings(relay_args, bench, out_dir / "relay.log")
         collector = LatencyCollector(bench, floor_out, _event_id_and_ts)
         collector.start()
         try:
@@ -198,7 +190,7 @@ def run_benchmark(
             _stop([relay])
 
         # Phase 2: the pipeline.
-        worker_processes = [_spawn(["-m", "streamrec", "worker"], bench, out_dir / f"worker-{i}.log")
+        worker_processes = [spawn_with_settings(["-m", "streamrec", "worker"], bench, out_dir / f"worker-{i}.log")
                             for i in range(workers)]
         collector = LatencyCollector(bench, bench.notifications_topic, _trigger_id_and_ts)
         collector.start()

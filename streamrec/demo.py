@@ -6,7 +6,6 @@ with planted tastes, and prints notifications as they arrive with their latency 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -73,9 +72,9 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
 
 
 def _spawn(args: list[str], settings: Settings, name: str) -> subprocess.Popen:
-    with (settings.dev_dir / f"{name}.log").open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "streamrec", *args],
-                                env={**os.environ, **settings.to_env()}, stdout=log, stderr=subprocess.STDOUT)
+    from streamrec.dev_stack import spawn_with_settings
+
+    return spawn_with_settings(["-m", "streamrec", *args], settings, settings.dev_dir / f"{name}.log")
 
 
 def _start_web_services(settings: Settings, services: list[subprocess.Popen]) -> str | None:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,14 @@ def start_tansu(port: int, log_path: Path, host: str = "127.0.0.1") -> subproces
         )
     wait_for_port(host, port, 15, process)
     return process
+
+
+def spawn_with_settings(args: list[str], settings: Settings, log_path: Path) -> subprocess.Popen:
+    """`python ARGS` in a child process configured exactly by `settings` (STREAMREC_* variables), logged to a file."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, *args], env={**os.environ, **settings.to_env()},
+                                stdout=log, stderr=subprocess.STDOUT)
 
 
 def redis_server_binary() -> str:

@@ -17,6 +17,7 @@ from consumers.worker_main import build_worker
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.event_producer import EventProducer
 from producers.synthetic_world import SyntheticWorld
+from streamrec.dev_stack import spawn_with_settings
 from streamrec.events import Event
 from streamrec.kafka_clients import make_consumer
 from streamrec.session_store import PRODUCT, TOOL
@@ -98,20 +99,6 @@ def read_notifications_when_done(
     return read_topic(settings, settings.notifications_topic, done=done, timeout_s=timeout_s, settle_s=1.0)
 
 
-def settings_env(settings: Settings, **overrides: object) -> dict[str, str]:
-    """Environment for a `streamrec` subprocess that runs with exactly these settings."""
-    import os
-
-    return {**os.environ, **settings.model_copy(update=overrides).to_env()}
-
-
 def worker_process(settings: Settings, log_path, **overrides: object):
     """Start `streamrec worker` as its own process (so a test can SIGKILL it)."""
-    import subprocess
-    import sys
-
-    log = open(log_path, "ab")  # noqa: SIM115 - owned by the process for its lifetime
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamrec", "worker"],
-        env=settings_env(settings, **overrides), stdout=log, stderr=subprocess.STDOUT,
-    )
+    return spawn_with_settings(["-m", "streamrec", "worker"], settings.model_copy(update=overrides), log_path)
