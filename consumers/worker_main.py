@@ -8,8 +8,6 @@ import signal
 import threading
 from pathlib import Path
 
-import redis
-
 from consumers.recommendation_pipeline import RecommendationPipeline
 from consumers.worker import RecommendationWorker
 from model.serving import make_recommender_source
@@ -22,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def build_worker(settings: Settings, client_id: str = "streamrec-worker") -> RecommendationWorker:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     client.ping()  # fail fast with a clear error when Redis is not there
     store = SessionStore(client, settings)
     pipeline = RecommendationPipeline(store, make_recommender_source(settings, client), settings)

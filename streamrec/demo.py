@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 
-import redis
 import typer
 
 from streamrec.settings import Settings
@@ -31,7 +30,7 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
 
     typer.echo("2/4 catalogue: simulated shop and tool suite (planted tastes)")
     world, _ = world_for_events(int(duration_s * rate), seed)
-    catalogue = SessionCooccurrenceRecommender(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
+    catalogue = SessionCooccurrenceRecommender(settings.redis_client(), settings.key_prefix)
     catalogue.seed_catalogue(PRODUCT, world.product_ids)
     catalogue.seed_catalogue(TOOL, world.tool_ids)
     typer.echo(f"    {len(world.product_ids)} products in {world.config.categories} categories, "

@@ -152,6 +152,23 @@ def parse_event(raw: bytes | None, max_bytes: int | None = None) -> Event:
     return event_from_dict(payload)
 
 
+def check_event_time(event: _EventBase, received_ms: int, max_future_skew_ms: int, min_ts_ms: int) -> None:
+    """The event-time policy, the same at every entry (collector, SDK, worker): raise `EventDecodeError` for a
+    time more than `max_future_skew_ms` ahead of `received_ms` (a trusted clock) or before `min_ts_ms`.
+
+    Client clocks are not trusted: one event stamped 9999-12-31 must not wipe a user's cooldowns or TTLs.
+    """
+    ts_ms = event.ts_ms
+    if ts_ms > received_ms + max_future_skew_ms:
+        ahead_s = (ts_ms - received_ms) / 1000
+        raise EventDecodeError(
+            f"ts: {event.ts.isoformat()} is {ahead_s:.0f} s ahead of receipt time "
+            f"(the limit is {max_future_skew_ms / 1000:.0f} s): the client's clock is wrong"
+        )
+    if ts_ms < min_ts_ms:
+        raise EventDecodeError(f"ts: {event.ts.isoformat()} is before the earliest accepted event time")
+
+
 def encode_event(event: _EventBase) -> bytes:
     return event.model_dump_json(exclude_none=True).encode()
 

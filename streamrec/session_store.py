@@ -127,7 +127,7 @@ class SessionStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionStore:
-        return cls(redis.Redis.from_url(settings.redis_url), settings)
+        return cls(settings.redis_client(), settings)
 
     # --- writes -------------------------------------------------------------------------------
     def apply_batch(self, events: Sequence[Event]) -> list[SessionContext]:

@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import redis
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,8 +47,22 @@ class Settings(BaseSettings):
         256 * 1024, description="Original payload kept in a dead-letter record; larger ones are truncated"
     )
 
+    # --- Event-time policy (every entry: collector, SDK, worker) --------------------------------
+    # Client clocks are not trusted: an event time beyond this skew ahead of receipt is refused (422 at the
+    # collector, ValueError in the SDK, dead letter at the worker) instead of wiping cooldowns or TTLs.
+    event_max_future_skew_s: float = Field(300.0, ge=0, description="Refuse events this far ahead of receipt")
+    event_min_ts_ms: int = Field(
+        946_684_800_000, ge=0, description="Refuse events before this (ms since epoch; default 2000-01-01 UTC)"
+    )
+
+    # --- Outages: wait them out, never exit ------------------------------------------------------
+    outage_backoff_s: float = Field(0.2, gt=0, description="First wait before retrying Redis or the broker")
+    outage_backoff_max_s: float = Field(5.0, gt=0, description="Longest wait between retries during an outage")
+
     # --- Redis -------------------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_socket_timeout_s: float = Field(5.0, gt=0, description="A Redis reply slower than this is an outage")
+    redis_connect_timeout_s: float = Field(2.0, gt=0, description="Give up one Redis connection attempt after this")
     key_prefix: str = Field("streamrec:", description="Prefix of every Redis key; replays use their own")
     session_ttl_s: int = Field(30 * 60, description="A session expires after this much idle time")
     user_history_ttl_s: int = Field(90 * 24 * 3600, description="Items used/bought and notified are kept this long")
@@ -97,6 +112,14 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             env[f"STREAMREC_{name.upper()}"] = str(value)
         return env
+
+    def redis_client(self) -> redis.Redis:
+        """A Redis client with this configuration's timeouts (every streamrec process builds its client here)."""
+        return redis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=self.redis_socket_timeout_s,
+            socket_connect_timeout=self.redis_connect_timeout_s,
+        )
 
     def kafka_client_options(self) -> dict[str, object]:
         """Connection options shared by every kafka-python client (secrets passed, never logged)."""

@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 
-import redis
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
@@ -36,7 +35,7 @@ def _where(record: ConsumerRecord) -> str:
 def build_dispatcher(
     settings: Settings, notifier: NotifierSettings, metrics: NotifierMetrics
 ) -> NotificationDispatcher:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = settings.redis_client()
     client.ping()  # fail fast when Redis is not there
     webhook = None
     if notifier.webhook_url:

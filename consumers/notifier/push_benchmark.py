@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import redis
 from tqdm import tqdm
 
 from consumers.notifier.app import create_app as create_notifier
@@ -161,7 +160,7 @@ def run_push_benchmark(
     finally:
         stop.set()
         worker_thread.join(20)
-        client = redis.Redis.from_url(settings.redis_url)
+        client = settings.redis_client()
         for stale in client.scan_iter(match=f"{settings.key_prefix}*", count=1000):
             client.delete(stale)
     _report(results, out_dir)

@@ -67,7 +67,7 @@ def build_models(
             spec = get_spec(name)
             prefix = f"eval:{uuid.uuid4().hex[:10]}:{name}:"
             if spec.needs_redis and client is None:
-                client = redis.Redis.from_url(settings.redis_url)
+                client = settings.redis_client()
             context = ModelContext(train=train, redis=client, key_prefix=prefix, truth_path=truth_path,
                                    model_dir=settings.model_dir)
             model = spec.build(context)
