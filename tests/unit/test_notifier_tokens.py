@@ -56,3 +56,17 @@ def test_an_expired_token_is_unauthorised():
 def test_arbitrary_strings_never_verify_and_never_crash(garbage):
     with pytest.raises(TokenError):
         verify_user_token(SECRET, garbage, "alice", now=NOW)
+
+
+@pytest.mark.parametrize("expiry", ["²", "١٨٠٠٠٠٠٠٠٠", "9" * 5000, "9" * 13, "", "+1800000060", " 1800000060"])
+def test_an_expiry_that_is_not_1_to_12_ascii_digits_is_malformed_not_a_crash(expiry):
+    token = mint_user_token(SECRET, "alice", 60, now=NOW)
+    forged = ".".join([*token.split(".")[:2], expiry, token.split(".")[3]])
+    with pytest.raises(TokenError, match="malformed") as caught:
+        verify_user_token(SECRET, forged, "alice", now=NOW)
+    assert caught.value.status == 401
+
+
+def test_verifying_returns_the_expiry_so_a_stream_can_end_with_its_token():
+    token = mint_user_token(SECRET, "alice", 60, now=NOW)
+    assert verify_user_token(SECRET, token, "alice", now=NOW) == int(NOW) + 60
