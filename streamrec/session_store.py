@@ -6,6 +6,8 @@ and a whole batch of events goes to Redis in one pipelined round trip.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -16,6 +18,12 @@ from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
 from streamrec.settings import Settings
 
 _APPLY_EVENT_LUA = files("streamrec").joinpath("lua/apply_event.lua").read_text()
+_MAX_EXACT_MS = 2**53  # event times beyond this are not exact in Lua's doubles
+
+
+class UnappliableEvent(ValueError):
+    """An event the session script cannot apply whole (a non-finite price, a bad time): refused before any write."""
+
 
 PRODUCT = "product"
 TOOL = "tool"
@@ -37,7 +45,7 @@ class SessionContext:
     user_recent_items: tuple[str, ...] = ()  # across sessions, newest first
     consumed_recent: tuple[str, ...] = ()  # "kind:id" used or bought, newest first (capped)
     page_view_ordinal: int = 0  # for a page view: its position in the session (1-based)
-    duplicate: bool = False  # the event had been applied before (a redelivery)
+    duplicate: bool = False  # the event had been applied before (a redelivery): its lists are as of itself
 
     @property
     def session_seconds(self) -> float:
@@ -131,51 +139,65 @@ class SessionStore:
 
     # --- writes -------------------------------------------------------------------------------
     def apply_batch(self, events: Sequence[Event]) -> list[SessionContext]:
-        """Apply events in order in one pipelined round trip; return each event's resulting context."""
+        """Apply events in order in one pipelined round trip; return each event's resulting context.
+
+        Every event is checked before anything is sent (`UnappliableEvent`), so a bad one cannot leave its
+        batch-mates applied and marked seen while the batch as a whole failed.
+        """
         if not events:
             return []
+        calls = [self._script_call(event) for event in events]
         pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            self._queue_apply(pipe, event)
+        for keys, args in calls:
+            self._apply(keys=keys, args=args, client=pipe)
         results = pipe.execute()
         return [self._context(event, result) for event, result in zip(events, results, strict=True)]
 
     def apply(self, event: Event) -> SessionContext:
         return self.apply_batch([event])[0]
 
-    def _queue_apply(self, pipe: redis.client.Pipeline, event: Event) -> None:
+    def _script_call(self, event: Event) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of apply_event.lua for one event, every number an integer string (or a finite price)."""
         k, s = self.keys, self.settings
-        item = getattr(event, "item_id", None) or ""
-        price = getattr(event, "price", None)
-        self._apply(
-            keys=[
-                k.session(event.user_id, event.session_id),
-                k.session_items(event.user_id, event.session_id),
-                k.session_categories(event.user_id, event.session_id),
-                k.user(event.user_id),
-                k.user_recent(event.user_id),
-                k.consumed(event.user_id),
-                k.seen_events(event.user_id),
-                k.session_pv_ordinals(event.user_id, event.session_id),
-            ],
-            args=[
-                event.event_id,
-                event.type,
-                event.ts_ms,
-                item,
-                getattr(event, "category", None) or "",
-                consumed_member(event),
-                event.user_id,
-                event.session_id,
-                s.session_ttl_s,
-                s.user_history_ttl_s,
-                s.recent_items_cap,
-                self.dedupe_window,
-                "" if price is None or not isinstance(event, PageView | AddToCart | Purchase) else repr(price),
-                s.context_items,
-            ],
-            client=pipe,
-        )
+        for name in ("event_id", "user_id", "session_id"):
+            value = getattr(event, name, None)
+            if not isinstance(value, str) or not value:
+                raise UnappliableEvent(f"event {event.event_id!r}: {name} must be a non-empty string")
+        ts_ms = event.ts_ms
+        if not isinstance(ts_ms, int) or not 0 <= ts_ms < _MAX_EXACT_MS:
+            raise UnappliableEvent(f"event {event.event_id}: ts must be integer ms since epoch, got {ts_ms!r}")
+        price = getattr(event, "price", None) if isinstance(event, PageView | AddToCart | Purchase) else None
+        if price is not None and (
+            isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price < 0
+        ):
+            raise UnappliableEvent(f"event {event.event_id}: price must be a finite number >= 0, got {price!r}")
+        keys = [
+            k.session(event.user_id, event.session_id),
+            k.session_items(event.user_id, event.session_id),
+            k.session_categories(event.user_id, event.session_id),
+            k.user(event.user_id),
+            k.user_recent(event.user_id),
+            k.consumed(event.user_id),
+            k.seen_events(event.user_id),
+            k.session_pv_ordinals(event.user_id, event.session_id),
+        ]
+        args = [
+            event.event_id,
+            event.type,
+            str(ts_ms),
+            getattr(event, "item_id", None) or "",
+            getattr(event, "category", None) or "",
+            consumed_member(event),
+            event.user_id,
+            event.session_id,
+            str(int(s.session_ttl_s)),
+            str(int(s.user_history_ttl_s)),
+            str(int(s.recent_items_cap)),
+            str(int(self.dedupe_window)),
+            "" if price is None else repr(float(price)),
+            str(int(s.context_items)),
+        ]
+        return keys, args
 
     @staticmethod
     def _context(event: Event, result: list) -> SessionContext:
@@ -192,12 +214,15 @@ class SessionStore:
         """Remember (user_id, trigger_event_id, ["kind:id", ...], ts_ms) after the notification was flushed."""
         pipe = self.redis.pipeline(transaction=False)
         ttl = self.settings.user_history_ttl_s
+        # Prune by the wall clock at the latest: one event stamped in the future must not end every cooldown.
+        now_ms = int(time.time() * 1000)
         for user_id, trigger_event_id, members, ts_ms in sent:
+            ts_ms = int(ts_ms)
             items_key = self.keys.notified_items(user_id)
             events_key = self.keys.notified_events(user_id)
             if members:
                 pipe.zadd(items_key, {m: ts_ms for m in members})
-            pipe.zremrangebyscore(items_key, "-inf", ts_ms - self.settings.notify_cooldown_s * 1000)
+            pipe.zremrangebyscore(items_key, "-inf", str(min(ts_ms, now_ms) - self.settings.notify_cooldown_s * 1000))
             pipe.expire(items_key, ttl)
             pipe.zadd(events_key, {trigger_event_id: ts_ms})
             pipe.zremrangebyrank(events_key, 0, -(self.dedupe_window + 1))

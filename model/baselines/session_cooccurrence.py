@@ -37,12 +37,17 @@ class SessionCooccurrenceRecommender(Recommender):
         window: int = 5,
         neighbours: int = 50,
         max_co_items: int = 500,
+        observed_window: int = 512,
+        observed_ttl_s: int = 7 * 24 * 3600,
     ) -> None:
         self.redis = client
         self.keys = RedisKeys(key_prefix)
         self.window = window  # how many previous session items an item co-occurs with
         self.neighbours = neighbours  # co-occurring items read per recent item
         self.max_co_items = max_co_items  # co-occurrence lists are trimmed to this length
+        # Observation is idempotent by event id: the newest `observed_window` ids per user are remembered.
+        self.observed_window = observed_window
+        self.observed_ttl_s = observed_ttl_s
         # Scripts keep a batch's increments and a trigger's merge on the server: one call each,
         # instead of dozens of commands parsed in Python.
         self._observe_script = client.register_script(_OBSERVE_LUA)
@@ -55,38 +60,51 @@ class SessionCooccurrenceRecommender(Recommender):
         return self.keys.global_key(f"co:{kind}:{item}")
 
     # --- learning from the stream -------------------------------------------------------------
+    def _observed_key(self, user_id: str) -> str:
+        return self.keys.user(user_id) + f":observed:{self.name}"
+
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
-        increments: dict[tuple[str, str], float] = defaultdict(float)
-        pop: dict[tuple[str, str], float] = defaultdict(float)
-        for event, context in zip(events, contexts, strict=True):
-            if context.duplicate:
-                continue  # a redelivered event was counted the first time
-            weight = EVENT_WEIGHT.get(event.type)
-            if weight is None:
-                continue
-            if isinstance(event, PageView | AddToCart | Purchase) and event.item_id:
-                kind, item = PRODUCT, event.item_id
-                previous = [i for i in context.recent_items[1 : self.window + 1] if i != item]
-            elif isinstance(event, TaskCompleted):
-                kind, item = TOOL, event.tool_id
-                tools = [m[len(TOOL) + 1 :] for m in context.consumed_recent if m.startswith(TOOL + ":")]
-                previous = [t for t in tools if t != item][: self.window]
-            else:
-                continue
-            pop[(kind, item)] += weight
-            for distance, other in enumerate(previous, start=1):
-                w = weight / distance
-                increments[(self._co_key(kind, item), other)] += w
-                increments[(self._co_key(kind, other), item)] += w
-        if not pop:
-            return
+        """Count each event once by event id: redeliveries are observed too (a worker may have died between
+        the session write and this call) and the script drops the ones already counted."""
         keys: dict[str, int] = {}
         args: list[object] = []
-        for (kind, item), w in pop.items():
-            args += [keys.setdefault(self._pop_key(kind), len(keys) + 1), item, w]
-        for (key, other), w in increments.items():
-            args += [keys.setdefault(key, len(keys) + 1), other, w]
-        self._observe_script(keys=list(keys), args=[self.max_co_items, len(args) // 3, *args])
+        observed = 0
+        for event, context in zip(events, contexts, strict=True):
+            increments = self._increments(event, context)
+            if not increments:
+                continue
+            observed += 1
+            args += [keys.setdefault(self._observed_key(event.user_id), len(keys) + 1), event.event_id,
+                     str(int(event.ts_ms)), len(increments)]
+            for (key, member), amount in increments.items():
+                args += [keys.setdefault(key, len(keys) + 1), member, repr(float(amount))]
+        if observed:
+            self._observe_script(
+                keys=list(keys),
+                args=[self.max_co_items, self.observed_window, self.observed_ttl_s, observed, *args],
+            )
+
+    def _increments(self, event: Event, context: SessionContext) -> dict[tuple[str, str], float]:
+        """(zset key, member) -> amount that one event adds to popularity and co-occurrence."""
+        weight = EVENT_WEIGHT.get(event.type)
+        if weight is None:
+            return {}
+        if isinstance(event, PageView | AddToCart | Purchase) and event.item_id:
+            kind, item = PRODUCT, event.item_id
+            previous = [i for i in context.recent_items[1 : self.window + 1] if i != item]
+        elif isinstance(event, TaskCompleted):
+            kind, item = TOOL, event.tool_id
+            tools = [m[len(TOOL) + 1 :] for m in context.consumed_recent if m.startswith(TOOL + ":")]
+            previous = [t for t in tools if t != item][: self.window]
+        else:
+            return {}
+        increments: dict[tuple[str, str], float] = defaultdict(float)
+        increments[(self._pop_key(kind), item)] += weight
+        for distance, other in enumerate(previous, start=1):
+            w = weight / distance
+            increments[(self._co_key(kind, item), other)] += w
+            increments[(self._co_key(kind, other), item)] += w
+        return increments
 
     def seed_catalogue(self, kind: str, item_ids: Sequence[str]) -> None:
         """Make catalogue items known before any traffic (score 0), so the first triggers have candidates."""

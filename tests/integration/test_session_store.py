@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from streamrec.events import PageView, Purchase, SessionEnd, TaskCompleted
 from streamrec.session_store import SessionStore
@@ -42,7 +43,8 @@ def test_a_redelivered_event_changes_nothing_and_keeps_its_ordinal(store):
     assert again.duplicate
     assert again.page_views == 2
     assert again.page_view_ordinal == 1
-    assert again.recent_items == ("b", "a")
+    assert again.recent_items == ("a",)  # its lists as of itself, as the first delivery saw them
+    assert again.user_recent_items == ("a",)
 
 
 def test_filters_see_consumption_as_of_the_trigger_time(store):
@@ -96,3 +98,46 @@ def test_latest_context_hands_out_as_many_items_as_the_event_path(settings, redi
     latest = store.latest_context("u1")
     assert served.recent_items == latest.recent_items == ("c", "b")
     assert served.user_recent_items == latest.user_recent_items == ("c", "b")
+
+
+def _bad_price(n: int, price: float) -> PageView:
+    """A page view whose price slipped past decoding (the store must not rely on the schema refusing it)."""
+    return PageView.model_construct(event_id=f"bad{n}", user_id="u1", session_id="s1",
+                                    ts=T0 + timedelta(seconds=10 * n), item_id="x", price=price)
+
+
+@pytest.mark.parametrize("price", [float("inf"), float("nan"), -float("inf")])
+def test_an_unappliable_event_fails_before_any_write_of_its_batch(store, redis_client, price):
+    with pytest.raises(ValueError, match="price"):
+        store.apply_batch([_view(1, "a"), _bad_price(2, price), _view(3, "c")])
+    assert list(redis_client.scan_iter(match=f"{store.settings.key_prefix}*")) == []  # nothing half-applied
+    contexts = store.apply_batch([_view(1, "a"), _view(3, "c")])  # the healthy events are new, not duplicates
+    assert [c.duplicate for c in contexts] == [False, False]
+
+
+@pytest.mark.parametrize("index, value", [(12, "inf"), (12, "nan"), (12, "1e999"), (12, "abc"), (2, "soon"),
+                                          (8, ""), (13, "x")])
+def test_the_script_checks_every_argument_before_its_first_write(store, redis_client, index, value):
+    keys, args = store._script_call(_view(1, "a"))
+    args[index] = value
+    with pytest.raises(redis.exceptions.ResponseError, match="apply_event"):
+        store._apply(keys=keys, args=args)
+    assert list(redis_client.scan_iter(match=f"{store.settings.key_prefix}*")) == []
+
+
+def test_far_future_event_times_are_stored_as_integers(store, redis_client):
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    event = PageView(event_id="far", user_id="u1", session_id="s1", ts=far, item_id="a", price=1.0)
+    context = store.apply(event)
+    assert context.last_ms == context.started_ms == 253_402_300_799_000
+    raw = redis_client.hget(store.keys.session("u1", "s1"), "last_ms")
+    assert raw == b"253402300799000"
+
+
+def test_a_future_trigger_time_does_not_wipe_cooldowns(store, settings):
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    store.record_notifications([("u1", "trigger-1", ["product:p1"], now_ms)])
+    far_ms = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+    store.record_notifications([("u1", "trigger-far", ["product:p2"], far_ms)])
+    (soon,) = store.filters_batch([("u1", "trigger-2", now_ms + 60_000)])
+    assert soon.excluded("product") == {"p1"}  # p1 is still cooling down
