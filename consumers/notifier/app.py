@@ -11,10 +11,11 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Header, Path, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from redis.exceptions import RedisError, ResponseError
 
 from consumers.notifier.consumer_loop import NotifierConsumer, build_dispatcher
 from consumers.notifier.metrics import CONTENT_TYPE_LATEST, NotifierMetrics
-from consumers.notifier.push_stream import STREAM_ID, PushStream
+from consumers.notifier.push_stream import STORE_UNAVAILABLE, PushStream, parse_stream_id
 from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.tokens import TokenError, verify_user_token
 from streamrec.settings import Settings
@@ -41,8 +42,11 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
     async def lifespan(_app: FastAPI):
         notifier.warn_if_insecure()
         stopping.clear()  # the same app may be started again (tests restart it on one port)
-        # Streams block in XREAD for up to a heartbeat: the socket timeout must outlast it (redis-py's is 5 s).
-        client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=notifier.heartbeat_s + 10)
+        # Streams block in XREAD for up to a heartbeat: the socket timeout is the settings' on top of that.
+        client = aioredis.Redis.from_url(
+            settings.redis_url, socket_timeout=notifier.heartbeat_s + settings.redis_socket_timeout_s,
+            socket_connect_timeout=settings.redis_connect_timeout_s,
+        )
         running.stream = PushStream(client, settings.key_prefix, notifier, metrics, stopping)
         if consume:
             running.loop = NotifierConsumer(settings, notifier, build_dispatcher(settings, notifier, metrics))
@@ -78,9 +82,10 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
         response_class=StreamingResponse,
         responses={
             200: {"content": {"text/event-stream": {}}, "description": "`event: notification` with JSON data"},
-            400: {"description": "Malformed Last-Event-ID"},
+            400: {"description": "Malformed Last-Event-ID, or one Redis refuses"},
             401: {"description": "Missing, malformed, forged or expired token"},
             403: {"description": "The token is for another user"},
+            503: {"description": "Redis is unavailable (EventSource clients get a 200 with `event: unavailable`)"},
         },
     )
     async def notification_stream(
@@ -89,20 +94,36 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
         authorization: str | None = Header(None, description="`Bearer <token>`, for clients that can"),
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
         resume_after: str | None = Query(None, alias="last_event_id", description="Resume point, as a query"),
+        accept: str = Header(""),
     ) -> Response:
         bearer = authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None
         try:
-            verify_user_token(notifier.token_secret.get_secret_value(), token or bearer, user_id)
+            expires_at = verify_user_token(notifier.token_secret.get_secret_value(), token or bearer, user_id)
         except TokenError as error:
             metrics.auth_failures.labels(error.reason).inc()
             return JSONResponse({"error": error.reason}, status_code=error.status)
         resume = last_event_id or resume_after
-        if resume is not None and not STREAM_ID.match(resume):
-            return JSONResponse({"error": "Last-Event-ID is not a notification id"}, status_code=400)
+        if resume is not None:
+            try:
+                resume = parse_stream_id(resume)
+            except ValueError as error:
+                return JSONResponse({"error": str(error)}, status_code=400)
         assert running.stream is not None  # set by the lifespan before any request
-        after = await running.stream.start_after(user_id, resume)
+        try:
+            after = await running.stream.start_after(user_id, resume)
+            backlog = await running.stream.backlog(user_id, after)
+        except ResponseError as error:
+            if resume is None:
+                raise
+            return JSONResponse({"error": f"Last-Event-ID refused by the notification store: {error}"}, 400)
+        except RedisError as error:
+            log.warning("stream of user %s not opened, Redis unavailable: %r", user_id, error)
+            if "text/event-stream" in accept:  # EventSource retries a 200 after `retry:`, never a 503
+                return Response(STORE_UNAVAILABLE, media_type="text/event-stream",
+                                headers={"Cache-Control": "no-cache"})
+            return JSONResponse({"error": "notification store unavailable"}, 503, headers={"Retry-After": "2"})
         return StreamingResponse(
-            running.stream.events(user_id, after),
+            running.stream.events(user_id, after, expires_at, backlog),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -20,13 +20,36 @@ from consumers.notifier.push_keys import PushKeys, lua_source
 from consumers.notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
-STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# Redis stream ids are "ms-seq", two unsigned 64-bit integers; `\d` would also match Arabic-Indic digits.
+STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})", re.ASCII)
+MAX_ID_PART = 2**64 - 1
 RECONNECT_MS = 2000
 
 
-def sse_event(event_id: str, data: str, event: str = "notification") -> str:
+def parse_stream_id(text: str) -> str:
+    """A Last-Event-ID as a canonical Redis stream id, or ValueError (answered 400): what XREAD accepts."""
+    match = STREAM_ID.fullmatch(text)
+    if match is None:
+        raise ValueError("Last-Event-ID is not a notification id")
+    ms, seq = (int(part) for part in match.groups())
+    if ms > MAX_ID_PART or seq > MAX_ID_PART:
+        raise ValueError("Last-Event-ID is beyond the 64-bit range of notification ids")
+    return f"{ms}-{seq}"
+
+
+def sse_event(event_id: str | None, data: str, event: str = "notification") -> str:
+    """One SSE event; without an id the browser keeps the Last-Event-ID it has (control events have none)."""
     lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
-    return f"id: {event_id}\nevent: {event}\n{lines}\n"
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\n{lines}\n"
+
+
+# Sent as the stream ends at its token's expiry: the page fetches a fresh token and opens a new stream
+# (EventSource's own reconnect would present the expired token and get a 401).
+TOKEN_EXPIRED = sse_event(None, '{"error": "token expired"}', "token-expired")
+# A 200 answer for EventSource while Redis is down: any other status would stop it from reconnecting.
+STORE_UNAVAILABLE = f"retry: {RECONNECT_MS}\n" + sse_event(None, '{"error": "notification store unavailable"}',
+                                                           "unavailable")
 
 
 class PushStream:
@@ -60,25 +83,46 @@ class PushStream:
             return last_event_id
         return cursor.decode() if isinstance(cursor, bytes) else str(cursor)
 
-    async def events(self, user_id: str, after: str) -> AsyncIterator[str]:
-        """SSE text for every notification after `after`, then for each new one, until the client leaves."""
+    async def backlog(self, user_id: str, after: str) -> list:
+        """The first read, before the response starts, so a Redis error gets a clear answer, not a closed stream."""
+        reply = await self.redis.xread({self.keys.queue(user_id): after}, count=100)
+        return reply[0][1] if reply else []
+
+    async def events(
+        self, user_id: str, after: str, expires_at: float | None = None, backlog: list | None = None
+    ) -> AsyncIterator[str]:
+        """SSE text for every notification after `after`, then for each new one, until the client leaves.
+
+        The stream ends at `expires_at` (its token's expiry, seconds since the epoch), and on a Redis error:
+        the browser then reconnects with Last-Event-ID and resumes where it stopped.
+        """
         queue = self.keys.queue(user_id)
-        block_ms = int(self.settings.heartbeat_s * 1000)
+        heartbeat_ms = int(self.settings.heartbeat_s * 1000)
         yield f"retry: {RECONNECT_MS}\n: connected\n\n"
         cursor = after
+        entries = backlog or []
         self.metrics.connected.inc()
         try:
             while not self.stopping.is_set():
+                if entries:
+                    for entry_id, fields in entries:
+                        entry = entry_id.decode()
+                        yield sse_event(entry, fields[b"n"].decode())
+                        self.metrics.delivered.inc()
+                        cursor = entry
+                    await self._advance(keys=self.keys.cursor_keys(user_id),
+                                        args=[user_id, cursor, self.key_ttl_ms])
+                block_ms = heartbeat_ms
+                if expires_at is not None:
+                    left_ms = int((expires_at - time.time()) * 1000)
+                    if left_ms <= 0:
+                        yield TOKEN_EXPIRED
+                        return
+                    block_ms = max(1, min(block_ms, left_ms))  # BLOCK 0 would mean forever
                 reply = await self.redis.xread({queue: cursor}, count=100, block=block_ms)
-                if not reply:
+                entries = reply[0][1] if reply else []
+                if not entries:
                     yield ": keep-alive\n\n"
-                    continue
-                for entry_id, fields in reply[0][1]:
-                    entry = entry_id.decode()
-                    yield sse_event(entry, fields[b"n"].decode())
-                    self.metrics.delivered.inc()
-                    cursor = entry
-                await self._advance(keys=self.keys.cursor_keys(user_id), args=[user_id, cursor, self.key_ttl_ms])
         except RedisError as error:
             # End this stream; the browser reconnects with Last-Event-ID and resumes where it stopped.
             log.warning("stream of user %s closed on a Redis error: %r", user_id, error)
