@@ -10,11 +10,21 @@ from streamrec.settings import Settings
 
 
 def topics() -> None:
-    """Create the events, notifications and dead-letter topics with the configured partition counts."""
+    """Create the events, notifications and dead-letter topics with the configured partition counts.
+
+    Exits with status 1 when an existing topic has another partition count than configured (for example
+    after a broker auto-created it), naming the topic, both counts and the fix.
+    """
     from streamrec.topics import ensure_topics
 
-    created = ensure_topics(Settings())
-    typer.echo("created: " + (", ".join(created) if created else "nothing (all exist)"))
+    report = ensure_topics(Settings())
+    typer.echo("created: " + (", ".join(report.created) if report.created else "nothing (all exist)"))
+    for name in report.unverified:
+        typer.echo(f"warning: could not check the partition count of {name}", err=True)
+    if report.mismatches:
+        for mismatch in report.mismatches:
+            typer.echo(f"error: {mismatch.describe()}", err=True)
+        raise typer.Exit(1)
 
 
 def worker(
@@ -93,6 +103,35 @@ def demo(
     run_demo(Settings(), duration, rate, seed)
 
 
+def restore_state(
+    since: str = typer.Option(..., "--since", help="How far back: 30m, 2h, 1d, or an ISO time (UTC by default)"),
+    as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary on stdout"),
+    no_model: bool = typer.Option(False, "--no-model", help="Do not rebuild the streaming co-occurrence model"),
+    batch_size: int = typer.Option(500, "--batch-size", min=1, help="Records per Redis round trip"),
+) -> None:
+    """Rebuild Redis after it came back empty: replay events and notifications from the log since --since.
+
+    Restores session context, consumption history, notification cooldowns and the redelivery dedupe (and
+    the streaming model's counts unless --no-model). Idempotent: running it twice changes nothing. Run it
+    before the workers start again. See docs/operations.md.
+    """
+    import json
+
+    from consumers.state_restore import parse_since
+    from consumers.state_restore import restore_state as run
+
+    try:
+        moment = parse_since(since)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    summary = run(Settings(), moment, progress=not as_json, batch_size=batch_size, rebuild_model=not no_model)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+    else:
+        for line in summary.lines():
+            typer.echo(line)
+
+
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
     app.command("topics")(topics)
@@ -101,3 +140,4 @@ def register(app: typer.Typer) -> None:
     app.command("replay-file")(replay_file)
     app.command("watch")(watch)
     app.command("bench")(bench)
+    app.command("restore-state")(restore_state)
