@@ -5,7 +5,7 @@ local user, delivered, key_ttl_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local cursor = redis.call('GET', cursor_key) or '0-0'
 if id_after(delivered, cursor) then
   cursor = delivered
-  redis.call('SET', cursor_key, cursor, 'PX', key_ttl_ms)
+  redis.call('SET', cursor_key, cursor, 'PX', int(key_ttl_ms))
 end
 update_pending(queue, cursor, pending, user)
 return cursor

@@ -1,23 +1,43 @@
--- Shared by the push-queue scripts (prepended to each). Stream ids are "ms-seq"; Lua numbers hold ms exactly.
+-- Shared by the push-queue scripts (prepended to each). Stream ids are "ms-seq", two unsigned 64-bit integers.
+-- A Lua 5.1 number holds 53 bits, and `..` prints 253402300799000 as 2.53402300799e+14, which Redis refuses
+-- as a stream id: ids stay digit strings (compared by length, then text), and every number that becomes a
+-- command argument goes through int().
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function digits(text)
+  return (string.gsub(text, '^0+(%d)', '%1'))  -- canonical: no leading zeros
+end
+
 local function parse_id(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
+  return digits(ms), digits(seq)
+end
+
+local function digits_after(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
 end
 
 local function id_after(a, b)
   local am, as = parse_id(a)
   local bm, bs = parse_id(b)
-  if am ~= bm then return am > bm end
-  return as > bs
+  if am ~= bm then return digits_after(am, bm) end
+  return digits_after(as, bs)
 end
 
 -- Keep the user's entry in the pending index at the time of their oldest undelivered notification.
+local MAX_PART = '18446744073709551615'
+
 local function update_pending(queue, cursor, pending, user)
-  local nxt = redis.call('XRANGE', queue, '(' .. cursor, '+', 'COUNT', 1)
+  local cm, cs = parse_id(cursor)
+  local nxt = {}  -- nothing follows the largest id, and XRANGE refuses '(' before it
+  if cm ~= MAX_PART or cs ~= MAX_PART then nxt = redis.call('XRANGE', queue, '(' .. cursor, '+', 'COUNT', 1) end
   if #nxt == 0 then
     redis.call('ZREM', pending, user)
   else
-    redis.call('ZADD', pending, parse_id(nxt[1][1]), user)
+    redis.call('ZADD', pending, (parse_id(nxt[1][1])), user)  -- the ms digits, a valid score as they are
   end
 end
 
@@ -26,19 +46,19 @@ local function expire(queue, cursor, now, ttl_ms, maxlen)
   local aged, overflow = 0, 0
   local cutoff = now - ttl_ms
   if cutoff > 0 then
-    local old = redis.call('XRANGE', queue, '-', '(' .. cutoff .. '-0')
+    local old = redis.call('XRANGE', queue, '-', '(' .. int(cutoff) .. '-0')
     for _, entry in ipairs(old) do
       if id_after(entry[1], cursor) then aged = aged + 1 end
     end
-    if #old > 0 then redis.call('XTRIM', queue, 'MINID', cutoff) end
+    if #old > 0 then redis.call('XTRIM', queue, 'MINID', int(cutoff)) end
   end
   local excess = redis.call('XLEN', queue) - maxlen
   if excess > 0 then
-    local oldest = redis.call('XRANGE', queue, '-', '+', 'COUNT', excess)
+    local oldest = redis.call('XRANGE', queue, '-', '+', 'COUNT', int(excess))
     for _, entry in ipairs(oldest) do
       if id_after(entry[1], cursor) then overflow = overflow + 1 end
     end
-    redis.call('XTRIM', queue, 'MAXLEN', maxlen)
+    redis.call('XTRIM', queue, 'MAXLEN', int(maxlen))
   end
   return aged, overflow
 end

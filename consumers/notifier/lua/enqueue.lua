@@ -10,35 +10,41 @@ local maxlen, ttl_ms, key_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumbe
 local dedupe_ttl_ms, repeat_window_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
 
 if redis.call('ZSCORE', seen, nid) then return {'duplicate', '', 0, 0} end
-redis.call('ZADD', seen, now, nid)
-redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - dedupe_ttl_ms)
-redis.call('PEXPIRE', seen, dedupe_ttl_ms)
-if payload == '' then return {'suppressed', '', 0, 0} end
 
--- Ids never go backwards, even if this clock is behind the last writer's: resume relies on their order.
-local ms = now
-if redis.call('EXISTS', queue) == 1 then
-  local info = redis.call('XINFO', 'STREAM', queue)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then
-      local last_ms = parse_id(info[i + 1])
-      if last_ms > ms then ms = last_ms end
+local id = ''
+if payload ~= '' then
+  -- Ids never go backwards, even if this clock is behind the last writer's: resume relies on their order.
+  local ms = int(now)
+  if redis.call('EXISTS', queue) == 1 then
+    local info = redis.call('XINFO', 'STREAM', queue)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        local last_ms = parse_id(info[i + 1])
+        if digits_after(last_ms, ms) then ms = last_ms end
+      end
     end
   end
+  -- The first write: when Redis refuses it (no id can follow the last one) the script fails having changed
+  -- nothing, so the redelivered notification is not mistaken for a duplicate.
+  id = redis.call('XADD', queue, ms .. '-*', 'n', payload)
 end
-local id = redis.call('XADD', queue, ms .. '-*', 'n', payload)
 
-redis.call('ZADD', history, now, nid)
-redis.call('ZREMRANGEBYSCORE', history, '-inf', now - 86400000)
+redis.call('ZADD', seen, int(now), nid)
+redis.call('ZREMRANGEBYSCORE', seen, '-inf', int(now - dedupe_ttl_ms))
+redis.call('PEXPIRE', seen, int(dedupe_ttl_ms))
+if payload == '' then return {'suppressed', '', 0, 0} end
+
+redis.call('ZADD', history, int(now), nid)
+redis.call('ZREMRANGEBYSCORE', history, '-inf', int(now - 86400000))
 redis.call('PEXPIRE', history, 86400000)
-for i = 10, #ARGV do redis.call('ZADD', items, now, ARGV[i]) end
+for i = 10, #ARGV do redis.call('ZADD', items, int(now), ARGV[i]) end
 if repeat_window_ms > 0 then
-  redis.call('ZREMRANGEBYSCORE', items, '-inf', now - repeat_window_ms)
-  redis.call('PEXPIRE', items, repeat_window_ms)
+  redis.call('ZREMRANGEBYSCORE', items, '-inf', int(now - repeat_window_ms))
+  redis.call('PEXPIRE', items, int(repeat_window_ms))
 end
 
 local cursor = redis.call('GET', cursor_key) or '0-0'
 local aged, overflow = expire(queue, cursor, now, ttl_ms, maxlen)
 update_pending(queue, cursor, pending, user)
-redis.call('PEXPIRE', queue, key_ttl_ms)
+redis.call('PEXPIRE', queue, int(key_ttl_ms))
 return {'queued', id, aged, overflow}
