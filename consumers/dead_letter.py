@@ -59,12 +59,18 @@ class DeadLetterPublisher:
         self.max_bytes = settings.dlq_max_original_bytes
         self.count = 0
 
-    def publish(self, record: ConsumerRecord, reason: str, stage: str) -> FutureRecordMetadata:
-        """Queue a dead letter; the worker flushes it with the batch before committing offsets."""
-        letter = DeadLetter.from_record(record, reason, stage, self.max_bytes)
+    def letter(self, record: ConsumerRecord, reason: str, stage: str) -> DeadLetter:
+        """Log and count a dead letter once; `send` it (again, after a producer rebuild) with the batch."""
         log.warning(
             'dead-letter partition="%s[%d]" offset="%d" stage=%s reason=%s',
             record.topic, record.partition, record.offset, stage, reason[:300],
         )
         self.count += 1
+        return DeadLetter.from_record(record, reason, stage, self.max_bytes)
+
+    def send(self, record: ConsumerRecord, letter: DeadLetter) -> FutureRecordMetadata:
+        """Queue a dead letter; the worker flushes it with the batch before committing offsets."""
         return self.producer.send(self.topic, key=record.key, value=letter.model_dump_json().encode())
+
+    def publish(self, record: ConsumerRecord, reason: str, stage: str) -> FutureRecordMetadata:
+        return self.send(record, self.letter(record, reason, stage))

@@ -26,7 +26,9 @@ def build_worker(settings: Settings, client_id: str = "streamrec-worker") -> Rec
     pipeline = RecommendationPipeline(store, make_recommender_source(settings, client), settings)
     consumer = make_consumer(settings, settings.consumer_group, client_id)
     producer = make_producer(settings, client_id)
-    return RecommendationWorker(settings, pipeline, consumer, producer)
+    # After a broker restart a producer can stay in a fatal state: the worker builds a new one with this.
+    return RecommendationWorker(settings, pipeline, consumer, producer,
+                                producer_factory=lambda: make_producer(settings, client_id))
 
 
 def _touch_when_ready(worker: RecommendationWorker, ready_file: Path, stop: threading.Event) -> None:

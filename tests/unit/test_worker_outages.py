@@ -1,0 +1,131 @@
+"""Outages are waited out, never exited on: Redis down, a producer in a fatal state, a failing commit.
+
+Fake clients record the worker's calls, so the order is checked: nothing is committed during an outage,
+readiness is cleared then set again, partitions are paused and polled (the group keeps us), then resumed.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from kafka import TopicPartition
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from consumers.worker import RecommendationWorker
+from streamrec.events import PageView, encode_event
+from streamrec.settings import Settings
+from tests.fake_kafka import FakeConsumer, FakePipeline, FakeProducer, records
+
+GOOD = encode_event(PageView(user_id="u", session_id="s", item_id="p9"))
+FAST = Settings(processing_retries=1, outage_backoff_s=0.001, outage_backoff_max_s=0.004)
+
+
+def _worker(calls, pipeline, producer=None, factory=None, consumer=None):
+    consumer = consumer or FakeConsumer(calls)
+    worker = RecommendationWorker(FAST, pipeline, consumer, producer or FakeProducer(calls), producer_factory=factory)
+    pipeline.worker = worker
+    worker.ready.set()  # partitions were assigned before the outage
+    return worker, consumer
+
+
+def test_redis_down_pauses_the_batch_commits_nothing_and_resumes_when_it_answers():
+    calls: list[str] = []
+    down = [redis.exceptions.ConnectionError("refused"), redis.exceptions.TimeoutError("stalled"),
+            redis.exceptions.ConnectionError("refused")]
+    pipeline = FakePipeline(calls, errors=down)
+    worker, consumer = _worker(calls, pipeline)
+    notifications = worker.handle_batch(records([GOOD, GOOD]))
+
+    assert len(notifications) == 2
+    assert calls == ["prepare", "pause", "poll", "prepare", "poll", "prepare", "poll", "prepare", "resume",
+                     "send:notifications", "send:notifications", "flush", "confirm", "commit"]
+    assert pipeline.observe_ready == [True, False, False]  # cleared at the first failure, until recovery
+    assert worker.ready.is_set()
+    assert worker.outages == 1 and len(consumer.committed) == 1
+    assert consumer.paused == set()
+
+
+def test_healthy_events_are_not_dead_lettered_when_redis_fails_during_isolation():
+    calls: list[str] = []
+    pipeline = FakePipeline(calls, errors=[ValueError("bug"), ValueError("bug"), ValueError("bug"),
+                                           redis.exceptions.ConnectionError("refused")])
+    worker, consumer = _worker(calls, pipeline)
+    producer = worker.producer
+    worker.handle_batch(records([GOOD, GOOD]))
+    letters = [topic for topic, _ in producer.sent if topic == "events.dlq"]
+    assert letters == []  # the first event's letter was dropped with the attempt; the retry then succeeded
+    assert len(consumer.committed) == 1
+
+
+def test_confirm_failing_after_the_produce_is_retried_without_producing_again():
+    calls: list[str] = []
+    pipeline = FakePipeline(calls, confirm_errors=[redis.exceptions.TimeoutError("stalled")])
+    worker, consumer = _worker(calls, pipeline)
+    worker.handle_batch(records([GOOD]))
+    assert calls == ["prepare", "send:notifications", "flush", "confirm", "pause", "poll", "confirm", "resume",
+                     "commit"]
+
+
+def test_a_stop_during_an_outage_leaves_the_batch_uncommitted():
+    calls: list[str] = []
+    pipeline = FakePipeline(calls, errors=[redis.exceptions.ConnectionError("refused")] * 1000)
+    stop = threading.Event()
+    consumer = FakeConsumer(calls, on_poll=lambda: calls.count("prepare") >= 3 and stop.set(),
+                            to_poll=[{TopicPartition("events", 0): records([GOOD])}])
+    worker, _ = _worker(calls, pipeline, consumer=consumer)
+    worker.run(stop)  # returns: SIGTERM during an outage drains nothing and exits cleanly
+    assert consumer.committed == []
+    assert calls[-2:] == ["consumer.close", "producer.close"]
+
+
+def test_a_producer_in_a_fatal_state_is_rebuilt_and_the_batch_produced_again():
+    calls: list[str] = []
+    broken = FakeProducer(calls, fail_with=KafkaTimeoutError("InitProducerId: UnknownError"), name="broken")
+    attempts = iter([KafkaConnectionError("no broker"), FakeProducer(calls, name="fresh")])
+
+    def factory():
+        made = next(attempts)
+        if isinstance(made, Exception):
+            calls.append("factory failed")
+            raise made
+        calls.append("factory")
+        return made
+
+    pipeline = FakePipeline(calls)
+    worker, consumer = _worker(calls, pipeline, producer=broken, factory=factory)
+    worker.handle_batch(records([GOOD, b"garbage"]))
+    assert calls == [
+        "prepare", "send:events.dlq", "send:notifications", "flush", "broken.close", "pause", "poll",
+        "factory failed", "poll", "factory", "send:events.dlq", "send:notifications", "flush", "resume",
+        "confirm", "commit",
+    ]
+    assert worker.producers_rebuilt == 1 and worker.dead_letters.count == 1  # one letter, produced twice
+    assert len(consumer.committed) == 1
+
+
+def test_a_commit_failing_with_a_broker_error_is_retried():
+    calls: list[str] = []
+    consumer = FakeConsumer(calls, commit_errors=[KafkaConnectionError("coordinator gone")])
+    worker, _ = _worker(calls, FakePipeline(calls), consumer=consumer)
+    worker.handle_batch(records([GOOD]))
+    assert calls[-5:] == ["commit", "pause", "poll", "commit", "resume"]
+    assert len(consumer.committed) == 1
+
+
+def test_partitions_revoked_during_an_outage_are_not_committed():
+    calls: list[str] = []
+    gone, kept = TopicPartition("events", 0), TopicPartition("events", 1)
+    consumer = FakeConsumer(calls, partitions={gone, kept})
+
+    def rebalance():
+        if gone in consumer.partitions:
+            consumer.partitions = {kept}
+            worker._listener.on_partitions_revoked([gone])
+
+    consumer.on_poll = rebalance
+    pipeline = FakePipeline(calls, errors=[redis.exceptions.ConnectionError("refused")])
+    worker, _ = _worker(calls, pipeline, consumer=consumer)
+    worker.handle_batch(records([GOOD], partition=0) + records([GOOD], partition=1, first_offset=20))
+    (offsets,) = consumer.committed
+    assert {tp.partition: o.offset for tp, o in offsets.items()} == {1: 21}
