@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ class _Running:
     """What the lifespan starts: the stream reader, and the Kafka loop with its thread when consuming."""
 
     stream: PushStream | None = None
+    client: aioredis.Redis | None = None
     loop: NotifierConsumer | None = None
     thread: threading.Thread | None = None
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
             settings.redis_url, socket_timeout=notifier.heartbeat_s + settings.redis_socket_timeout_s,
             socket_connect_timeout=settings.redis_connect_timeout_s,
         )
+        running.client = client
         running.stream = PushStream(client, settings.key_prefix, notifier, metrics, stopping)
         if consume:
             running.loop = NotifierConsumer(settings, notifier, build_dispatcher(settings, notifier, metrics))
@@ -128,11 +131,34 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @app.get("/healthz", summary="503 when the Kafka loop has stopped")
+    def loop_failure() -> str | None:
+        """Why the Kafka loop is not handling notifications now (stopped, or waiting out an outage)."""
+        if not consume:
+            return None
+        if running.thread is None or not running.thread.is_alive():
+            return f"kafka loop stopped: {running.loop.error if running.loop else 'not started'}"
+        if running.loop is not None and running.loop.outage is not None:
+            return f"kafka loop waiting out an outage: {running.loop.outage}"
+        return None
+
+    @app.get("/healthz", summary="Liveness: 503 only when the Kafka loop has stopped (a restart would help)")
     async def healthz() -> JSONResponse:
         if consume and (running.thread is None or not running.thread.is_alive()):
-            error = running.loop.error if running.loop else "not started"
-            return JSONResponse({"status": "failing", "error": error}, 503)
+            return JSONResponse({"status": "failing", "error": loop_failure()}, 503)
+        if (failure := loop_failure()) is not None:  # an outage: the loop is alive and resumes by itself
+            return JSONResponse({"status": "degraded", "reason": failure, "consuming": consume})
+        return JSONResponse({"status": "ok", "consuming": consume})
+
+    @app.get("/readyz", summary="Readiness: 503 with the reason while Redis or the Kafka loop is unavailable")
+    async def readyz() -> JSONResponse:
+        reasons = [failure] if (failure := loop_failure()) else []
+        try:
+            assert running.client is not None
+            await asyncio.wait_for(running.client.ping(), settings.redis_socket_timeout_s)
+        except (RedisError, OSError, TimeoutError) as error:
+            reasons.append(f"redis unavailable: {error!r}")
+        if reasons:
+            return JSONResponse({"status": "degraded", "reason": "; ".join(reasons)}, 503)
         return JSONResponse({"status": "ok", "consuming": consume})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)

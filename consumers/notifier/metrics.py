@@ -35,6 +35,12 @@ class NotifierMetrics:
         self.webhook_attempts = Counter(
             "streamrec_notifier_webhook_attempts", "Webhook HTTP attempts, retries included", registry=r
         )
+        self.outage = Gauge(
+            "streamrec_notifier_outage", "1 while the Kafka loop waits out a Redis or Kafka outage", registry=r
+        )
+        self.outage_retries = Counter(
+            "streamrec_notifier_outage_retries", "Retries of a batch, poll or sweep during outages", registry=r
+        )
         self.connected = Gauge("streamrec_notifier_sse_clients", "Open SSE streams", registry=r)
         self.auth_failures = Counter(
             "streamrec_notifier_auth_failures", "Stream requests refused, by reason", ["reason"], registry=r
