@@ -6,11 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-unit test-integration bench evaluate lint dev-up dev-down clean
 
-$(STAMP): pyproject.toml
+# Python packages, Apache Kafka's jars through Maven (skipped, with a message, without java or mvn: the
+# stack and the tests then fall back to Tansu) and Debian's redis-server when missing.
+$(STAMP): pyproject.toml deploy/kafka/pom.xml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	bash scripts/install-kafka.sh
+	bash scripts/install-redis.sh
 	touch $(STAMP)
 
 install: $(STAMP)
