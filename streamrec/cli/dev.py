@@ -6,7 +6,7 @@ import typer
 
 from streamrec.settings import Settings
 
-dev_app = typer.Typer(help="Local stack: a Kafka-compatible broker (Tansu) and Redis, with pid files and logs.")
+dev_app = typer.Typer(help="Local stack: Apache Kafka (Tansu without Java) and Redis, with pid files and logs.")
 
 
 @dev_app.command("up")
@@ -14,8 +14,11 @@ def up() -> None:
     """Start what is missing (broker on STREAMREC_KAFKA_BOOTSTRAP, Redis on STREAMREC_REDIS_URL); create topics."""
     from streamrec.dev_stack import DevStack
 
-    for service in DevStack(Settings()).up():
+    stack = DevStack(Settings())
+    for service in stack.up():
         typer.echo(service.describe())
+    for note in stack.notes:  # e.g. why the broker is Tansu rather than Apache Kafka
+        typer.echo(note)
 
 
 @dev_app.command("down")
