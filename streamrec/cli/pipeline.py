@@ -111,9 +111,10 @@ def restore_state(
 ) -> None:
     """Rebuild Redis after it came back empty: replay events and notifications from the log since --since.
 
-    Restores session context, consumption history, notification cooldowns and the redelivery dedupe (and
-    the streaming model's counts unless --no-model). Idempotent: running it twice changes nothing. Run it
-    before the workers start again. See docs/operations.md.
+    Restores session context, consumption history, notification cooldowns, the redelivery dedupe and (unless
+    --no-model) the streaming model's counts. Running it twice changes nothing. Run it before workers start.
+
+    See docs/operations.md.
     """
     import json
 
