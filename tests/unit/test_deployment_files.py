@@ -29,6 +29,17 @@ def test_compose_runs_kafka_in_kraft_mode_and_redis():
     assert "6379:6379" in services["redis"]["ports"]
 
 
+def test_compose_pins_kafka_4_1_1_and_keeps_redis_on_an_fsynced_append_only_file():
+    services = _compose()["services"]
+    assert services["kafka"]["image"] == "apache/kafka:4.1.1"  # 4.x: KRaft only, no ZooKeeper
+    command = services["redis"]["command"]
+    options = dict(zip(command[1::2], command[2::2], strict=False))
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] == "everysec"  # at most ~1 s of writes lost on a crash
+    assert any(volume.split(":")[1] == "/data" for volume in services["redis"]["volumes"])
+    assert "redis-data" in _compose()["volumes"]
+
+
 def test_every_streamrec_service_uses_a_real_cli_command_and_known_settings():
     services = _compose()["services"]
     commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
