@@ -12,10 +12,31 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 SCHEMA_VERSION = 1
-_ID = Annotated[str, Field(min_length=1, max_length=128)]
+# Ids end up in Redis keys, logs and push payloads: no control characters (C0, DEL, C1) at all.
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+# Free text may hold a tab, nothing else from the control ranges (no NUL, no CR/LF to forge log lines).
+TEXT_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f]*$"
+MAX_PRICE = 1e9
+MAX_QUANTITY = 1_000_000
+MAX_INT_DIGITS = 20  # a JSON integer longer than this is refused before Python converts it
+
+
+def _integral_float_to_int(value: object) -> object:
+    """835.0 is an integer in JSON Schema (and in JavaScript): take it as 835, even under strict validation."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+_ID = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+_Text64 = Annotated[str, Field(max_length=64, pattern=TEXT_PATTERN)]
+_Text256 = Annotated[str, Field(max_length=256, pattern=TEXT_PATTERN)]
+_Text2048 = Annotated[str, Field(max_length=2048, pattern=TEXT_PATTERN)]
+_Price = Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)]
+_Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_integral_float_to_int)]
 
 
 def new_event_id() -> str:
@@ -40,7 +61,10 @@ class _EventBase(BaseModel):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+            raise ValueError("in UTC this time is outside years 1 to 9999") from None
 
     @property
     def ts_ms(self) -> int:
@@ -52,16 +76,16 @@ class PageView(_EventBase):
 
     type: Literal["page_view"] = "page_view"
     item_id: _ID | None = None
-    page: str | None = Field(None, max_length=2048)
-    category: str | None = Field(None, max_length=256)
-    brand: str | None = Field(None, max_length=256)
-    price: float | None = Field(None, ge=0)
+    page: _Text2048 | None = None
+    category: _Text256 | None = None
+    brand: _Text256 | None = None
+    price: _Price | None = None
 
 
 class SessionStart(_EventBase):
     type: Literal["session_start"] = "session_start"
-    referrer: str | None = Field(None, max_length=2048)
-    device: str | None = Field(None, max_length=64)
+    referrer: _Text2048 | None = None
+    device: _Text64 | None = None
 
 
 class SessionEnd(_EventBase):
@@ -73,26 +97,26 @@ class TaskCompleted(_EventBase):
 
     type: Literal["task_completed"] = "task_completed"
     tool_id: _ID
-    task: str | None = Field(None, max_length=256)
-    category: str | None = Field(None, max_length=256)
+    task: _Text256 | None = None
+    category: _Text256 | None = None
 
 
 class AddToCart(_EventBase):
     type: Literal["add_to_cart"] = "add_to_cart"
     item_id: _ID
-    category: str | None = Field(None, max_length=256)
-    brand: str | None = Field(None, max_length=256)
-    price: float | None = Field(None, ge=0)
-    quantity: int = Field(1, ge=1)
+    category: _Text256 | None = None
+    brand: _Text256 | None = None
+    price: _Price | None = None
+    quantity: _Quantity = 1
 
 
 class Purchase(_EventBase):
     type: Literal["purchase"] = "purchase"
     item_id: _ID
-    category: str | None = Field(None, max_length=256)
-    brand: str | None = Field(None, max_length=256)
-    price: float | None = Field(None, ge=0)
-    quantity: int = Field(1, ge=1)
+    category: _Text256 | None = None
+    brand: _Text256 | None = None
+    price: _Price | None = None
+    quantity: _Quantity = 1
 
 
 Event = Annotated[
@@ -111,32 +135,92 @@ _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 class EventDecodeError(ValueError):
-    """Bytes that are not a valid event; `reason` is short and names the offending field."""
+    """Bytes that are not a valid event; `reason` is short and names the offending field, `field` is its path."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
+
+
+class _Unacceptable:
+    """What the decoder puts where the JSON holds NaN, Infinity or a huge integer: no field accepts it, so
+    validation names the field, and the reason comes from here."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"<{self.reason}>"
+
+
+def _parse_int(text: str) -> int | _Unacceptable:
+    # Python would spend quadratic time on a 4300-digit integer and then refuse a longer one with ValueError.
+    if len(text) > MAX_INT_DIGITS + 1 or (len(text) > MAX_INT_DIGITS and text[0] != "-"):
+        return _Unacceptable(f"number too large ({len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_constant(text: str) -> _Unacceptable:
+    return _Unacceptable(f"{text} is not JSON (strict JSON has no NaN or Infinity)")
+
+
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_constant=_parse_constant)
+
+
+def decode_json(raw: bytes | str) -> object:
+    """Strict JSON: the value, or `EventDecodeError` for text that is not JSON or nests too deep.
+
+    NaN, Infinity and integers of more than `MAX_INT_DIGITS` digits decode to a marker that no event field
+    accepts, so `event_from_dict` refuses them naming the field.
+    """
+    try:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass") if isinstance(raw, bytes) else raw
+        return _DECODER.decode(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EventDecodeError(f"not JSON: {error}") from error
+    except RecursionError:
+        # Events are flat; the decoder's own recursion guard stops at ~1000 levels, whatever the input's depth.
+        raise EventDecodeError("not an event: JSON nesting too deep") from None
+
+
+def _where(item: dict) -> str:
+    loc = item["loc"]
+    # A discriminated union puts the event type first in the path: drop it, the type is named already.
+    if loc and loc[0] in EVENT_TYPES:
+        loc = loc[1:]
+    return ".".join(str(p) for p in loc)
 
 
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "<event>"
-        parts.append(f"{where}: {item['msg']}")
+        value = item.get("input")
+        message = value.reason if isinstance(value, _Unacceptable) else item["msg"]
+        parts.append(f"{_where(item) or '<event>'}: {message}")
     return "; ".join(parts)
 
 
 def event_from_dict(payload: object) -> Event:
     """Validate an already-decoded JSON object (the collector's path)."""
+    if isinstance(payload, _Unacceptable):
+        raise EventDecodeError(payload.reason)
     if not isinstance(payload, dict):
         raise EventDecodeError(f"event must be a JSON object, got {type(payload).__name__}")
     kind = payload.get("type")
     if kind not in EVENT_TYPES:
-        raise EventDecodeError(f"type: unknown event type {kind!r}; expected one of {', '.join(EVENT_TYPES)}")
+        # Never repr a non-string: a deeply nested list would blow the stack a second time.
+        shown = repr(kind[:40]) if isinstance(kind, str) else f"of JSON type {type(kind).__name__}"
+        raise EventDecodeError(
+            f"type: unknown event type {shown}; expected one of {', '.join(EVENT_TYPES)}", field="type"
+        )
     try:
         return _EVENT_ADAPTER.validate_python(payload)
     except ValidationError as error:
-        raise EventDecodeError(f"invalid {kind} event: {_describe(error)}") from error
+        first = error.errors()[0]
+        raise EventDecodeError(f"invalid {kind} event: {_describe(error)}", field=_where(first) or None) from error
 
 
 def parse_event(raw: bytes | None, max_bytes: int | None = None) -> Event:
@@ -145,11 +229,7 @@ def parse_event(raw: bytes | None, max_bytes: int | None = None) -> Event:
         raise EventDecodeError("empty record value (tombstone)")
     if max_bytes is not None and len(raw) > max_bytes:
         raise EventDecodeError(f"payload too large: {len(raw)} bytes > limit {max_bytes}")
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EventDecodeError(f"not JSON: {error}") from error
-    return event_from_dict(payload)
+    return event_from_dict(decode_json(raw))
 
 
 def check_event_time(event: _EventBase, received_ms: int, max_future_skew_ms: int, min_ts_ms: int) -> None:
@@ -163,10 +243,11 @@ def check_event_time(event: _EventBase, received_ms: int, max_future_skew_ms: in
         ahead_s = (ts_ms - received_ms) / 1000
         raise EventDecodeError(
             f"ts: {event.ts.isoformat()} is {ahead_s:.0f} s ahead of receipt time "
-            f"(the limit is {max_future_skew_ms / 1000:.0f} s): the client's clock is wrong"
+            f"(the limit is {max_future_skew_ms / 1000:.0f} s): the client's clock is wrong",
+            field="ts",
         )
     if ts_ms < min_ts_ms:
-        raise EventDecodeError(f"ts: {event.ts.isoformat()} is before the earliest accepted event time")
+        raise EventDecodeError(f"ts: {event.ts.isoformat()} is before the earliest accepted event time", field="ts")
 
 
 def encode_event(event: _EventBase) -> bytes:
