@@ -71,3 +71,42 @@ def test_failing_events_are_isolated_and_dead_lettered(settings):
     per_trigger = Counter(decode_notification(r.value).trigger_event_id for r in notes)
     assert set(per_trigger) == triggers - broken
     assert set(per_trigger.values()) == {1}
+
+
+def test_an_unappliable_price_is_dead_lettered_and_its_batch_mates_are_observed_once(settings, redis_client):
+    """`price: Infinity` used to fail the session script midway: half-written, marked seen, never dead-lettered,
+    and the retry saw its batch-mates as duplicates that the model then skipped."""
+    from datetime import UTC, datetime, timedelta
+
+    from streamrec.events import PageView, encode_event
+    from tests.fake_kafka import FakeConsumer, FakeProducer, records
+
+    t0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+    views = [PageView(event_id=f"pv{n}", user_id="u1", session_id="s1", ts=t0 + timedelta(seconds=n),
+                      item_id=item, price=2.0) for n, item in enumerate("abcde")]
+    bad = encode_event(views[2]).replace(b'"price":2.0', b'"price":Infinity').replace(b'"pv2"', b'"bad"')
+    assert b"Infinity" in bad
+
+    def run(values: list[bytes], prefix: str):
+        namespace = settings.model_copy(update={"key_prefix": f"{settings.key_prefix}{prefix}:",
+                                                "processing_retries": 1})
+        model = SessionCooccurrenceRecommender(redis_client, namespace.key_prefix)
+        pipeline = RecommendationPipeline(SessionStore(redis_client, namespace), StaticRecommenderSource(model),
+                                          namespace)
+        calls: list[str] = []
+        producer = FakeProducer(calls)
+        worker = RecommendationWorker(namespace, pipeline, FakeConsumer(calls), producer)
+        worker.handle_batch(records(values))
+        co = {k.decode().rsplit(":", 2)[-1]: dict(redis_client.zrange(k, 0, -1, withscores=True))
+              for k in redis_client.scan_iter(match=f"{namespace.key_prefix}g:co:*")}
+        return producer, co, SessionStore(redis_client, namespace).latest_context("u1")
+
+    healthy = [encode_event(v) for v in views]
+    _, clean_co, clean_context = run(healthy[:2] + healthy[3:], "clean")
+    producer, co, context = run(healthy[:2] + [bad] + healthy[3:], "bad")
+    letters = [DeadLetter.model_validate_json(v) for topic, v in producer.sent if topic == settings.dlq_topic]
+    assert len(letters) == 1 and letters[0].stage in {"decode", "process"}
+    assert letters[0].source_offset == 12
+    assert co == clean_co, "the healthy events must be observed exactly as without the bad one"
+    assert context.page_views == clean_context.page_views == 4
+    assert context.price_mean == clean_context.price_mean == 2.0  # the bad event left nothing half-written
