@@ -1,7 +1,9 @@
 """`KafkaSink`: hand a request's events to Kafka and wait for the broker's acknowledgement of every one.
 
-The producer is created lazily and re-created after a failed start, so the collector comes up (and answers
-503) while the broker is down, and recovers by itself when it returns. After a failure the sink fails fast for
+The producer is created lazily, and dropped after any failed start or failed delivery (a broker restart can
+leave a kafka-python producer unable to send for good), so the collector comes up (and answers 503) while the
+broker is down, and recovers by itself on a fresh producer when it returns. `last_error` is set from the first
+failure until a delivery succeeds again: /healthz reports it. After a failure the sink fails fast for
 `hold_off_s` (the Retry-After the clients get): during an outage requests are answered at once instead of each
 holding a server thread for the whole produce timeout.
 """
@@ -17,7 +19,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from streamrec.events import Event, encode_event, event_key
-from streamrec.kafka_clients import make_producer
+from streamrec.kafka_clients import abandon_producer, make_producer
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,17 +84,25 @@ class KafkaSink:
         deadline = time.monotonic() + self.timeout_s
         try:
             futures = [
-                producer.send(
-                    self.settings.events_topic, key=event_key(e), value=encode_event(e), timestamp_ms=e.ts_ms
-                )
+                producer.send(self.settings.events_topic, key=event_key(e), value=encode_event(e), timestamp_ms=e.ts_ms)
                 for e in events
             ]
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
         except KafkaError as error:
             self.last_error = repr(error)
-            log.warning("events not acknowledged by the broker: %r", error)
+            log.warning("events not acknowledged by the broker: %r; the next request builds a new producer", error)
+            self._drop_producer(producer)
             raise BrokerUnavailable(self.last_error) from error
+
+    def _drop_producer(self, producer: KafkaProducer) -> None:
+        """Forget a producer that failed a delivery, unless another request already replaced it."""
+        with self._lock:
+            if self._producer is not producer:
+                return
+            self._producer = None
+        # Other requests' records on it fail at once (503, the client retries) instead of waiting out the timeout.
+        abandon_producer(producer)
 
     @property
     def healthy(self) -> bool:
@@ -100,6 +110,9 @@ class KafkaSink:
 
     def close(self) -> None:
         with self._lock:
-            if self._producer is not None:
-                self._producer.close(timeout=5)
-                self._producer = None
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=5)
+            except KafkaError:  # records still pending after 5 s: their requests were answered 503 already
+                abandon_producer(producer)
