@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -11,11 +12,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from model.datasets.event_log import write_event_log
-from producers.event_producer import EventProducer
+from producers.event_producer import BrokerUnavailable, EventProducer
 from producers.pacing import Pacer
 from producers.simulator import generate_events, world_for_events
 from streamrec.events import Event, utc_now
 from streamrec.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,6 +27,8 @@ class SimulationRun:
     sent: int
     seconds: float
     truth_path: Path | None
+    resent: int = 0  # sends of events kept through a broker outage (copies are dropped by the worker)
+    lost: int = 0  # events never acknowledged: the redelivery buffer overflowed or the broker stayed down
 
 
 def live_copies(events: Iterable[Event], run_id: str) -> Iterator[Event]:
@@ -50,8 +55,12 @@ def stream_simulation(
     run_id: str | None = None,
     truth_out: Path | None = None,
     progress: bool = True,
+    drain_timeout_s: float = 30.0,
 ) -> SimulationRun:
-    """Emit synthetic events to Kafka until `n_events` are sent or `duration_s` has passed."""
+    """Emit synthetic events to Kafka until `n_events` are sent or `duration_s` has passed.
+
+    The run keeps going through a broker outage; the result says how many events were re-sent and lost.
+    """
     if n_events is None:
         n_events = int((rate or 2000) * (duration_s or 30))
     world, traffic = world_for_events(n_events, seed)
@@ -61,8 +70,11 @@ def stream_simulation(
     pacer = Pacer(rate)
     started = time.monotonic()
     sent = 0
-    with EventProducer(settings, client_id="streamrec-simulator") as producer:
-        bar = tqdm(total=n_events, desc="simulate", unit="ev", disable=not progress)
+    # A broker outage does not stop the run: the producer keeps failed events and re-sends them on a new
+    # client, and the close below waits up to `drain_timeout_s` for the last of them.
+    producer = EventProducer(settings, client_id="streamrec-simulator")
+    bar = tqdm(total=n_events, desc="simulate", unit="ev", disable=not progress)
+    try:
         for event in live_copies(generate_events(world, traffic), run_id):
             if sent >= n_events or (duration_s is not None and time.monotonic() - started >= duration_s):
                 break
@@ -70,8 +82,26 @@ def stream_simulation(
             producer.emit(event.model_copy(update={"ts": utc_now()}))
             sent += 1
             bar.update()
+            if producer.failed and sent % 1000 == 0:
+                bar.set_postfix(resent=producer.resent, lost=producer.lost, refresh=False)
+    finally:
         bar.close()
-    return SimulationRun(run_id, sent, time.monotonic() - started, truth_out)
+        try:
+            producer.close(timeout=drain_timeout_s)
+        except BrokerUnavailable as error:
+            log.error("simulation %s: %s", run_id, error)
+    run = SimulationRun(
+        run_id, sent, time.monotonic() - started, truth_out, resent=producer.resent, lost=producer.undelivered
+    )
+    if run.resent or run.lost:
+        log.warning(
+            "simulation %s rode out a broker outage: %d events sent, %d re-sent, %d lost",
+            run_id,
+            run.sent,
+            run.resent,
+            run.lost,
+        )
+    return run
 
 
 def write_simulation(path: Path, n_events: int, seed: int = 7) -> tuple[int, Path]:
