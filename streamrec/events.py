@@ -143,7 +143,7 @@ class EventDecodeError(ValueError):
         self.field = field
 
 
-class _Unacceptable:
+class UnacceptableValue:
     """What the decoder puts where the JSON holds NaN, Infinity or a huge integer: no field accepts it, so
     validation names the field, and the reason comes from here."""
 
@@ -156,15 +156,15 @@ class _Unacceptable:
         return f"<{self.reason}>"
 
 
-def _parse_int(text: str) -> int | _Unacceptable:
+def _parse_int(text: str) -> int | UnacceptableValue:
     # Python would spend quadratic time on a 4300-digit integer and then refuse a longer one with ValueError.
     if len(text) > MAX_INT_DIGITS + 1 or (len(text) > MAX_INT_DIGITS and text[0] != "-"):
-        return _Unacceptable(f"number too large ({len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS})")
+        return UnacceptableValue(f"number too large ({len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS})")
     return int(text)
 
 
-def _parse_constant(text: str) -> _Unacceptable:
-    return _Unacceptable(f"{text} is not JSON (strict JSON has no NaN or Infinity)")
+def _parse_constant(text: str) -> UnacceptableValue:
+    return UnacceptableValue(f"{text} is not JSON (strict JSON has no NaN or Infinity)")
 
 
 _DECODER = json.JSONDecoder(parse_int=_parse_int, parse_constant=_parse_constant)
@@ -198,14 +198,14 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
         value = item.get("input")
-        message = value.reason if isinstance(value, _Unacceptable) else item["msg"]
+        message = value.reason if isinstance(value, UnacceptableValue) else item["msg"]
         parts.append(f"{_where(item) or '<event>'}: {message}")
     return "; ".join(parts)
 
 
 def event_from_dict(payload: object) -> Event:
     """Validate an already-decoded JSON object (the collector's path)."""
-    if isinstance(payload, _Unacceptable):
+    if isinstance(payload, UnacceptableValue):
         raise EventDecodeError(payload.reason)
     if not isinstance(payload, dict):
         raise EventDecodeError(f"event must be a JSON object, got {type(payload).__name__}")

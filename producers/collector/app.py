@@ -19,10 +19,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from producers.collector.demo_catalogue import DEMO_PRODUCTS
-from producers.collector.ingest import IngestError, parse_events
+from producers.collector.ingest import EventTimePolicy, IngestError, parse_events
 from producers.collector.kafka_sink import BrokerUnavailable, KafkaSink
 from producers.collector.metrics import CONTENT_TYPE_LATEST, CollectorMetrics
-from producers.collector.openapi_schema import ACCEPTED_SCHEMA, ERROR_SCHEMA, event_body_schema
+from producers.collector.openapi_schema import ACCEPTED_SCHEMA, ERROR_SCHEMA, HEALTH_SCHEMA, event_body_schema
 from producers.collector.settings import CollectorSettings
 from streamrec.events import Event
 from streamrec.settings import Settings
@@ -30,6 +30,8 @@ from streamrec.settings import Settings
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 API_KEY_HEADER = "X-API-Key"
+# `fetch` sends application/json; `navigator.sendBeacon` with a text Blob sends `text/plain;charset=UTF-8`.
+ACCEPTED_MEDIA_TYPES = ("application/json", "text/plain")
 
 
 class EventSink(Protocol):
@@ -58,6 +60,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _accepts_content_type(header: str | None) -> bool:
+    """application/json or text/plain, in UTF-8 (the only charset JSON on the wire may use) or unstated."""
+    if not header:
+        return False
+    media_type, _, parameters = header.partition(";")
+    if media_type.strip().lower() not in ACCEPTED_MEDIA_TYPES:
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
 def _error(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": reason, "message": message}, status_code=status, headers=headers)
 
@@ -65,6 +81,7 @@ def _error(status: int, reason: str, message: str, headers: dict[str, str] | Non
 def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink | None = None) -> FastAPI:
     """The collector app; pass `sink` to replace Kafka (the contract tests do)."""
     metrics = CollectorMetrics()
+    time_policy = EventTimePolicy.from_settings(settings)
     sink = sink or KafkaSink(settings, collector.produce_timeout_s, hold_off_s=collector.retry_after_s)
 
     @asynccontextmanager
@@ -92,7 +109,7 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
     key_in_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The application's API key")
     # `navigator.sendBeacon` cannot set headers: the snippet's page-hide flush passes the key in the query.
     key_in_query = APIKeyQuery(name="api_key", auto_error=False, description="For sendBeacon, which sends no headers")
-    body_schema, body_components = event_body_schema(collector.max_batch_events)
+    body_schema, body_components = event_body_schema(collector.max_batch_events, time_policy.max_future_skew_ms)
 
     def error_response(description: str, retry_after: bool = False) -> dict[str, object]:
         response: dict[str, object] = {
@@ -110,11 +127,13 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
         responses={
             202: {"description": "Kafka acknowledged every event",
                   "content": {"application/json": {"schema": ACCEPTED_SCHEMA}}},
-            400: error_response("The body is not JSON"),
+            400: error_response("The body is not strict JSON (`message` says why: syntax, NaN, nesting too deep)"),
             401: error_response("Missing or unknown API key"),
             413: error_response("Body over the size limit"),
+            415: error_response("Content-Type is not application/json or text/plain (charset UTF-8 if given)"),
             422: error_response(
-                "An event is invalid (`index` and `field` say which and where), or the batch is empty or too long"
+                "An event is invalid (`index` and `field` say which and where; `ts` too far ahead of the server's"
+                " clock or too old), or the batch is empty or too long"
             ),
             503: error_response("The broker did not acknowledge in time: nothing was accepted, retry", True),
         },
@@ -136,9 +155,13 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
             reason = "missing_api_key" if not presented else "unknown_api_key"
             metrics.rejected.labels(reason).inc()
             return _error(401, reason, f"send your application's key in the {API_KEY_HEADER} header")
+        if not _accepts_content_type(request.headers.get("content-type")):
+            metrics.rejected.labels("unsupported_media_type").inc()
+            return _error(415, "unsupported_media_type",
+                          "send the body as application/json or text/plain (UTF-8)")
         try:
             body = await _read_body(request, collector.max_body_bytes)
-            events = parse_events(body, collector.max_batch_events)
+            events = parse_events(body, collector.max_batch_events, time_policy)
         except _BodyTooLarge:
             metrics.rejected.labels("body_too_large").inc()
             return _error(413, "body_too_large", f"the body limit is {collector.max_body_bytes} bytes")
@@ -157,10 +180,24 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
             metrics.accepted.labels(application, event.type).inc()
         return JSONResponse({"accepted": len(events), "event_ids": [e.event_id for e in events]}, status_code=202)
 
-    @app.get("/healthz", summary="Liveness, and whether the last produce reached the broker")
-    async def healthz() -> dict[str, object]:
+    @app.get(
+        "/healthz",
+        summary="Whether the collector can accept events: 503 while the last produce failed to reach the broker",
+        response_class=JSONResponse,
+        responses={
+            200: {"description": "The last produce reached the broker (or none was tried yet)",
+                  "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
+            503: {"description": "The last produce failed: POSTs get 503 until the broker is back",
+                  "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
+        },
+    )
+    async def healthz() -> JSONResponse:
+        # Read, not cached: the sink keeps `last_error` truthful (cleared by the next successful delivery).
         last_error = getattr(sink, "last_error", None)
-        return {"status": "ok", "broker": "unavailable" if last_error else "ok", "last_error": last_error}
+        if last_error:
+            return JSONResponse({"status": "failing", "broker": "unavailable", "last_error": str(last_error)},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "broker": "ok", "last_error": None})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:

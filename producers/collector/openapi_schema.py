@@ -15,14 +15,22 @@ from streamrec.events import Event
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-def event_body_schema(max_events: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def event_body_schema(max_events: int, max_future_skew_ms: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(request body schema, component schemas it refers to)."""
     schema = TypeAdapter(Event).json_schema(ref_template=REF_TEMPLATE, mode="validation")
     components: dict[str, Any] = schema.pop("$defs", {})
+    # The time policy depends on the server's clock, which JSON Schema cannot express: it is described.
+    ts_policy = (
+        f"Event time; refused (422, field `ts`) when more than {max_future_skew_ms / 1000:.0f} s ahead of the "
+        "collector's clock or before the earliest accepted time (2000-01-01 UTC by default)"
+    )
     for model in components.values():
+        properties = model.get("properties", {})
         # `type` has a default in Python, but on the wire it is how the collector tells events apart.
-        if "type" in model.get("properties", {}):
+        if "type" in properties:
             model["required"] = sorted({*model.get("required", []), "type"})
+        if "ts" in properties:
+            properties["ts"]["description"] = ts_policy
     components["Event"] = schema
     event_ref = {"$ref": REF_TEMPLATE.format(model="Event")}
     components["EventBatch"] = {
@@ -46,6 +54,17 @@ ERROR_SCHEMA: dict[str, Any] = {
         "field": {"type": "string", "description": "The offending field of that event"},
     },
     "required": ["error", "message"],
+}
+
+HEALTH_SCHEMA: dict[str, Any] = {
+    "title": "Health",
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "failing"]},
+        "broker": {"type": "string", "enum": ["ok", "unavailable"]},
+        "last_error": {"type": ["string", "null"], "description": "Why the last produce failed, if it did"},
+    },
+    "required": ["status", "broker", "last_error"],
 }
 
 ACCEPTED_SCHEMA: dict[str, Any] = {
