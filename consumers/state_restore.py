@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from tqdm import tqdm
 
+from consumers.event_decoding import decode_event
 from consumers.topic_window import TopicWindowReader, WindowStats
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
-from streamrec.events import Event, EventDecodeError, parse_event
+from streamrec.events import Event, EventDecodeError
 from streamrec.kafka_clients import make_consumer
 from streamrec.notifications import Notification, decode_notification
-from streamrec.session_store import SessionStore
+from streamrec.session_store import SessionStore, UnappliableEvent
 from streamrec.settings import Settings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -110,11 +111,15 @@ def restore_state(
         try:
             for records in events.batches():
                 decoded: list[Event] = []
+                received_ms = int(time.time() * 1000)
                 for record in records:
-                    try:
-                        decoded.append(parse_event(record.value, settings.max_event_bytes))
-                    except EventDecodeError:
+                    try:  # what the worker dead-letters (undecodable, or refused by the event-time policy)
+                        event = decode_event(record.value, settings, received_ms)
+                        store.check_appliable(event)
+                    except (EventDecodeError, UnappliableEvent):
                         summary.events_undecodable += 1
+                        continue
+                    decoded.append(event)
                 contexts = store.apply_batch(decoded)
                 if model is not None:
                     model.observe(decoded, contexts)  # skips duplicates, so a second restore adds nothing

@@ -35,8 +35,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
 from consumers.dead_letter import DeadLetter, DeadLetterPublisher
+from consumers.event_decoding import decode_event
 from consumers.recommendation_pipeline import RecommendationPipeline
-from streamrec.events import Event, EventDecodeError, check_event_time, parse_event
+from consumers.state_recovery import StateRecovery
+from streamrec.events import Event, EventDecodeError
 from streamrec.kafka_clients import offsets_after
 from streamrec.notifications import Notification, encode_notification
 from streamrec.settings import Settings
@@ -89,12 +91,14 @@ class RecommendationWorker:
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         producer_factory: Callable[[], KafkaProducer] | None = None,
+        state: StateRecovery | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.consumer = consumer
         self.producer: KafkaProducer | None = producer
         self.producer_factory = producer_factory
+        self.state = state
         self.dead_letters = DeadLetterPublisher(producer, settings)
         self.batches = 0
         self.committed_records = 0
@@ -176,19 +180,17 @@ class RecommendationWorker:
         received_ms = int(time.time() * 1000)
         for record in records:
             try:
-                event = parse_event(record.value, self.settings.max_event_bytes)
-                check_event_time(
-                    event,
-                    received_ms=received_ms,
-                    max_future_skew_ms=int(self.settings.event_max_future_skew_s * 1000),
-                    min_ts_ms=self.settings.event_min_ts_ms,
-                )
+                event = decode_event(record.value, self.settings, received_ms)
             except EventDecodeError as error:
                 self.on_decode_error(record, error)
                 continue
             events.append(event)
             decoded.append(record)
 
+        if self.state is not None:
+            # One EXISTS per batch: a Redis that came back empty is rebuilt from the log before it is written.
+            self._until_done("Redis or the broker (state check)", (*INFRASTRUCTURE_ERRORS, KafkaError),
+                             lambda: self.state.ensure(self._stop))
         notifications = (
             self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self._prepare_with_retries(decoded, events))
             if events else []

@@ -6,9 +6,13 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
+import redis
+
 from consumers.recommendation_pipeline import RecommendationPipeline
+from consumers.state_recovery import StateRecovery
 from consumers.worker import RecommendationWorker
 from model.serving import make_recommender_source
 from streamrec.kafka_clients import make_consumer, make_producer
@@ -19,16 +23,34 @@ from streamrec.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
-def build_worker(settings: Settings, client_id: str = "streamrec-worker") -> RecommendationWorker:
+def wait_for_redis(client: redis.Redis, settings: Settings, stop: threading.Event | None = None) -> None:
+    """Block until Redis answers (a worker started before its Redis waits, it does not crash-loop)."""
+    delay = settings.outage_backoff_s
+    while True:
+        try:
+            client.ping()
+            return
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            if stop is not None and stop.is_set():
+                raise
+            log.error("waiting for Redis at %s: %r (next try in %.1fs)", settings.redis_url, error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, settings.outage_backoff_max_s)
+
+
+def build_worker(
+    settings: Settings, client_id: str = "streamrec-worker", stop: threading.Event | None = None
+) -> RecommendationWorker:
     client = settings.redis_client()
-    client.ping()  # fail fast with a clear error when Redis is not there
+    wait_for_redis(client, settings, stop)
     store = SessionStore(client, settings)
     pipeline = RecommendationPipeline(store, make_recommender_source(settings, client), settings)
     consumer = make_consumer(settings, settings.consumer_group, client_id)
     producer = make_producer(settings, client_id)
     # After a broker restart a producer can stay in a fatal state: the worker builds a new one with this.
     return RecommendationWorker(settings, pipeline, consumer, producer,
-                                producer_factory=lambda: make_producer(settings, client_id))
+                                producer_factory=lambda: make_producer(settings, client_id),
+                                state=StateRecovery(client, settings))
 
 
 def _touch_when_ready(worker: RecommendationWorker, ready_file: Path, stop: threading.Event) -> None:
@@ -48,7 +70,7 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: (log.info("signal %d: draining", signum), stop.set()))
-    worker = build_worker(settings)
+    worker = build_worker(settings, stop=stop)
     if ready_file is not None:
         ready_file.unlink(missing_ok=True)
         threading.Thread(target=_touch_when_ready, args=(worker, ready_file, stop), daemon=True).start()

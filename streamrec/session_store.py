@@ -156,6 +156,10 @@ class SessionStore:
     def apply(self, event: Event) -> SessionContext:
         return self.apply_batch([event])[0]
 
+    def check_appliable(self, event: Event) -> None:
+        """Raise `UnappliableEvent` for an event the apply script would refuse (callers that skip, not fail)."""
+        self._script_call(event)
+
     def _script_call(self, event: Event) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of apply_event.lua for one event, every number an integer string (or a finite price)."""
         k, s = self.keys, self.settings

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # --- Outages: wait them out, never exit ------------------------------------------------------
     outage_backoff_s: float = Field(0.2, gt=0, description="First wait before retrying Redis or the broker")
     outage_backoff_max_s: float = Field(5.0, gt=0, description="Longest wait between retries during an outage")
+    # A Redis that comes back empty (no persistence, or a new server) is rebuilt from the log by the first
+    # worker that notices, before any worker writes to it again (docs/operations.md).
+    auto_restore: bool = Field(True, description="Rebuild an empty Redis from the topics before resuming")
+    auto_restore_window_s: int = Field(
+        1800, ge=0, description="How far back the automatic rebuild reads the events and notifications topics"
+    )
 
     # --- Redis -------------------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"

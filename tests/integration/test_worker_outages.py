@@ -72,7 +72,7 @@ def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_p
         stalled_at = time.monotonic()
         send(settings, phases["stall"])
         sent += len(phases["stall"])
-        _wait(lambda: worker.outage == "Redis", 10, "the worker to notice the stall")
+        _wait(lambda: (worker.outage or "").startswith("Redis"), 10, "the worker to notice the stall")
         assert not worker.ready.is_set(), "readiness must be cleared during an outage"
         committed_in_stall = worker.committed_records
         time.sleep(max(0.0, 6 - (time.monotonic() - stalled_at)))
@@ -88,7 +88,7 @@ def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_p
         server.wait(10)
         send(settings, phases["restart"])
         sent += len(phases["restart"])
-        _wait(lambda: worker.outage == "Redis", 10, "the worker to notice the crash")
+        _wait(lambda: (worker.outage or "").startswith("Redis"), 10, "the worker to notice the crash")
         time.sleep(2)
         server = start_redis(port, log_path)  # ...and comes back empty but for the catalogue snapshot
         restarted_at = time.monotonic()
