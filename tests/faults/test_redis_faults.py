@@ -1,0 +1,99 @@
+"""Redis stalls and restarts are waited out by the worker, with every known trigger counted.
+
+A stall (SIGSTOP longer than the socket timeout) must lose and repeat nothing. A restart keeps nothing
+when Redis has no persistence: docs/operations.md says what is promised then, and this test holds the
+worker to it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+
+from producers.simulator import simulate
+from streamrec.events import utc_now
+from tests.faults.ledger import FaultRow, NotificationLedger
+from tests.pipeline_helpers import expected_triggers, seed_catalogue, send, worker_process
+
+pytestmark = pytest.mark.integration
+
+
+def _live(events):
+    """The simulated traffic re-stamped in order over the last seconds: the log a rebuild reads is recent."""
+    start = utc_now() - timedelta(seconds=5 + len(events) * 0.005)
+    return [e.model_copy(update={"ts": start + timedelta(milliseconds=5 * i)}) for i, e in enumerate(events)]
+
+
+def _stream_halves(settings, seed: int, n_events: int = 1200):
+    world, events = simulate(n_events, seed=seed, tools=200)
+    events = _live(events)
+    seed_catalogue(settings, world)
+    half = len(events) // 2
+    nth = settings.trigger_every_nth_page_view
+    return events[:half], events[half:], expected_triggers(events[:half], nth), expected_triggers(events, nth)
+
+
+def test_worker_waits_out_a_redis_stall_longer_than_its_timeout(fault_settings, private_redis, tmp_path,
+                                                                 fault_table):
+    first, second, first_triggers, triggers = _stream_halves(fault_settings, seed=41)
+    ledger = NotificationLedger(fault_settings, triggers)
+    log = tmp_path / "worker.log"
+    worker = worker_process(fault_settings, log, max_poll_records=50)
+    try:
+        send(fault_settings, first)
+        ledger.wait_for(first_triggers, timeout_s=60)
+        private_redis.stall()
+        send(fault_settings, second)  # arrives while Redis does not answer
+        time.sleep(6)  # six times the socket timeout
+        assert worker.poll() is None, "the worker exited during the stall:\n" + log.read_text()[-3000:]
+        private_redis.resume()
+        fault_end = time.monotonic()
+        recovery_s = ledger.time_to_recover(fault_end)
+        counts = ledger.counts()
+        alive = worker.poll() is None
+    finally:
+        private_redis.resume()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    fault_table.append(FaultRow("Redis SIGSTOP 6 s (socket timeout 1 s)", "at-least-once", counts,
+                                alive and recovery_s is not None, recovery_s))
+    text = log.read_text()
+    assert alive, text[-3000:]
+    assert "OUTAGE: Redis" in text and "RECOVERED: Redis" in text, text[-3000:]
+    assert not counts.lost, f"{len(counts.lost)} triggers lost: {counts.lost[:5]}"
+    assert counts.duplicated == 0
+    assert counts.unexpected == 0
+    assert recovery_s is not None
+
+
+def test_worker_survives_redis_restarting_empty(fault_settings, private_redis, tmp_path, fault_table):
+    first, second, first_triggers, triggers = _stream_halves(fault_settings, seed=43)
+    ledger = NotificationLedger(fault_settings, triggers)
+    log = tmp_path / "worker.log"
+    worker = worker_process(fault_settings, log, max_poll_records=50)
+    try:
+        send(fault_settings, first)
+        ledger.wait_for(first_triggers, timeout_s=60)
+        private_redis.kill()
+        send(fault_settings, second[: len(second) // 2])  # arrives while Redis is down
+        time.sleep(3)
+        assert worker.poll() is None, "the worker exited while Redis was down:\n" + log.read_text()[-3000:]
+        private_redis.restart_empty()
+        fault_end = time.monotonic()
+        send(fault_settings, second[len(second) // 2 :])
+        recovery_s = ledger.time_to_recover(fault_end)
+        counts = ledger.counts(timeout_s=60)
+        alive = worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    fault_table.append(FaultRow("Redis SIGKILL, restarted empty (no persistence)", "at-least-once", counts,
+                                alive and recovery_s is not None, recovery_s,
+                                "state rebuilt from the log by the worker (restore-state)"))
+    assert alive, log.read_text()[-3000:]
+    assert recovery_s is not None
+    # The promise for an empty Redis (docs/operations.md): no trigger notified twice with different content.
+    assert counts.duplicated == 0
