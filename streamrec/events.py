@@ -211,11 +211,12 @@ def event_from_dict(payload: object) -> Event:
         raise EventDecodeError(f"event must be a JSON object, got {type(payload).__name__}")
     kind = payload.get("type")
     if kind not in EVENT_TYPES:
-        # Never repr a non-string: a deeply nested list would blow the stack a second time.
-        shown = repr(kind[:40]) if isinstance(kind, str) else f"of JSON type {type(kind).__name__}"
-        raise EventDecodeError(
-            f"type: unknown event type {shown}; expected one of {', '.join(EVENT_TYPES)}", field="type"
-        )
+        expected = ", ".join(EVENT_TYPES)
+        if "type" not in payload:
+            raise EventDecodeError(f"type: missing; expected one of {expected}", field="type")
+        if not isinstance(kind, str):  # never repr it: a deeply nested list would blow the stack a second time
+            raise EventDecodeError(f"type: must be a string, one of {expected}", field="type")
+        raise EventDecodeError(f"type: unknown event type {kind[:40]!r}; expected one of {expected}", field="type")
     try:
         return _EVENT_ADAPTER.validate_python(payload)
     except ValidationError as error:

@@ -49,7 +49,7 @@ class _BodyTooLarge(Exception):
 async def _read_body(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes: a declared Content-Length over it is refused before reading anything."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -106,7 +106,6 @@ def test_deeply_nested_json_is_a_decode_error_not_a_crash(depth, where):
         parse_event(raw.encode())
 
 
-
 def _purchase_payload(**changes):
     payload = json.loads(encode_event(Purchase(user_id="u1", session_id="s1", item_id="p1", price=9.5, quantity=2)))
     payload.update(changes)
@@ -140,8 +139,6 @@ def test_nan_and_infinity_literals_are_not_json(literal):
     assert literal in caught.value.reason and "not JSON" in caught.value.reason
     with pytest.raises(EventDecodeError, match="not JSON"):
         parse_event(literal.encode())
-
-
 
 
 @pytest.mark.parametrize(
@@ -213,3 +210,13 @@ def test_the_published_json_schema_carries_the_same_bounds():
     assert id_pattern.search("user-1 ü") and not id_pattern.search("a\x00b") and not id_pattern.search("a\x85")
     brand = next(s for s in purchase["brand"]["anyOf"] if s.get("type") == "string")
     assert re.search(brand["pattern"], "a\tb") and not re.search(brand["pattern"], "a\x00b")
+
+
+@pytest.mark.parametrize(("changes", "fragment"), [({"type": None}, "must be a string"), ({"type": [[1]]}, "string")])
+def test_a_type_that_is_not_a_string_is_named_without_echoing_it(changes, fragment):
+    with pytest.raises(EventDecodeError) as caught:
+        parse_event(_page_view_payload(**changes))
+    assert (caught.value.field, fragment in caught.value.reason) == ("type", True)
+    missing = {k: v for k, v in json.loads(_page_view_payload()).items() if k != "type"}
+    with pytest.raises(EventDecodeError, match="type: missing"):
+        parse_event(json.dumps(missing).encode())
