@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.triggers import expected_trigger_ids
@@ -62,13 +62,26 @@ def read_topic(
     settings: Settings, topic: str, done: Callable[[list[ConsumerRecord]], bool], timeout_s: float = 60,
     settle_s: float = 0.0,
 ) -> list[ConsumerRecord]:
-    """Read `topic` from the beginning until `done(records)` holds (then `settle_s` more) or time runs out."""
-    consumer = make_consumer(settings, f"reader-{uuid.uuid4().hex[:8]}", "test-reader")
-    consumer.subscribe([topic])
+    """Read `topic` from the beginning until `done(records)` holds (then `settle_s` more) or time runs out.
+
+    Assigns every partition by hand (no group): a group member that joins before the broker lists a new
+    topic gets no partitions until its next metadata refresh, minutes later on Apache Kafka.
+    """
+    consumer = make_consumer(settings, None, "test-reader")
     records: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout_s
     settle_until = None
     try:
+        partitions = None
+        while not partitions and time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                time.sleep(0.1)
+        if not partitions:
+            return records
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
         while time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=200).values():
                 records.extend(batch)

@@ -8,68 +8,26 @@ redis-server of its own, then counts what each expected trigger got on the notif
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from streamrec.dev_stack import free_port, start_redis
+from streamrec.dev_stack import LocalRedis
 from streamrec.settings import Settings
 from tests.faults.ledger import FaultRow
 
 ROWS: list[FaultRow] = []
 
 
-@dataclass
-class PrivateRedis:
-    """A redis-server on its own port: SIGSTOP/SIGCONT it, SIGKILL it, restart it (empty) on the same port."""
-
-    port: int
-    log_path: Path
-    process: subprocess.Popen
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stall(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def restart_empty(self) -> None:
-        """Start a new server on the same port with no data (a Redis without persistence after a crash)."""
-        if self.process.poll() is None:
-            self.kill()
-        self.process = start_redis(self.port, self.log_path)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.resume()
-            self.process.terminate()
-            self.process.wait(10)
+@pytest.fixture
+def private_redis(private_redis_server: Callable[..., LocalRedis]) -> LocalRedis:
+    """A redis-server without persistence that the test may stall, kill and restart (it comes back empty)."""
+    return private_redis_server()
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    port = free_port()
-    log_path = tmp_path / "redis" / "redis.log"
-    server = PrivateRedis(port, log_path, start_redis(port, log_path))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fault_settings(settings: Settings, private_redis: PrivateRedis) -> Settings:
+def fault_settings(settings: Settings, private_redis: LocalRedis) -> Settings:
     """The test's isolated settings, on the private Redis, with short timeouts so a stall is seen quickly."""
     return settings.model_copy(
         update={

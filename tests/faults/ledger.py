@@ -8,10 +8,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from streamrec.events import AddToCart, PageView, utc_now
+from streamrec.events import AddToCart, Event, PageView, utc_now
 from streamrec.notifications import decode_notification
 from streamrec.settings import Settings
 from tests.pipeline_helpers import read_topic, send
@@ -115,3 +116,20 @@ def probe_events() -> list:
     now = utc_now() - timedelta(seconds=1)
     views = [PageView(user_id=user, session_id=f"{user}-s", item_id=f"probe-item-{i}", ts=now) for i in range(2)]
     return [*views, AddToCart(user_id=user, session_id=f"{user}-s", item_id="probe-item-0", ts=now)]
+
+
+def restamped_recent(events: Sequence[Event]) -> list[Event]:
+    """The simulated traffic re-stamped in order over the last seconds, so the log a rebuild reads is recent."""
+    start = utc_now() - timedelta(seconds=5 + len(events) * 0.005)
+    return [e.model_copy(update={"ts": start + timedelta(milliseconds=5 * i)}) for i, e in enumerate(events)]
+
+
+def wait_for_log_line(log_path: Path, text: str, timeout_s: float = 60) -> None:
+    """Block until the process writing `log_path` logged `text` (e.g. "partitions assigned")."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log_path.exists() and text in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log)"
+    raise AssertionError(f"{log_path.name} never logged {text!r}:\n{tail}")

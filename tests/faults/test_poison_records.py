@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 
 import pytest
@@ -19,7 +18,7 @@ from producers.simulator import simulate
 from streamrec.events import encode_event
 from streamrec.kafka_clients import make_producer
 from streamrec.topics import ensure_topics
-from tests.faults.ledger import FaultRow, NotificationLedger
+from tests.faults.ledger import FaultRow, NotificationLedger, wait_for_log_line
 from tests.pipeline_helpers import expected_triggers, read_topic, seed_catalogue, worker_process
 
 pytestmark = pytest.mark.integration
@@ -67,7 +66,8 @@ def test_poison_records_never_stop_a_group_of_three(settings, tmp_path, fault_ta
 
     workers = [worker_process(settings, tmp_path / f"worker-{i}.log", max_poll_records=40) for i in range(3)]
     try:
-        _wait_for_assignments(tmp_path, 3)
+        for i in range(3):
+            wait_for_log_line(tmp_path / f"worker-{i}.log", "partitions assigned")
         producer = make_producer(settings, "poison-test", max_request_size=4_000_000)
         chunk = len(events) // len(poison)
         for i, (name, (value, _)) in enumerate(poison.items()):
@@ -105,15 +105,3 @@ def test_poison_records_never_stop_a_group_of_three(settings, tmp_path, fault_ta
     assert len(dead) == len(poison), f"healthy events were dead-lettered: {len(dead)} letters"
     assert not counts.lost and counts.duplicated == 0 and counts.unexpected == 0, counts
 
-
-def _wait_for_assignments(log_dir, workers: int, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assigned = sum(
-            "partitions assigned" in (log_dir / f"worker-{i}.log").read_text(errors="replace")
-            for i in range(workers) if (log_dir / f"worker-{i}.log").exists()
-        )
-        if assigned >= workers:
-            return
-        time.sleep(0.3)
-    raise AssertionError("workers did not all join the group")

@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import timedelta
 
 import pytest
 
 from producers.simulator import simulate
-from streamrec.events import utc_now
-from tests.faults.ledger import FaultRow, NotificationLedger
+from tests.faults.ledger import FaultRow, NotificationLedger, restamped_recent
 from tests.pipeline_helpers import expected_triggers, seed_catalogue, send, worker_process
 
 pytestmark = pytest.mark.integration
 
 
-def _live(events):
-    """The simulated traffic re-stamped in order over the last seconds: the log a rebuild reads is recent."""
-    start = utc_now() - timedelta(seconds=5 + len(events) * 0.005)
-    return [e.model_copy(update={"ts": start + timedelta(milliseconds=5 * i)}) for i, e in enumerate(events)]
-
-
 def _stream_halves(settings, seed: int, n_events: int = 1200):
     world, events = simulate(n_events, seed=seed, tools=200)
-    events = _live(events)
+    events = restamped_recent(events)
     seed_catalogue(settings, world)
     half = len(events) // 2
     nth = settings.trigger_every_nth_page_view
@@ -81,7 +73,7 @@ def test_worker_survives_redis_restarting_empty(fault_settings, private_redis, t
         send(fault_settings, second[: len(second) // 2])  # arrives while Redis is down
         time.sleep(3)
         assert worker.poll() is None, "the worker exited while Redis was down:\n" + log.read_text()[-3000:]
-        private_redis.restart_empty()
+        private_redis.start()  # same port, no persistence: empty
         fault_end = time.monotonic()
         send(fault_settings, second[len(second) // 2 :])
         recovery_s = ledger.time_to_recover(fault_end)

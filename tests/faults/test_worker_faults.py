@@ -1,0 +1,82 @@
+"""Workers die and come and go mid-stream: every known trigger is notified once.
+
+A SIGKILLed worker may have flushed notifications it had not committed: its successor publishes them again
+under the same notification id (at-least-once; the notifier drops repeats), counted as repeated records.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from producers.simulator import simulate
+from tests.faults.ledger import FaultRow, NotificationLedger, wait_for_log_line
+from tests.pipeline_helpers import expected_triggers, read_topic, seed_catalogue, send, worker_process
+
+pytestmark = pytest.mark.integration
+
+
+def _known_traffic(settings, seed: int, n_events: int = 1500):
+    world, events = simulate(n_events, seed=seed, tools=200)
+    seed_catalogue(settings, world)
+    return events, expected_triggers(events, settings.trigger_every_nth_page_view)
+
+
+def test_a_worker_killed_mid_stream_and_restarted_loses_nothing(settings, tmp_path, fault_table):
+    events, triggers = _known_traffic(settings, seed=53)
+    ledger = NotificationLedger(settings, triggers)
+    send(settings, events)
+    first = worker_process(settings, tmp_path / "worker-1.log", max_poll_records=40)
+    try:
+        read_topic(settings, settings.notifications_topic, done=lambda recs: len(recs) >= 40, timeout_s=60)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    killed_at = time.monotonic()
+    second = worker_process(settings, tmp_path / "worker-2.log", max_poll_records=40)
+    try:
+        recovery_s = ledger.time_to_recover(killed_at, timeout_s=90)
+        counts = ledger.counts(timeout_s=120)
+        alive = second.poll() is None
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    fault_table.append(FaultRow("worker SIGKILL mid-stream, new worker started", "at-least-once", counts,
+                                True, recovery_s, "restart by the orchestrator; time includes its start-up"))
+    assert alive
+    assert not counts.lost and counts.duplicated == 0 and counts.unexpected == 0, counts
+    assert counts.repeated_records <= 2 * 40, "more repeats than the batches in flight at the kill"
+
+
+def test_a_worker_joining_and_one_leaving_mid_stream_loses_nothing(settings, tmp_path, fault_table):
+    events, triggers = _known_traffic(settings, seed=59)
+    ledger = NotificationLedger(settings, triggers)
+    third = len(events) // 3
+    first = worker_process(settings, tmp_path / "worker-1.log", max_poll_records=40)
+    second = None
+    try:
+        wait_for_log_line(tmp_path / "worker-1.log", "partitions assigned")
+        send(settings, events[:third])
+        second = worker_process(settings, tmp_path / "worker-2.log", max_poll_records=40)  # joins mid-stream
+        wait_for_log_line(tmp_path / "worker-2.log", "partitions assigned")
+        send(settings, events[third : 2 * third])
+        first.send_signal(signal.SIGTERM)  # leaves: drains its batch, commits, leaves the group
+        left_at = time.monotonic()
+        send(settings, events[2 * third :])
+        recovery_s = ledger.time_to_recover(left_at, timeout_s=90)
+        counts = ledger.counts(timeout_s=120)
+        first.wait(30)
+        clean_exit = first.returncode == 0
+        alive = second.poll() is None
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(30)
+    fault_table.append(FaultRow("second worker joins mid-stream, first SIGTERMed", "at-least-once", counts,
+                                alive, recovery_s, "rebalance twice"))
+    assert clean_exit and alive, (first.returncode, (tmp_path / "worker-1.log").read_text()[-2500:])
+    assert not counts.lost and counts.duplicated == 0 and counts.unexpected == 0, counts
+    assert counts.repeated_records == 0, "a clean hand-over commits before it leaves: nothing is repeated"
