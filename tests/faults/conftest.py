@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.dev_stack import LocalRedis
+from streamrec.dev_stack import TANSU, LocalRedis
 from streamrec.settings import Settings
 from tests.faults.ledger import FaultRow
 
@@ -26,10 +26,20 @@ def private_redis(private_redis_server: Callable[..., LocalRedis]) -> LocalRedis
     return private_redis_server()
 
 
+@pytest.fixture(params=["at-least-once", "exactly-once"])
+def delivery_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The test's isolated settings in each delivery mode; exactly-once needs a broker with transactions."""
+    if request.param == "exactly-once":
+        broker = request.getfixturevalue("kafka_broker")
+        if broker.kind == TANSU:
+            pytest.skip("Tansu does not isolate transactions: exactly-once runs on Apache Kafka")
+    return settings.model_copy(update={"delivery": request.param})
+
+
 @pytest.fixture
-def fault_settings(settings: Settings, private_redis: LocalRedis) -> Settings:
+def fault_settings(delivery_settings: Settings, private_redis: LocalRedis) -> Settings:
     """The test's isolated settings, on the private Redis, with short timeouts so a stall is seen quickly."""
-    return settings.model_copy(
+    return delivery_settings.model_copy(
         update={
             "redis_url": private_redis.url,
             "redis_socket_timeout_s": 1.0,

@@ -48,6 +48,15 @@ class TriggerCounts:
         )
 
 
+    def assert_exact(self, settings: Settings) -> None:
+        """The bar: nothing lost, nothing a user sees twice; with transactions, not even a repeated record."""
+        assert not self.lost, f"{len(self.lost)} of {self.expected} triggers lost: {self.lost[:5]}"
+        assert self.duplicated == 0, f"{self.duplicated} triggers got two different notifications"
+        assert self.unexpected == 0, f"{self.unexpected} notifications for events that are not triggers"
+        if settings.delivery == "exactly-once":
+            assert self.repeated_records == 0, f"{self.repeated_records} records published twice in a transaction"
+
+
 @dataclass(frozen=True)
 class FaultRow:
     fault: str

@@ -56,7 +56,8 @@ def poison_records(valid: dict[str, object]) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def test_poison_records_never_stop_a_group_of_three(settings, tmp_path, fault_table):
+def test_poison_records_never_stop_a_group_of_three(delivery_settings, tmp_path, fault_table):
+    settings = delivery_settings
     world, events = simulate(1500, seed=17, tools=200)
     seed_catalogue(settings, world)
     triggers = expected_triggers(events, settings.trigger_every_nth_page_view)
@@ -91,7 +92,7 @@ def test_poison_records_never_stop_a_group_of_three(settings, tmp_path, fault_ta
         for w in workers:
             w.wait(30)
 
-    fault_table.append(FaultRow(f"{len(poison)} poison records, 3 workers", "at-least-once", counts,
+    fault_table.append(FaultRow(f"{len(poison)} poison records, 3 workers", settings.delivery, counts,
                                 all(alive), 0.0 if all(alive) else None, "each poison record dead-lettered once"))
     logs = "\n".join((tmp_path / f"worker-{i}.log").read_text()[-1500:] for i in range(3))
     assert all(alive), f"a worker died: {alive}\n{logs}"
@@ -103,5 +104,5 @@ def test_poison_records_never_stop_a_group_of_three(settings, tmp_path, fault_ta
         reason = next(d.reason for d in dead if d.key == key)
         assert word.lower() in reason.lower(), f"{name}: reason {reason!r} does not mention {word!r}"
     assert len(dead) == len(poison), f"healthy events were dead-lettered: {len(dead)} letters"
-    assert not counts.lost and counts.duplicated == 0 and counts.unexpected == 0, counts
+    counts.assert_exact(settings)
 

@@ -24,7 +24,8 @@ def _known_traffic(settings, seed: int, n_events: int = 1500):
     return events, expected_triggers(events, settings.trigger_every_nth_page_view)
 
 
-def test_a_worker_killed_mid_stream_and_restarted_loses_nothing(settings, tmp_path, fault_table):
+def test_a_worker_killed_mid_stream_and_restarted_loses_nothing(delivery_settings, tmp_path, fault_table):
+    settings = delivery_settings
     events, triggers = _known_traffic(settings, seed=53)
     ledger = NotificationLedger(settings, triggers)
     send(settings, events)
@@ -43,14 +44,15 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_nothing(settings, tmp_pa
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
-    fault_table.append(FaultRow("worker SIGKILL mid-stream, new worker started", "at-least-once", counts,
+    fault_table.append(FaultRow("worker SIGKILL mid-stream, new worker started", settings.delivery, counts,
                                 True, recovery_s, "restart by the orchestrator; time includes its start-up"))
     assert alive
-    assert not counts.lost and counts.duplicated == 0 and counts.unexpected == 0, counts
+    counts.assert_exact(settings)
     assert counts.repeated_records <= 2 * 40, "more repeats than the batches in flight at the kill"
 
 
-def test_a_worker_joining_and_one_leaving_mid_stream_loses_nothing(settings, tmp_path, fault_table):
+def test_a_worker_joining_and_one_leaving_mid_stream_loses_nothing(delivery_settings, tmp_path, fault_table):
+    settings = delivery_settings
     events, triggers = _known_traffic(settings, seed=59)
     ledger = NotificationLedger(settings, triggers)
     third = len(events) // 3
@@ -75,8 +77,8 @@ def test_a_worker_joining_and_one_leaving_mid_stream_loses_nothing(settings, tmp
             if worker is not None and worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
                 worker.wait(30)
-    fault_table.append(FaultRow("second worker joins mid-stream, first SIGTERMed", "at-least-once", counts,
+    fault_table.append(FaultRow("second worker joins mid-stream, first SIGTERMed", settings.delivery, counts,
                                 alive, recovery_s, "rebalance twice"))
     assert clean_exit and alive, (first.returncode, (tmp_path / "worker-1.log").read_text()[-2500:])
-    assert not counts.lost and counts.duplicated == 0 and counts.unexpected == 0, counts
+    counts.assert_exact(settings)
     assert counts.repeated_records == 0, "a clean hand-over commits before it leaves: nothing is repeated"
