@@ -39,7 +39,7 @@ from consumers.event_decoding import decode_event
 from consumers.recommendation_pipeline import RecommendationPipeline
 from consumers.state_recovery import StateRecovery
 from streamrec.events import Event, EventDecodeError
-from streamrec.kafka_clients import offsets_after
+from streamrec.kafka_clients import abandon_producer, offsets_after
 from streamrec.notifications import Notification, encode_notification
 from streamrec.settings import Settings
 
@@ -195,9 +195,16 @@ class RecommendationWorker:
             self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self._prepare_with_retries(decoded, events))
             if events else []
         )
-        self._produce(notifications)
-        self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self.pipeline.confirm(notifications))
-        self._until_done("the broker (commit)", (KafkaError,), lambda: self._commit(records))
+        if self.settings.delivery == "exactly-once":
+            partition_of = {e.event_id: (r.topic, r.partition) for e, r in zip(events, decoded, strict=True)}
+            sent = self._until_done("the broker (transaction)", (KafkaError,),
+                                    lambda: self._commit_transaction(partition_of, notifications, records))
+            # After the commit, never before: a batch redone after an abort must find its triggers unnotified.
+            self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self.pipeline.confirm(sent))
+        else:
+            self._produce(notifications)
+            self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self.pipeline.confirm(notifications))
+            self._until_done("the broker (commit)", (KafkaError,), lambda: self._commit(records))
         self._letters = []
         self.batches += 1
         return notifications
@@ -255,6 +262,58 @@ class RecommendationWorker:
             attempt()
         else:
             self._until_done("the broker (produce)", (KafkaError,), attempt)
+
+    def _commit_transaction(
+        self,
+        partition_of: dict[str, tuple[str, int]],
+        notifications: list[Notification],
+        records: list[ConsumerRecord],
+    ) -> list[Notification]:
+        """Dead letters, notifications and the consumed offsets in one transaction; returns what it published.
+
+        Only what belongs to partitions this worker still owns goes in: after a rebalance during a retry the
+        new owner redoes the rest (its Redis writes are duplicates, and its triggers are not yet notified).
+        An error aborts the transaction (or drops a fatal producer) and the caller retries the whole of it.
+        """
+        if self.producer is None:
+            assert self.producer_factory is not None, "exactly-once needs a transactional producer factory"
+            self.producer = self.producer_factory()
+            self.dead_letters.producer = self.producer
+            self.producers_rebuilt += 1
+            log.info("new transactional producer built")
+        producer = self.producer
+        owned = [r for r in records if TopicPartition(r.topic, r.partition) not in self.revoked]
+        owned_partitions = {(r.topic, r.partition) for r in owned}
+        sent = [n for n in notifications if partition_of.get(n.trigger_event_id) in owned_partitions]
+        try:
+            producer.begin_transaction()
+            for record, letter in self._letters:
+                if (record.topic, record.partition) in owned_partitions:
+                    self.dead_letters.send(record, letter)
+            for n in sent:
+                producer.send(self.settings.notifications_topic, key=n.user_id.encode(), value=encode_notification(n))
+            if owned:
+                producer.send_offsets_to_transaction(offsets_after(owned), self.consumer.group_metadata())
+            producer.commit_transaction()
+        except KafkaError as error:
+            self._abort_transaction(producer, error)
+            raise
+        self.committed_records += len(owned)
+        return sent
+
+    def _abort_transaction(self, producer: KafkaProducer, error: KafkaError) -> None:
+        """Abort; a producer that cannot abort (fenced, fatal, broker gone) is dropped and rebuilt on retry."""
+        log.error("transaction failed, aborting and redoing the batch: %r", error)
+        try:
+            producer.abort_transaction()
+            return
+        except Exception as abort_error:  # noqa: BLE001 - any failure here means: start from a new producer
+            log.warning("abort failed (%r): building a new transactional producer", abort_error)
+        self.producer = None
+        try:
+            abandon_producer(producer)
+        except Exception as close_error:  # noqa: BLE001
+            log.warning("closing the failed producer: %r", close_error)
 
     def _commit(self, records: list[ConsumerRecord]) -> None:
         # Partitions revoked while this batch was in hand belong to another member now: committing their

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -15,7 +16,7 @@ from consumers.recommendation_pipeline import RecommendationPipeline
 from consumers.state_recovery import StateRecovery
 from consumers.worker import RecommendationWorker
 from model.serving import make_recommender_source
-from streamrec.kafka_clients import make_consumer, make_producer
+from streamrec.kafka_clients import make_consumer, make_producer, make_transactional_producer
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
 from streamrec.topics import ensure_topics
@@ -46,10 +47,12 @@ def build_worker(
     store = SessionStore(client, settings)
     pipeline = RecommendationPipeline(store, make_recommender_source(settings, client), settings)
     consumer = make_consumer(settings, settings.consumer_group, client_id)
-    producer = make_producer(settings, client_id)
+    factory = make_transactional_producer if settings.delivery == "exactly-once" else make_producer
+    new_producer = partial(factory, settings, client_id)
+    producer = new_producer()
     # After a broker restart a producer can stay in a fatal state: the worker builds a new one with this.
     return RecommendationWorker(settings, pipeline, consumer, producer,
-                                producer_factory=lambda: make_producer(settings, client_id),
+                                producer_factory=new_producer,
                                 state=StateRecovery(client, settings))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -39,6 +41,33 @@ def make_producer(settings: Settings, client_id: str, **overrides: object) -> Ka
     options.update(overrides)
     producer = KafkaProducer(**options)
     _honour_auto_create_option(producer._metadata, options["allow_auto_create_topics"])
+    return producer
+
+
+def default_transactional_id(settings: Settings, client_id: str) -> str:
+    """The configured id, else one per process: unique, so two workers on one host never fence each other."""
+    return settings.transactional_id or f"{settings.consumer_group}-{client_id}-{socket.gethostname()}-{os.getpid()}"
+
+
+def make_transactional_producer(settings: Settings, client_id: str, **overrides: object) -> KafkaProducer:
+    """A producer whose sends and consumed offsets commit together (`init_transactions` already done).
+
+    Transactions need idempotence (producer ids); a producer that lost its id after a broker restart goes
+    fatal, and the worker builds a new one with this factory.
+    """
+    producer = make_producer(
+        settings,
+        client_id,
+        transactional_id=default_transactional_id(settings, client_id),
+        enable_idempotence=True,
+        transaction_timeout_ms=settings.transaction_timeout_ms,
+        **overrides,
+    )
+    try:
+        producer.init_transactions()
+    except KafkaError:
+        abandon_producer(producer)
+        raise
     return producer
 
 
@@ -87,6 +116,8 @@ def make_consumer(settings: Settings, group_id: str | None, client_id: str, **ov
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "max_poll_records": settings.max_poll_records,
         "max_partition_fetch_bytes": max(1_048_576, settings.max_event_bytes * 16),
+        # With transactional workers, readers see a batch's notifications only once its transaction committed.
+        "isolation_level": "read_committed" if settings.delivery == "exactly-once" else "read_uncommitted",
     }
     options.update(overrides)
     consumer = KafkaConsumer(**options)

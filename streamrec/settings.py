@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import Literal
 from pathlib import Path
 
 import redis
@@ -42,6 +43,16 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = 20
     max_poll_records: int = 500
     producer_linger_ms: int = 2
+    # at-least-once: produce, flush, record in Redis, commit (a crash can publish a notification twice, same id).
+    # exactly-once: notifications, dead letters and the consumed offsets commit in one Kafka transaction per
+    # batch, and readers use read_committed (needs a broker with transactions: Apache Kafka).
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    transactional_id: str | None = Field(
+        None, description="Stable per worker (a pod name) to fence a dead one at once; default: group-host-pid"
+    )
+    transaction_timeout_ms: int = Field(
+        10_000, ge=1000, description="An open transaction of a dead worker blocks read_committed readers this long"
+    )
     max_event_bytes: int = Field(256 * 1024, description="Events larger than this go to the dead-letter topic")
     dlq_max_original_bytes: int = Field(
         256 * 1024, description="Original payload kept in a dead-letter record; larger ones are truncated"
