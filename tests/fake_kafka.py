@@ -80,6 +80,43 @@ class FakeConsumer:
     def close(self) -> None:
         self.calls.append("consumer.close")
 
+    def group_metadata(self) -> str:
+        return "group-metadata"
+
+
+@dataclass
+class FakeTransactionalProducer(FakeProducer):
+    """Records the transaction calls; `commit_errors` are raised by the next commit_transaction calls."""
+
+    commit_errors: list[Exception] = field(default_factory=list)
+    abort_error: Exception | None = None
+    committed: list[list[tuple[str, bytes]]] = field(default_factory=list)  # what each committed txn held
+    offsets: list[dict] = field(default_factory=list)
+    _open: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+        self._open = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> FakeFuture:
+        self._open.append((topic, value))
+        return super().send(topic, key, value)
+
+    def send_offsets_to_transaction(self, offsets: dict, group_metadata: object) -> None:
+        self.calls.append("send_offsets")
+        self.offsets.append(offsets)
+
+    def commit_transaction(self) -> None:
+        self.calls.append("commit_transaction")
+        if self.commit_errors:
+            raise self.commit_errors.pop(0)
+        self.committed.append(self._open)
+
+    def abort_transaction(self) -> None:
+        self.calls.append("abort")
+        if self.abort_error:
+            raise self.abort_error
+
 
 class FakePipeline:
     """Turns every event into one notification, or raises what it is told to (`errors`, one per call, in order)."""
