@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration bench evaluate lint dev-up dev-down clean
+.PHONY: install demo test test-faults test-unit test-integration bench evaluate lint dev-up dev-down clean
 
 # Python packages, Apache Kafka's jars through Maven (skipped, with a message, without java or mvn: the
 # stack and the tests then fall back to Tansu) and Debian's redis-server when missing.
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test.sh
+
+# The fault suite at full size (more events, several kills in a row); `make test` runs it at scale 1.
+test-faults: $(STAMP)
+	bash scripts/install-redis.sh
+	STREAMREC_FAULT_SCALE=$${STREAMREC_FAULT_SCALE:-4} $(BIN)/pytest -q -p no:cacheprovider -rA tests/faults
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q -m "not integration" tests

@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import redis
 from tqdm import tqdm
 
 from consumers.triggers import expected_trigger_ids
@@ -147,8 +146,10 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 
 def run_benchmark(
-    settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path
+    settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path,
+    deliveries: tuple[str, ...] = ("at-least-once",),
 ) -> list[PhaseResult]:
+    """The broker's floor, then the pipeline once per delivery mode, on the same events in one run."""
     rate = rate or None
     out_dir.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
@@ -168,11 +169,9 @@ def run_benchmark(
         events.append(event)
         if len(events) >= n_events:
             break
-    client = redis.Redis.from_url(bench.redis_url)
-    catalogue = SessionCooccurrenceRecommender(client, bench.key_prefix)
-    catalogue.seed_catalogue(PRODUCT, world.product_ids)
-    catalogue.seed_catalogue(TOOL, world.tool_ids)
+    client = bench.redis_client()
     results: list[PhaseResult] = []
+    modes = [_mode_settings(bench, run, delivery) for delivery in deliveries]
     try:
         # Phase 1: the broker's floor (two hops through a do-nothing relay).
         relay_args = ["-m", "consumers.benchmark_relay", floor_in, floor_out, f"bench-{run}-relay"]
@@ -189,27 +188,49 @@ def run_benchmark(
             collector.stop.set()
             _stop([relay])
 
-        # Phase 2: the pipeline.
-        worker_processes = [spawn_with_settings(["-m", "streamrec", "worker"], bench, out_dir / f"worker-{i}.log")
-                            for i in range(workers)]
-        collector = LatencyCollector(bench, bench.notifications_topic, _trigger_id_and_ts)
-        collector.start()
-        try:
-            probe_tools = iter(range(10**9))
-            _warm_up(bench, bench.events_topic, collector, lambda: TaskCompleted(
-                user_id="bench-probe", session_id="probe", tool_id=world.tool_ids[next(probe_tools) % 3]))
-            expected = expected_trigger_ids(events, bench)
-            started = _send(bench, bench.events_topic, events, rate, "pipeline")
-            collector.wait_for(expected, 300, idle_s=10)
-            results.append(_phase(f"pipeline ({workers} worker{'s' if workers > 1 else ''})", events, expected,
-                                  collector, started))
-        finally:
-            collector.stop.set()
-            _stop(worker_processes)
+        # Phase 2: the pipeline, once per delivery mode (own topics, group and Redis prefix each).
+        for mode in modes:
+            ensure_topics(mode)
+            catalogue = SessionCooccurrenceRecommender(client, mode.key_prefix)
+            catalogue.seed_catalogue(PRODUCT, world.product_ids)
+            catalogue.seed_catalogue(TOOL, world.tool_ids)
+            results.append(_pipeline_phase(mode, world, events, rate, workers, out_dir))
     finally:
-        SessionStore(client, bench).delete_namespace()
+        for mode in modes:
+            SessionStore(client, mode).delete_namespace()
     _report(results, rate, out_dir)
     return results
+
+
+def _mode_settings(bench: Settings, run: str, delivery: str) -> Settings:
+    tag = "eos" if delivery == "exactly-once" else "alo"
+    return bench.model_copy(update={
+        "delivery": delivery, "events_topic": f"bench-{run}-{tag}-events",
+        "notifications_topic": f"bench-{run}-{tag}-notifications", "dlq_topic": f"bench-{run}-{tag}-dlq",
+        "consumer_group": f"bench-{run}-{tag}-workers", "key_prefix": f"bench:{run}:{tag}:",
+    })
+
+
+def _pipeline_phase(
+    mode: Settings, world, events: list[Event], rate: float | None, workers: int, out_dir: Path
+) -> PhaseResult:
+    tag = mode.delivery
+    worker_processes = [spawn_with_settings(["-m", "streamrec", "worker"], mode, out_dir / f"worker-{tag}-{i}.log")
+                        for i in range(workers)]
+    collector = LatencyCollector(mode, mode.notifications_topic, _trigger_id_and_ts)  # read_committed for EOS
+    collector.start()
+    try:
+        probe_tools = iter(range(10**9))
+        _warm_up(mode, mode.events_topic, collector, lambda: TaskCompleted(
+            user_id="bench-probe", session_id="probe", tool_id=world.tool_ids[next(probe_tools) % 3]))
+        expected = expected_trigger_ids(events, mode)
+        started = _send(mode, mode.events_topic, events, rate, f"pipeline {tag}")
+        collector.wait_for(expected, 300, idle_s=10)
+        name = f"pipeline ({workers} worker{'s' if workers > 1 else ''}, {tag})"
+        return _phase(name, events, expected, collector, started)
+    finally:
+        collector.stop.set()
+        _stop(worker_processes)
 
 
 def _phase(
@@ -234,9 +255,12 @@ def _report(results: list[PhaseResult], rate: float | None, out_dir: Path) -> No
     rule = "|" + "---|" * len(table.columns)
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     lines = [f"target rate: {rate or 'max'} events/s", "", header, rule, *body]
-    if len(results) == 2 and results[0].latencies_ms:
-        ratio = results[1].percentile(99) / results[0].percentile(99)
-        lines += ["", f"pipeline p99 / floor p99 = {ratio:.2f}"]
+    if len(results) >= 2 and results[0].latencies_ms:
+        lines.append("")
+        for result in results[1:]:
+            if result.latencies_ms:
+                ratio = result.percentile(99) / results[0].percentile(99)
+                lines.append(f"{result.name}: p99 / floor p99 = {ratio:.2f}")
     (out_dir / "bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -162,15 +162,27 @@ class RecommendationWorker:
                     stats = self.pipeline.stats
                     rate = (stats.events - reported_events) / (now - last_report)
                     log.info(
-                        "events=%d (%.0f/s) triggers=%d notifications=%d dead_letters=%d duplicates=%d",
+                        "events=%d (%.0f/s) triggers=%d notifications=%d dead_letters=%d duplicates=%d lag=%s",
                         stats.events, rate, stats.triggers, stats.notifications,
-                        self.dead_letters.count, stats.duplicates,
+                        self.dead_letters.count, stats.duplicates, self.lag(),
                     )
                     last_report, reported_events = now, stats.events
         except WorkerStopping:
             log.info("stopping during an outage: the batch in hand is left uncommitted and will be redelivered")
         finally:
             self.close()
+
+    def lag(self) -> int | None:
+        """Records on the owned partitions not yet polled (end offset minus position); None if unknown."""
+        assigned = sorted(self._assignment(), key=lambda tp: (tp.topic, tp.partition))
+        if not assigned:
+            return 0
+        try:
+            ends = self.consumer.end_offsets(assigned)
+            return sum(max(0, ends[tp] - self.consumer.position(tp)) for tp in assigned)
+        except (KafkaError, AssertionError) as error:  # AssertionError: a partition moved in between
+            log.debug("lag unknown: %r", error)
+            return None
 
     def handle_batch(self, records: list[ConsumerRecord]) -> list[Notification]:
         events: list[Event] = []

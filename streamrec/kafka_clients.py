@@ -137,3 +137,27 @@ def offsets_after(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, Off
         if tp not in offsets or offsets[tp].offset <= record.offset:
             offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
     return offsets
+
+
+def consumer_lag(settings: Settings, group_id: str, topic: str) -> dict[int, int]:
+    """Per partition of `topic`: end offset minus the group's committed offset (all of it when none committed)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(client_id="streamrec-lag", **settings.kafka_client_options())
+    consumer = make_consumer(settings, None, "streamrec-lag", allow_auto_create_topics=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return {}
+        ends = consumer.end_offsets(tps)
+        committed = admin.list_group_offsets({group_id: tps}).get(group_id, {})
+        lag = {}
+        for tp in tps:
+            done = committed.get(tp)
+            start = done.offset if done is not None and done.offset >= 0 else 0
+            lag[tp.partition] = max(0, ends[tp] - start)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()

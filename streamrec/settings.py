@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import redis
 from pydantic import Field, SecretStr, field_validator

@@ -35,11 +35,24 @@ def status() -> None:
     """Show whether the broker and Redis answer, and who started them."""
     from streamrec.dev_stack import DevStack
 
-    services = DevStack(Settings()).status()
+    settings = Settings()
+    services = DevStack(settings).status()
     for service in services:
         typer.echo(service.describe())
     if not all(s.answering for s in services):
         raise typer.Exit(1)
+    from consumers.notifier.settings import NotifierSettings
+    from streamrec.kafka_clients import consumer_lag
+
+    for group, topic in ((settings.consumer_group, settings.events_topic),
+                         (NotifierSettings().consumer_group, settings.notifications_topic)):
+        try:
+            lag = consumer_lag(settings, group, topic)
+        except Exception as error:  # noqa: BLE001 - status must say what it could not read, not crash
+            typer.echo(f"lag     {group} on {topic}: unknown ({error!r})")
+            continue
+        per_partition = " ".join(f"{p}:{n}" for p, n in lag.items())
+        typer.echo(f"lag     {group} on {topic}: {sum(lag.values())} records ({per_partition or 'no partitions'})")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -16,6 +17,12 @@ from streamrec.events import AddToCart, Event, PageView, utc_now
 from streamrec.notifications import decode_notification
 from streamrec.settings import Settings
 from tests.pipeline_helpers import read_topic, send
+
+
+def fault_scale() -> int:
+    """`make test` runs each experiment once at scale 1; `make test-faults` sets STREAMREC_FAULT_SCALE (more
+    events, more kills)."""
+    return max(1, int(os.environ.get("STREAMREC_FAULT_SCALE", "1")))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 
 from producers.event_producer import EventProducer
 from producers.simulator import simulate
-from tests.faults.ledger import FaultRow, NotificationLedger, restamped_recent
+from tests.faults.ledger import FaultRow, NotificationLedger, fault_scale, restamped_recent
 from tests.pipeline_helpers import expected_triggers, seed_catalogue, send, worker_process
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_worker_and_producer_carry_on_after_the_broker_is_killed_and_restarted(
 ):
     if not kafka_broker.persistent:
         pytest.skip(f"{kafka_broker.kind} loses its topics on restart: this experiment needs Apache Kafka")
-    world, events = simulate(1200, seed=47, tools=200)
+    world, events = simulate(1200 * fault_scale(), seed=47, tools=200)
     events = restamped_recent(events)
     seed_catalogue(fault_settings, world)
     half = len(events) // 2

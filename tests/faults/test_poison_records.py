@@ -18,7 +18,7 @@ from producers.simulator import simulate
 from streamrec.events import encode_event
 from streamrec.kafka_clients import make_producer
 from streamrec.topics import ensure_topics
-from tests.faults.ledger import FaultRow, NotificationLedger, wait_for_log_line
+from tests.faults.ledger import FaultRow, NotificationLedger, fault_scale, wait_for_log_line
 from tests.pipeline_helpers import expected_triggers, read_topic, seed_catalogue, worker_process
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def poison_records(valid: dict[str, object]) -> dict[str, tuple[bytes, str]]:
 
 def test_poison_records_never_stop_a_group_of_three(delivery_settings, tmp_path, fault_table):
     settings = delivery_settings
-    world, events = simulate(1500, seed=17, tools=200)
+    world, events = simulate(1500 * fault_scale(), seed=17, tools=200)
     seed_catalogue(settings, world)
     triggers = expected_triggers(events, settings.trigger_every_nth_page_view)
     valid = json.loads(encode_event(next(e for e in events if e.type == "page_view")))

@@ -13,14 +13,14 @@ import time
 import pytest
 
 from producers.simulator import simulate
-from tests.faults.ledger import FaultRow, NotificationLedger, restamped_recent
+from tests.faults.ledger import FaultRow, NotificationLedger, fault_scale, restamped_recent
 from tests.pipeline_helpers import expected_triggers, seed_catalogue, send, worker_process
 
 pytestmark = pytest.mark.integration
 
 
 def _stream_halves(settings, seed: int, n_events: int = 1200):
-    world, events = simulate(n_events, seed=seed, tools=200)
+    world, events = simulate(n_events * fault_scale(), seed=seed, tools=200)
     events = restamped_recent(events)
     seed_catalogue(settings, world)
     half = len(events) // 2

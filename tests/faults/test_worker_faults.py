@@ -12,43 +12,46 @@ import time
 import pytest
 
 from producers.simulator import simulate
-from tests.faults.ledger import FaultRow, NotificationLedger, wait_for_log_line
+from tests.faults.ledger import FaultRow, NotificationLedger, fault_scale, wait_for_log_line
 from tests.pipeline_helpers import expected_triggers, read_topic, seed_catalogue, send, worker_process
 
 pytestmark = pytest.mark.integration
 
 
 def _known_traffic(settings, seed: int, n_events: int = 1500):
-    world, events = simulate(n_events, seed=seed, tools=200)
+    world, events = simulate(n_events * fault_scale(), seed=seed, tools=200)
     seed_catalogue(settings, world)
     return events, expected_triggers(events, settings.trigger_every_nth_page_view)
 
 
 def test_a_worker_killed_mid_stream_and_restarted_loses_nothing(delivery_settings, tmp_path, fault_table):
+    """SIGKILL after some notifications went out, start a new worker; `fault_scale()` kills in a row."""
     settings = delivery_settings
     events, triggers = _known_traffic(settings, seed=53)
     ledger = NotificationLedger(settings, triggers)
     send(settings, events)
-    first = worker_process(settings, tmp_path / "worker-1.log", max_poll_records=40)
+    kills = fault_scale()
+    worker = worker_process(settings, tmp_path / "worker-0.log", max_poll_records=40)
     try:
-        read_topic(settings, settings.notifications_topic, done=lambda recs: len(recs) >= 40, timeout_s=60)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    killed_at = time.monotonic()
-    second = worker_process(settings, tmp_path / "worker-2.log", max_poll_records=40)
-    try:
+        for kill in range(1, kills + 1):
+            wanted = 40 * kill
+            read_topic(settings, settings.notifications_topic, done=lambda recs, n=wanted: len(recs) >= n,
+                       timeout_s=60)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+            killed_at = time.monotonic()
+            worker = worker_process(settings, tmp_path / f"worker-{kill}.log", max_poll_records=40)
         recovery_s = ledger.time_to_recover(killed_at, timeout_s=90)
         counts = ledger.counts(timeout_s=120)
-        alive = second.poll() is None
+        alive = worker.poll() is None
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(30)
-    fault_table.append(FaultRow("worker SIGKILL mid-stream, new worker started", settings.delivery, counts,
-                                True, recovery_s, "restart by the orchestrator; time includes its start-up"))
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    fault_table.append(FaultRow(f"worker SIGKILL mid-stream x{kills}, new worker started", settings.delivery,
+                                counts, True, recovery_s, "restart by the orchestrator; time includes its start-up"))
     assert alive
     counts.assert_exact(settings)
-    assert counts.repeated_records <= 2 * 40, "more repeats than the batches in flight at the kill"
+    assert counts.repeated_records <= 2 * 40 * kills, "more repeats than the batches in flight at the kills"
 
 
 def test_a_worker_joining_and_one_leaving_mid_stream_loses_nothing(delivery_settings, tmp_path, fault_table):

@@ -17,6 +17,7 @@ from consumers.worker_main import build_worker
 from producers.simulator import simulate
 from streamrec.dev_stack import TANSU
 from streamrec.notifications import decode_notification
+from streamrec.topics import ensure_topics
 from tests.pipeline_helpers import expected_triggers, read_topic, seed_catalogue, send
 
 pytestmark = pytest.mark.integration
@@ -29,6 +30,7 @@ def test_an_aborted_transaction_is_redone_and_read_committed_sees_each_notificat
     world, events = simulate(400, seed=61, tools=100)
     seed_catalogue(exactly_once, world)
     triggers = expected_triggers(events, exactly_once.trigger_every_nth_page_view)
+    ensure_topics(exactly_once)  # as run_worker does: a group that subscribes before its topic exists waits
     worker = build_worker(exactly_once, client_id="eos-test")
     producer = worker.producer
     commit = producer.commit_transaction
