@@ -225,7 +225,8 @@ class SessionStore:
             items_key = self.keys.notified_items(user_id)
             events_key = self.keys.notified_events(user_id)
             if members:
-                pipe.zadd(items_key, {m: ts_ms for m in members})
+                # GT: a notification recorded late (a restore, a redone batch) never moves a cooldown back.
+                pipe.zadd(items_key, {m: ts_ms for m in members}, gt=True)
             pipe.zremrangebyscore(items_key, "-inf", str(min(ts_ms, now_ms) - self.settings.notify_cooldown_s * 1000))
             pipe.expire(items_key, ttl)
             pipe.zadd(events_key, {trigger_event_id: ts_ms})

@@ -141,3 +141,14 @@ def test_a_future_trigger_time_does_not_wipe_cooldowns(store, settings):
     store.record_notifications([("u1", "trigger-far", ["product:p2"], far_ms)])
     (soon,) = store.filters_batch([("u1", "trigger-2", now_ms + 60_000)])
     assert soon.excluded("product") == {"p1"}  # p1 is still cooling down
+
+
+def test_a_notification_recorded_late_never_moves_a_cooldown_back(store, settings):
+    """A restore (or a redone batch) records an older notification after a newer one of the same item."""
+    newer_ms = int(T0.timestamp() * 1000) + 3_600_000
+    store.record_notifications([("u1", "trigger-new", ["product:p1"], newer_ms)])
+    store.record_notifications([("u1", "trigger-old", ["product:p1"], newer_ms - 3_600_000)])
+    cooldown_ms = settings.notify_cooldown_s * 1000
+    # Still cooling down just before the newer notification's window ends: the older time did not win.
+    (filters,) = store.filters_batch([("u1", "trigger-x", newer_ms + cooldown_ms - 1000)])
+    assert "p1" in filters.excluded("product")
