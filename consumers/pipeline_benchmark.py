@@ -28,7 +28,7 @@ from producers.pacing import Pacer
 from producers.simulator import generate_events, world_for_events
 from streamrec.dev_stack import spawn_with_settings
 from streamrec.events import Event, PageView, TaskCompleted, encode_event, utc_now
-from streamrec.kafka_clients import make_consumer, make_producer
+from streamrec.kafka_clients import assign_whole_topic, make_consumer, make_producer
 from streamrec.session_store import PRODUCT, TOOL, SessionStore
 from streamrec.settings import Settings
 from streamrec.topics import TopicSpec, ensure_topics
@@ -64,8 +64,9 @@ class LatencyCollector(threading.Thread):
 
     def __init__(self, settings: Settings, topic: str, extract: callable) -> None:
         super().__init__(daemon=True)
-        self.consumer = make_consumer(settings, f"bench-reader-{uuid.uuid4().hex[:8]}", "bench-reader")
-        self.consumer.subscribe([topic])
+        self.consumer = make_consumer(settings, None, "bench-reader")
+        if not assign_whole_topic(self.consumer, topic):
+            raise TimeoutError(f"topic {topic} does not exist")
         self.extract = extract  # value -> (id, event time)
         self.arrivals: dict[str, tuple[float, float]] = {}  # id -> (arrival wall time, latency ms)
         self.stop = threading.Event()

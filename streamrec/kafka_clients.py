@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -161,3 +162,22 @@ def consumer_lag(settings: Settings, group_id: str, topic: str) -> dict[int, int
     finally:
         consumer.close()
         admin.close()
+
+
+def assign_whole_topic(consumer: KafkaConsumer, topic: str, timeout_s: float = 30.0) -> list[TopicPartition]:
+    """Assign every partition of `topic` to a group-less reader, from the beginning; [] if the topic never shows.
+
+    Readers that only watch a topic (benchmarks, tests, tools) assign by hand: a group member that joins
+    before the broker lists a just-created topic gets no partitions until its next metadata refresh.
+    """
+    deadline = time.monotonic() + timeout_s
+    partitions = consumer.partitions_for_topic(topic)
+    while not partitions and time.monotonic() < deadline:
+        time.sleep(0.1)
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        return []
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    consumer.seek_to_beginning(*assigned)
+    return assigned

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
-from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.triggers import expected_trigger_ids
@@ -19,7 +18,7 @@ from producers.event_producer import EventProducer
 from producers.synthetic_world import SyntheticWorld
 from streamrec.dev_stack import spawn_with_settings
 from streamrec.events import Event
-from streamrec.kafka_clients import make_consumer
+from streamrec.kafka_clients import assign_whole_topic, make_consumer
 from streamrec.session_store import PRODUCT, TOOL
 from streamrec.settings import Settings
 from streamrec.topics import ensure_topics
@@ -72,16 +71,8 @@ def read_topic(
     deadline = time.monotonic() + timeout_s
     settle_until = None
     try:
-        partitions = None
-        while not partitions and time.monotonic() < deadline:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                time.sleep(0.1)
-        if not partitions:
+        if not assign_whole_topic(consumer, topic, timeout_s):
             return records
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
         while time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=200).values():
                 records.extend(batch)
