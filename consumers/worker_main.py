@@ -56,12 +56,19 @@ def build_worker(
                                 state=StateRecovery(client, settings))
 
 
-def _touch_when_ready(worker: RecommendationWorker, ready_file: Path, stop: threading.Event) -> None:
+def mirror_readiness(worker: RecommendationWorker, ready_file: Path, stop: threading.Event,
+                     interval_s: float = 0.2) -> None:
+    """Keep `ready_file` present exactly while the worker is ready (an exec readiness probe tests for it):
+    it appears once partitions are owned, and goes away during an outage until the worker recovers."""
     while not stop.is_set():
-        if worker.ready.wait(0.2):
-            ready_file.parent.mkdir(parents=True, exist_ok=True)
-            ready_file.write_text(str(os.getpid()))
-            return
+        if worker.ready.is_set():
+            if not ready_file.exists():
+                ready_file.parent.mkdir(parents=True, exist_ok=True)
+                ready_file.write_text(str(os.getpid()))
+        else:
+            ready_file.unlink(missing_ok=True)
+        stop.wait(interval_s)
+    ready_file.unlink(missing_ok=True)
 
 
 def run_worker(
@@ -76,7 +83,7 @@ def run_worker(
     worker = build_worker(settings, stop=stop)
     if ready_file is not None:
         ready_file.unlink(missing_ok=True)
-        threading.Thread(target=_touch_when_ready, args=(worker, ready_file, stop), daemon=True).start()
+        threading.Thread(target=mirror_readiness, args=(worker, ready_file, stop), daemon=True).start()
     worker.run(stop)
     log.info("worker stopped after %d batches, %d records committed", worker.batches, worker.committed_records)
     return worker

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     dlq_partitions: int = Field(1, ge=1)
     replication_factor: int = Field(1, ge=1)
     consumer_group: str = "streamrec-worker"
-    # A group join takes about half the session timeout on Tansu; 6 s is also Kafka's minimum default.
+    # Kafka's group.min.session.timeout.ms (6 s by default) is the floor; a SIGKILLed worker's partitions move
+    # after this (6.0 s measured with `streamrec bench-group`), a SIGTERMed one's at once (docs/operations.md).
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     # Low fetch wait keeps end-to-end latency near the broker's floor (default 500 ms adds ~130 ms).

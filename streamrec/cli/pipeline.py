@@ -28,7 +28,9 @@ def topics() -> None:
 
 
 def worker(
-    ready_file: Path = typer.Option(None, "--ready-file", help="Written once the worker owns partitions"),
+    ready_file: Path = typer.Option(
+        None, "--ready-file", help="Present while the worker owns partitions and Redis and the broker answer"
+    ),
 ) -> None:
     """Run a recommendation worker in the consumer group until SIGTERM/SIGINT (drains, flushes, commits)."""
     from consumers.worker_main import run_worker

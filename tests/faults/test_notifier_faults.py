@@ -83,7 +83,9 @@ def _notifications(users: list[str], per_user: int, wave: str) -> list[Notificat
     ]
 
 
-def test_notifier_killed_mid_stream_pushes_each_notification_once(settings, tmp_path, monkeypatch, fault_table):
+def test_notifier_killed_mid_stream_pushes_each_notification_once(delivery_settings, tmp_path, monkeypatch,
+                                                                   fault_table):
+    settings = delivery_settings  # exactly-once: the notifier reads read_committed
     port = free_port()
     for name, value in {
         "PORT": str(port), "TOKEN_SECRET": SECRET, "CONSUMER_GROUP": f"notifier-{uuid.uuid4().hex[:8]}",

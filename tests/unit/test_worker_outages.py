@@ -129,3 +129,31 @@ def test_partitions_revoked_during_an_outage_are_not_committed():
     worker.handle_batch(records([GOOD], partition=0) + records([GOOD], partition=1, first_offset=20))
     (offsets,) = consumer.committed
     assert {tp.partition: o.offset for tp, o in offsets.items()} == {1: 21}
+
+
+def test_the_ready_file_is_there_only_while_the_worker_is_ready(tmp_path):
+    from types import SimpleNamespace
+
+    from consumers.worker_main import mirror_readiness
+
+    worker, stop, ready_file = SimpleNamespace(ready=threading.Event()), threading.Event(), tmp_path / "ready"
+    thread = threading.Thread(target=mirror_readiness, args=(worker, ready_file, stop, 0.01), daemon=True)
+    thread.start()
+
+    def settles_to(present: bool) -> bool:
+        for _ in range(200):
+            if ready_file.exists() == present:
+                return True
+            stop.wait(0.01)
+        return False
+
+    assert settles_to(False)
+    worker.ready.set()  # partitions assigned
+    assert settles_to(True)
+    worker.ready.clear()  # an outage: a readiness probe must fail now
+    assert settles_to(False)
+    worker.ready.set()
+    assert settles_to(True)
+    stop.set()
+    thread.join(2)
+    assert not ready_file.exists()
