@@ -57,7 +57,8 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
         printer.start()
         time.sleep(3)  # the printer's group join
         run = stream_simulation(settings, duration_s=duration_s, rate=rate, seed=seed, progress=False)
-        typer.echo(f"    sent {run.sent} events in {run.seconds:.1f}s")
+        typer.echo(f"    sent {run.sent} events in {run.seconds:.1f}s ({run.resent} re-sent after broker errors, "
+                   f"{run.lost} lost)")
         printer.join()
         if demo_url and sys.stdin.isatty():
             typer.echo(f"The demo page stays live: {demo_url}")

@@ -56,7 +56,10 @@ def simulate(
     from producers.live_simulation import stream_simulation
 
     run = stream_simulation(Settings(), events, duration, rate, seed, truth_out=truth)
-    typer.echo(f"run {run.run_id}: sent {run.sent} events in {run.seconds:.1f}s ({run.sent / run.seconds:.0f}/s)")
+    typer.echo(f"run {run.run_id}: sent {run.sent} events in {run.seconds:.1f}s ({run.sent / run.seconds:.0f}/s), "
+               f"{run.resent} re-sent after broker errors, {run.lost} lost")
+    if run.lost:
+        raise typer.Exit(1)
 
 
 def replay_file(
