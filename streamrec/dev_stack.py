@@ -265,8 +265,46 @@ def _kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL, timeout_s:
         process.wait(10)
 
 
+class _ServerProcess:
+    """Signals for a server this process started in its own session: stall, resume, crash, restart, stop."""
+
+    process: subprocess.Popen | None
+    stop_timeout_s: float = 30
+
+    def start(self) -> _ServerProcess:
+        raise NotImplementedError
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stall(self) -> None:
+        """SIGSTOP: it holds its connections open and answers nothing."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.running():
+            os.killpg(self.process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean shutdown."""
+        if self.process is not None:
+            _kill_group(self.process, signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Kill it (if running) and start it again on the same port (what it kept on disk comes back)."""
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), SIGKILL if it takes longer than `stop_timeout_s`."""
+        if self.process is not None:
+            self.resume()
+            _kill_group(self.process, signal.SIGTERM, timeout_s=self.stop_timeout_s)
+
+
 @dataclass
-class LocalBroker:
+class LocalBroker(_ServerProcess):
     """A broker this process started, for tests that stall it (SIGSTOP), kill it and start it again.
 
     Apache Kafka restarts on the same port with the same data dir, so what was written survives; Tansu keeps
@@ -295,38 +333,11 @@ class LocalBroker:
             self.process = start_kafka(self.port, self.data_dir, self.log_path, self.host)
         return self
 
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stall(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.running():
-            os.killpg(self.process.pid, signal.SIGCONT)
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, no clean shutdown."""
-        if self.process is not None:
-            _kill_group(self.process, signal.SIGKILL)
-
-    def restart(self) -> None:
-        """Kill it (if running) and start it again on the same port with the same data dir."""
-        self.kill()
-        self.start()
-
     def ensure_running(self) -> None:
         """Undo what a test left behind: resume a stalled broker, start a dead one."""
         self.resume()
         if not self.running():
             self.start()
-
-    def stop(self) -> None:
-        """SIGTERM (a clean shutdown), SIGKILL if it takes over 30 s."""
-        if self.process is not None:
-            self.resume()
-            _kill_group(self.process, signal.SIGTERM)
 
 
 def start_broker(kind: str, port: int, data_dir: Path, log_path: Path, host: str = "127.0.0.1") -> LocalBroker:
@@ -375,7 +386,7 @@ def start_redis(port: int, log_path: Path, host: str = "127.0.0.1", aof: bool = 
 
 
 @dataclass
-class LocalRedis:
+class LocalRedis(_ServerProcess):
     """A private redis-server a test may stall (SIGSTOP), kill (SIGKILL) and restart on the same port."""
 
     port: int
@@ -392,32 +403,12 @@ class LocalRedis:
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 
+    stop_timeout_s = 10
+
     def start(self) -> LocalRedis:
         self.process = start_redis(self.port, self.log_path, aof=self.aof, appendfsync=self.appendfsync,
                                    data_dir=self.data_dir)
         return self
-
-    def stall(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            _kill_group(self.process, signal.SIGKILL)
-
-    def restart(self) -> None:
-        """Kill and start again: with AOF the data comes back, without it the server is empty."""
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.resume()
-            _kill_group(self.process, signal.SIGTERM, timeout_s=10)
 
 
 def redis_answers(url: str) -> bool:

@@ -11,30 +11,13 @@ from hypothesis import strategies as st
 
 from producers.collector.app import STATIC_DIR, create_app
 from producers.collector.ingest import IngestError, parse_events
-from producers.collector.kafka_sink import BrokerUnavailable
 from producers.collector.settings import CollectorSettings
 from streamrec.settings import Settings
+from tests.fake_sink import FakeSink
 
 KEY = {"X-API-Key": "shop-key"}
 JSON = {**KEY, "Content-Type": "application/json"}
 ORIGIN = "http://shop.test"
-
-
-class FakeSink:
-    def __init__(self) -> None:
-        self.events: list = []
-        self.down = False
-        self.last_error: str | None = None
-
-    def deliver(self, events) -> None:
-        if self.down:
-            self.last_error = "broker down"
-            raise BrokerUnavailable("no broker")
-        self.last_error = None
-        self.events.extend(events)
-
-    def close(self) -> None:
-        pass
 
 
 def page_view(i: int = 0, **extra: object) -> dict[str, object]:

@@ -11,27 +11,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from producers.collector.app import create_app
-from producers.collector.kafka_sink import BrokerUnavailable
 from producers.collector.settings import CollectorSettings
 from streamrec.settings import Settings
-
-
-class FakeSink:
-    def __init__(self) -> None:
-        self.events: list = []
-        self.down = False
-        self.last_error: str | None = None
-
-    def deliver(self, events) -> None:
-        if self.down:
-            self.last_error = "broker down"
-            raise BrokerUnavailable("no broker")
-        self.last_error = None
-        self.events.extend(events)
-
-    def close(self) -> None:
-        pass
-
+from tests.fake_sink import FakeSink
+from tests.hostile_json import hostile_text, json_values
+from tests.hostile_json import near_events as hostile_near_events
 
 SINK = FakeSink()
 # raise_server_exceptions=False: a crash must show up as the 500 a client would see, not as a test error.
@@ -41,47 +25,7 @@ CLIENT = TestClient(
 )
 DOCUMENTED = {202, 400, 401, 413, 415, 422}
 
-controls = st.sampled_from(["\x00", "\r", "\n", "\t", "\x7f", "\x85", "\ud800", "\udfff", "\u2028"])
-text = st.text(alphabet=st.characters() | controls, max_size=40)
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**30), 10**30)
-    | st.integers().map(lambda n: n * 10**50)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | text
-)
-json_values = st.recursive(
-    scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(text, kids, max_size=4), max_leaves=20
-)
-FIELDS = [
-    "type",
-    "user_id",
-    "session_id",
-    "event_id",
-    "item_id",
-    "tool_id",
-    "ts",
-    "price",
-    "quantity",
-    "page",
-    "category",
-    "brand",
-    "task",
-    "referrer",
-    "device",
-    "schema_version",
-]
-near_events = st.fixed_dictionaries(
-    {
-        "type": st.sampled_from(
-            ["page_view", "session_start", "session_end", "task_completed", "add_to_cart", "purchase", "wishlist"]
-        ),
-        "user_id": st.just("u1") | text,
-        "session_id": st.just("s1"),
-    },
-    optional={name: json_values for name in FIELDS if name not in {"type", "user_id", "session_id"}},
-)
+near_events = hostile_near_events(st.just("u1") | hostile_text, extra_types=("wishlist",))
 bodies = st.one_of(
     st.binary(max_size=500),
     json_values.map(json.dumps),

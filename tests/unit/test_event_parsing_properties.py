@@ -13,46 +13,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from streamrec.events import EventDecodeError, parse_event
+from tests.hostile_json import FIELDS, json_values
+from tests.hostile_json import near_events as hostile_near_events
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-controls = st.characters(codec="utf-8") | st.sampled_from(["\x00", "\r", "\n", "\t", "\x7f", "\x85", "\u2028"])
-hostile_text = st.text(alphabet=controls, max_size=50) | st.text(max_size=5000)
-huge_ints = st.integers(min_value=-(10**30), max_value=10**30) | st.integers().map(lambda n: n * 10**40)
-scalars = st.none() | st.booleans() | huge_ints | st.floats(allow_nan=True, allow_infinity=True) | hostile_text
-json_values = st.recursive(
-    scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(hostile_text, children, max_size=4),
-    max_leaves=30,
-)
-FIELDS = [
-    "type",
-    "user_id",
-    "session_id",
-    "event_id",
-    "item_id",
-    "tool_id",
-    "ts",
-    "price",
-    "quantity",
-    "page",
-    "category",
-    "brand",
-    "task",
-    "referrer",
-    "device",
-    "schema_version",
-]
-near_events = st.fixed_dictionaries(
-    {
-        "type": st.sampled_from(
-            ["page_view", "session_start", "session_end", "task_completed", "add_to_cart", "purchase"]
-        ),
-        "user_id": st.just("u1"),
-        "session_id": st.just("s1"),
-    },
-    optional={name: json_values for name in FIELDS if name not in {"type", "user_id", "session_id"}},
-)
+near_events = hostile_near_events()
 
 
 def _parses_or_refuses(raw: bytes) -> None:
