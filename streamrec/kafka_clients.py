@@ -117,6 +117,9 @@ def make_consumer(settings: Settings, group_id: str | None, client_id: str, **ov
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "max_poll_records": settings.max_poll_records,
         "max_partition_fetch_bytes": max(1_048_576, settings.max_event_bytes * 16),
+        # A group member that subscribed a moment before its topic was listed by the broker (Apache Kafka lists a
+        # new topic shortly after creating it) sees it at the next metadata refresh: 5 s, not the default 5 min.
+        "metadata_max_age_ms": 5000,
         # With transactional workers, readers see a batch's notifications only once its transaction committed.
         "isolation_level": "read_committed" if settings.delivery == "exactly-once" else "read_uncommitted",
     }
