@@ -6,37 +6,20 @@ import logging
 import os
 import signal
 import threading
-import time
 from functools import partial
 from pathlib import Path
-
-import redis
 
 from consumers.recommendation_pipeline import RecommendationPipeline
 from consumers.state_recovery import StateRecovery
 from consumers.worker import RecommendationWorker
 from model.serving import make_recommender_source
 from streamrec.kafka_clients import make_consumer, make_producer, make_transactional_producer
+from streamrec.redis_wait import wait_for_redis
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
 from streamrec.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-
-
-def wait_for_redis(client: redis.Redis, settings: Settings, stop: threading.Event | None = None) -> None:
-    """Block until Redis answers (a worker started before its Redis waits, it does not crash-loop)."""
-    delay = settings.outage_backoff_s
-    while True:
-        try:
-            client.ping()
-            return
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-            if stop is not None and stop.is_set():
-                raise
-            log.error("waiting for Redis at %s: %r (next try in %.1fs)", settings.redis_url, error, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, settings.outage_backoff_max_s)
 
 
 def build_worker(

@@ -28,6 +28,7 @@ from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.webhook import WebhookSender
 from streamrec.kafka_clients import make_consumer, offsets_after
 from streamrec.notifications import Notification, decode_notification
+from streamrec.redis_wait import wait_for_redis
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def build_dispatcher(
     settings: Settings, notifier: NotifierSettings, metrics: NotifierMetrics
 ) -> NotificationDispatcher:
     client = settings.redis_client()
-    client.ping()  # fail fast when Redis is not there
+    wait_for_redis(client, settings)  # a notifier started before its Redis waits for it
     webhook = None
     if notifier.webhook_url:
         webhook = WebhookSender(
