@@ -11,6 +11,7 @@ import logging
 import typer
 
 from streamrec.cli import dev, evaluation, models, pipeline, sessions, web
+from streamrec.log_throttle import throttle_library_logs
 
 app = typer.Typer(
     name="streamrec",
@@ -33,6 +34,7 @@ def _configure(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    throttle_library_logs()  # a broker outage is one line per kind of error per 10 s, not dozens a second
 
 
 def main() -> None:
