@@ -175,11 +175,11 @@ class RecommendationWorker:
     def lag(self) -> int | None:
         """Records on the owned partitions not yet polled (end offset minus position); None if unknown."""
         assigned = sorted(self._assignment(), key=lambda tp: (tp.topic, tp.partition))
-        if not assigned:
-            return 0
-        try:
-            ends = self.consumer.end_offsets(assigned)
-            return sum(max(0, ends[tp] - self.consumer.position(tp)) for tp in assigned)
+        if not assigned or self.outage is not None:
+            return 0 if not assigned else None
+        try:  # short timeouts: a report must never hold the loop while the broker is away
+            ends = self.consumer.end_offsets(assigned, timeout_ms=500)
+            return sum(max(0, ends[tp] - self.consumer.position(tp, timeout_ms=200)) for tp in assigned)
         except (KafkaError, AssertionError) as error:  # AssertionError: a partition moved in between
             log.debug("lag unknown: %r", error)
             return None
