@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     # --- Kafka -------------------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated bootstrap servers")
     kafka_bootstrap_timeout_ms: int = Field(10_000, description="Give up connecting to the brokers after this")
+    kafka_reconnect_backoff_max_ms: int = Field(2000, ge=50, description="Longest wait between reconnect attempts")
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -145,6 +146,9 @@ class Settings(BaseSettings):
             "bootstrap_servers": self.kafka_bootstrap.split(","),
             "security_protocol": self.kafka_security_protocol,
             "bootstrap_timeout_ms": self.kafka_bootstrap_timeout_ms,
+            # kafka-python backs reconnects off exponentially up to 30 s by default: a broker back after a
+            # restart went unnoticed for up to that long. Retry at least every 2 s instead.
+            "reconnect_backoff_max_ms": self.kafka_reconnect_backoff_max_ms,
         }
         if self.kafka_sasl_mechanism:
             options["sasl_mechanism"] = self.kafka_sasl_mechanism
