@@ -199,27 +199,33 @@ class RecommendationWorker:
             events.append(event)
             decoded.append(record)
 
-        if self.state is not None:
-            # One EXISTS per batch: a Redis that came back empty is rebuilt from the log before it is written.
-            self._until_done("Redis or the broker (state check)", (*INFRASTRUCTURE_ERRORS, KafkaError),
-                             lambda: self.state.ensure(self._stop))
         notifications = (
-            self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self._prepare_with_retries(decoded, events))
-            if events else []
+            self._redis_step(lambda: self._prepare_with_retries(decoded, events)) if events else []
         )
         if self.settings.delivery == "exactly-once":
             partition_of = {e.event_id: (r.topic, r.partition) for e, r in zip(events, decoded, strict=True)}
             sent = self._until_done("the broker (transaction)", (KafkaError,),
                                     lambda: self._commit_transaction(partition_of, notifications, records))
             # After the commit, never before: a batch redone after an abort must find its triggers unnotified.
-            self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self.pipeline.confirm(sent))
+            self._redis_step(lambda: self.pipeline.confirm(sent))
         else:
             self._produce(notifications)
-            self._until_done("Redis", INFRASTRUCTURE_ERRORS, lambda: self.pipeline.confirm(notifications))
+            self._redis_step(lambda: self.pipeline.confirm(notifications))
             self._until_done("the broker (commit)", (KafkaError,), lambda: self._commit(records))
         self._letters = []
         self.batches += 1
         return notifications
+
+    def _redis_step(self, step: Callable[[], T]) -> T:
+        """A step that writes Redis, retried through outages; every attempt first makes sure the store is whole
+        (one EXISTS; a Redis that came back empty is rebuilt from the log, which reads Kafka, before the write)."""
+
+        def attempt() -> T:
+            if self.state is not None:
+                self.state.ensure(self._stop)
+            return step()
+
+        return self._until_done("Redis", (*INFRASTRUCTURE_ERRORS, KafkaError), attempt)
 
     def _prepare_with_retries(self, records: list[ConsumerRecord], events: list[Event]) -> list[Notification]:
         letters_before = len(self._letters)

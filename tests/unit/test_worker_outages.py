@@ -157,3 +157,23 @@ def test_the_ready_file_is_there_only_while_the_worker_is_ready(tmp_path):
     stop.set()
     thread.join(2)
     assert not ready_file.exists()
+
+
+def test_every_redis_attempt_first_checks_the_store_is_whole():
+    """Redis may come back empty during the outage: the retried write must not land before the rebuild."""
+    calls: list[str] = []
+
+    class StoreCheck:
+        def ensure(self, stop) -> bool:
+            calls.append("state-check")
+            return False
+
+    pipeline = FakePipeline(calls, errors=[redis.exceptions.ConnectionError("refused")])
+    worker = RecommendationWorker(FAST, pipeline, FakeConsumer(calls), FakeProducer(calls), state=StoreCheck())
+    pipeline.worker = worker
+    worker.handle_batch(records([GOOD]))
+
+    prepares = [i for i, call in enumerate(calls) if call == "prepare"]
+    assert len(prepares) == 2
+    assert all(calls[i - 1] == "state-check" for i in prepares)
+    assert calls[calls.index("confirm") - 1] == "state-check"
