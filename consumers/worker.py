@@ -343,7 +343,8 @@ class RecommendationWorker:
         if not owned:
             return
         try:
-            self.consumer.commit(offsets_after(owned))
+            # Bounded: a commit to a coordinator that went away must fail (and be retried), not hang the loop.
+            self.consumer.commit(offsets_after(owned), timeout_ms=self.settings.kafka_bootstrap_timeout_ms)
             self.committed_records += len(owned)
         except CommitFailedError as error:
             # The group rebalanced under us: the new owner re-reads these records, and

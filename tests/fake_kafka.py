@@ -52,7 +52,7 @@ class FakeConsumer:
     def subscribe(self, topics: list[str], listener: object = None) -> None:
         self.calls.append("subscribe")
 
-    def commit(self, offsets: dict) -> None:
+    def commit(self, offsets: dict, timeout_ms: int | None = None) -> None:
         self.calls.append("commit")
         if self.commit_errors:
             raise self.commit_errors.pop(0)

@@ -35,10 +35,10 @@ def _phase(events, name: str):
                                  "session_id": f"{name}-{e.session_id}"}) for e in events]
 
 
-def _wait(condition, timeout_s: float, what: str) -> float:
+def _wait(condition, timeout_s: float, what: str, detail=lambda: "") -> float:
     started = time.monotonic()
     while not condition():
-        assert time.monotonic() - started < timeout_s, f"timed out waiting for {what}"
+        assert time.monotonic() - started < timeout_s, f"timed out waiting for {what} {detail()}"
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -80,7 +80,9 @@ def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_p
         server.send_signal(signal.SIGCONT)
         resumed_at = time.monotonic()
         figures["stall_recovery_s"] = _wait(lambda: worker.outage is None, 20, "recovery from the stall")
-        figures["stall_caught_up_s"] = _wait(lambda: worker.committed_records >= sent, 60, "the stall's backlog")
+        figures["stall_caught_up_s"] = _wait(lambda: worker.committed_records >= sent, 60, "the stall's backlog",
+                                             lambda: f"(committed {worker.committed_records} of {sent}, "
+                                                     f"outage={worker.outage}, batches={worker.batches})")
         assert worker.ready.is_set()
         del resumed_at
 
