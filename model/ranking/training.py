@@ -7,6 +7,8 @@ the latest `holdout_fraction` is only scored (the reported AUC), never trained o
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,12 +146,14 @@ def train_ranker(spec: FeatureSpec, examples: RankerExamples, config: RankerConf
     # as the model leans towards conversions even while the ranking improves.
     stop = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience,
                                          restore_best_weights=True)
-    fitted = model.fit(
-        train.inputs, train.labels, batch_size=config.batch_size, epochs=config.epochs,
-        validation_data=(validation.inputs, validation.labels) if len(validation) else None,
-        class_weight={0: 1.0, 1: max(1.0, positive_weight)}, callbacks=[stop] if len(validation) else [],
-        verbose=1 if progress else 0, shuffle=True,
-    )
+    # Keras prints its epoch lines to stdout; progress belongs on stderr (stdout carries `--json` output alone).
+    with contextlib.redirect_stdout(sys.stderr):
+        fitted = model.fit(
+            train.inputs, train.labels, batch_size=config.batch_size, epochs=config.epochs,
+            validation_data=(validation.inputs, validation.labels) if len(validation) else None,
+            class_weight={0: 1.0, 1: max(1.0, positive_weight)}, callbacks=[stop] if len(validation) else [],
+            verbose=2 if progress else 0, shuffle=True,
+        )
     scores = model.predict(holdout.inputs, batch_size=8192, verbose=0) if len(holdout) else np.zeros(0)
     viewed = ~holdout.sampled
     report = RankerReport(

@@ -62,3 +62,12 @@ def test_serving_scorer_matches_keras_predict(planted):
     served = RankerScorer(model)(rows)
     assert served.shape == (200,)
     assert np.abs(served - model.predict(rows, verbose=0)).max() < 1e-5
+
+
+def test_training_progress_goes_to_stderr_never_stdout(planted, capfd):
+    """`--json` commands print JSON alone on stdout: the ranker's epoch lines must go to stderr."""
+    spec, examples, _ = planted
+    train_ranker(spec, examples.take(np.arange(3000)), RankerConfig(epochs=1), progress=True)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "loss" in err
