@@ -17,7 +17,7 @@ from consumers.triggers import Trigger, trigger_for
 from model.recommender import RecommendationRequest, Recommender
 from streamrec.events import Event, utc_now
 from streamrec.notifications import Notification, RecommendedItem, notification_id_for
-from streamrec.session_store import SessionContext, SessionStore
+from streamrec.session_store import SessionContext, SessionStore, history_row
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,12 +147,4 @@ class RecommendationPipeline:
 
     def confirm(self, notifications: Sequence[Notification]) -> None:
         """Record what was sent (the cooldown filter and redelivery dedupe read this)."""
-        self.store.record_notifications(
-            (
-                n.user_id,
-                n.trigger_event_id,
-                [f"{i.kind}:{i.item_id}" for i in n.items],
-                int(n.trigger_ts.timestamp() * 1000),
-            )
-            for n in notifications
-        )
+        self.store.record_notifications(history_row(n) for n in notifications)

@@ -22,7 +22,7 @@ from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from streamrec.events import Event, EventDecodeError
 from streamrec.kafka_clients import make_consumer
 from streamrec.notifications import Notification, decode_notification
-from streamrec.session_store import SessionStore, UnappliableEvent
+from streamrec.session_store import SessionStore, UnappliableEvent, history_row
 from streamrec.settings import Settings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -122,7 +122,7 @@ def restore_state(
                     decoded.append(event)
                 contexts = store.apply_batch(decoded)
                 if model is not None:
-                    model.observe(decoded, contexts)  # skips duplicates, so a second restore adds nothing
+                    model.observe(decoded, contexts)  # counts each event id once, so a second restore adds nothing
                 duplicates = sum(c.duplicate for c in contexts)
                 summary.events_read += len(records)
                 summary.events_duplicate += duplicates
@@ -158,22 +158,14 @@ def restore_state(
 
 
 def _record_new_notifications(store: SessionStore, notifications: list[Notification]) -> int:
-    """Record the notifications Redis does not know yet, with the worker's tuples (see pipeline.confirm).
+    """Record the notifications Redis does not know yet, with the worker's rows (`history_row`).
 
-    Recording one again would be harmless for the trigger dedupe, but could move an item's cooldown back to
-    an older time if the same item was notified since: so only unknown triggers are written.
+    Recording one again would be harmless (the trigger dedupe is a set, cooldowns only move forward: ZADD GT);
+    skipping known triggers keeps a second restore from writing anything.
     """
     if not notifications:
         return 0
-    sent = [
-        (
-            n.user_id,
-            n.trigger_event_id,
-            [f"{i.kind}:{i.item_id}" for i in n.items],
-            int(n.trigger_ts.timestamp() * 1000),
-        )
-        for n in notifications
-    ]
+    sent = [history_row(n) for n in notifications]
     known = store.filters_batch([(user, trigger, ts_ms) for user, trigger, _, ts_ms in sent])
     new = [row for row, filters in zip(sent, known, strict=True) if not filters.trigger_already_notified]
     if new:

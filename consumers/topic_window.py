@@ -23,6 +23,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
+from streamrec.kafka_clients import wait_for_partitions
+
 log = logging.getLogger(__name__)
 
 
@@ -73,14 +75,10 @@ class TopicWindowReader:
 
     # --- setup --------------------------------------------------------------------------------
     def _partitions(self) -> list[TopicPartition]:
-        deadline = time.monotonic() + self.metadata_timeout_s
-        while True:
-            ids = self.consumer.partitions_for_topic(self.topic)
-            if ids:
-                return [TopicPartition(self.topic, p) for p in sorted(ids)]
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"topic {self.topic} not found (no partitions in the broker's metadata)")
-            time.sleep(0.2)
+        partitions = wait_for_partitions(self.consumer, self.topic, self.metadata_timeout_s)
+        if not partitions:
+            raise RuntimeError(f"topic {self.topic} not found (no partitions in the broker's metadata)")
+        return partitions
 
     def _start_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         beginning = self.consumer.beginning_offsets(tps)

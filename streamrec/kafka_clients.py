@@ -167,20 +167,24 @@ def consumer_lag(settings: Settings, group_id: str, topic: str) -> dict[int, int
         admin.close()
 
 
+def wait_for_partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = 30.0) -> list[TopicPartition]:
+    """The partitions of `topic` once the broker lists it (a just-created topic shows a moment later); [] if never."""
+    deadline = time.monotonic() + timeout_s
+    partitions = consumer.partitions_for_topic(topic)
+    while not partitions and time.monotonic() < deadline:
+        time.sleep(0.1)
+        partitions = consumer.partitions_for_topic(topic)
+    return [TopicPartition(topic, p) for p in sorted(partitions or ())]
+
+
 def assign_whole_topic(consumer: KafkaConsumer, topic: str, timeout_s: float = 30.0) -> list[TopicPartition]:
     """Assign every partition of `topic` to a group-less reader, from the beginning; [] if the topic never shows.
 
     Readers that only watch a topic (benchmarks, tests, tools) assign by hand: a group member that joins
     before the broker lists a just-created topic gets no partitions until its next metadata refresh.
     """
-    deadline = time.monotonic() + timeout_s
-    partitions = consumer.partitions_for_topic(topic)
-    while not partitions and time.monotonic() < deadline:
-        time.sleep(0.1)
-        partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        return []
-    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(assigned)
-    consumer.seek_to_beginning(*assigned)
+    assigned = wait_for_partitions(consumer, topic, timeout_s)
+    if assigned:
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
     return assigned

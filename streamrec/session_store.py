@@ -15,6 +15,7 @@ from importlib.resources import files
 import redis
 
 from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
+from streamrec.notifications import Notification
 from streamrec.settings import Settings
 
 _APPLY_EVENT_LUA = files("streamrec").joinpath("lua/apply_event.lua").read_text()
@@ -103,6 +104,16 @@ class RedisKeys:
 
     def global_key(self, name: str) -> str:
         return f"{self.prefix}g:{name}"
+
+
+def history_row(notification: Notification) -> tuple[str, str, list[str], int]:
+    """What `record_notifications` keeps of a sent notification: user, trigger event, "kind:id" items, ts ms."""
+    return (
+        notification.user_id,
+        notification.trigger_event_id,
+        [f"{i.kind}:{i.item_id}" for i in notification.items],
+        int(notification.trigger_ts.timestamp() * 1000),
+    )
 
 
 def consumed_member(event: Event) -> str:
