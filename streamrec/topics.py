@@ -87,8 +87,11 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> T
         existing = set(admin.list_topics())
         for spec in (s for s in specs if s.name not in existing):
             try:
+                # wait_for_metadata: Kafka answers CreateTopics before its metadata lists the topic; a consumer
+                # subscribing in that gap joins with no partitions and idles until a later metadata refresh.
                 admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.config)]
+                    [NewTopic(spec.name, spec.partitions, spec.replication_factor, topic_configs=spec.config)],
+                    wait_for_metadata=True,
                 )
                 report.created.append(spec.name)
                 log.info("created topic %s with %d partitions", spec.name, spec.partitions)
