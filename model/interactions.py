@@ -6,8 +6,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from streamrec.events import Event
-from streamrec.session_store import PRODUCT, TOOL
+from streamrec.events import PRODUCT, TOOL, Event
 
 COLUMNS = ["event_id", "user_id", "session_id", "ts", "event_type", "kind", "item_id", "category", "brand", "price"]
 

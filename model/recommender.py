@@ -8,11 +8,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
 
-from streamrec.events import Event
-from streamrec.session_store import PRODUCT, SessionContext
+from streamrec.events import PRODUCT, Event
+from streamrec.session_store import SessionContext
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,19 @@ class Recommender(ABC):
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         """Learn from live events (streaming models); the default is a model frozen at `fit`."""
         return None
+
+
+class RecommenderSource(Protocol):
+    """Hands out the recommender to use for the next batch (lets the worker hot-swap models)."""
+
+    def current(self) -> Recommender: ...
+
+
+@dataclass
+class StaticRecommenderSource:
+    """Always the same recommender (replay, evaluation, tests)."""
+
+    recommender: Recommender
+
+    def current(self) -> Recommender:
+        return self.recommender

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import redis
 
-from consumers.recommendation_pipeline import RecommenderSource
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.bundle_paths import newest_bundle
-from model.recommender import Recommender
+from model.recommender import Recommender, RecommenderSource
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 def load_bundle_recommender(path: Path, fallback: Recommender) -> Recommender:
     """The two-tower + ranker of one bundle, answering cold starts and tools with `fallback`."""
     from model.bundle import ModelBundle  # TensorFlow loads only when there is a bundle to serve
-    from model.two_tower_recommender import TwoTowerRecommender
+    from model.two_tower.recommender import TwoTowerRecommender
 
     return TwoTowerRecommender(ModelBundle.load(path), fallback=fallback)
 

@@ -14,8 +14,9 @@ import numpy as np
 
 from model.ranking.features import ranker_inputs
 from model.two_tower.examples import query_inputs
-from model.two_tower_recommender import TwoTowerRecommender
-from streamrec.session_store import PRODUCT, SessionContext, SessionStore
+from model.two_tower.recommender import TwoTowerRecommender
+from streamrec.events import PRODUCT
+from streamrec.session_store import SessionContext, SessionStore
 
 
 @dataclass(frozen=True)

@@ -147,9 +147,9 @@ def choose_ranker_blend(frame: pd.DataFrame, spec, towers, vectors, index, ranke
     HR@10 of the next product interaction given the context before it (what a trigger asks), for
     retrieval alone and for ranker logit + blend * retrieval logit over a small grid.
     """
+    from measurement.evaluation.holdout_evaluation import evaluate_next_item
     from model.bundle import BundleConfig, ModelBundle
-    from model.holdout_evaluation import evaluate_next_item
-    from model.two_tower_recommender import TwoTowerRecommender
+    from model.two_tower.recommender import TwoTowerRecommender
 
     bundle = ModelBundle(
         config=BundleConfig(created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), two_tower=config.two_tower,

@@ -10,11 +10,24 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 SCHEMA_VERSION = 1
+
+
+class ItemKind(StrEnum):
+    """What a recommendation is about: a shop product or a tool of the product suite (a str: "product", "tool")."""
+
+    PRODUCT = "product"
+    TOOL = "tool"
+
+
+PRODUCT = ItemKind.PRODUCT
+TOOL = ItemKind.TOOL
+ITEM_KINDS: tuple[ItemKind, ...] = tuple(ItemKind)
 # Ids end up in Redis keys, logs and push payloads: no control characters (C0, DEL, C1) at all.
 ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 # Free text may hold a tab, nothing else from the control ranges (no NUL, no CR/LF to forge log lines).

@@ -14,7 +14,7 @@ from importlib.resources import files
 
 import redis
 
-from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
+from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
 from streamrec.notifications import Notification
 from streamrec.settings import Settings
 
@@ -26,8 +26,6 @@ class UnappliableEvent(ValueError):
     """An event the session script cannot apply whole (a non-finite price, a bad time): refused before any write."""
 
 
-PRODUCT = "product"
-TOOL = "tool"
 
 
 @dataclass(frozen=True)

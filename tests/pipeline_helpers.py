@@ -10,16 +10,15 @@ from dataclasses import dataclass
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
 
-from consumers.triggers import expected_trigger_ids
-from consumers.worker import RecommendationWorker
-from consumers.worker_main import build_worker
+from consumers.worker.main import build_worker
+from consumers.worker.triggers import expected_trigger_ids
+from consumers.worker.worker import RecommendationWorker
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.event_producer import EventProducer
 from producers.synthetic_world import SyntheticWorld
 from streamrec.dev_stack import spawn_with_settings
-from streamrec.events import Event
+from streamrec.events import PRODUCT, TOOL, Event
 from streamrec.kafka_clients import assign_whole_topic, make_consumer
-from streamrec.session_store import PRODUCT, TOOL
 from streamrec.settings import Settings
 from streamrec.topics import ensure_topics
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from consumers.triggers import trigger_for
+from consumers.worker.triggers import trigger_for
 from streamrec.events import Event
 from streamrec.session_store import SessionContext
 from streamrec.settings import Settings

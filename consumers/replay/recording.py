@@ -11,8 +11,8 @@ from dataclasses import replace
 import pandas as pd
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
-from streamrec.events import Event
-from streamrec.session_store import PRODUCT, SessionContext
+from streamrec.events import PRODUCT, Event
+from streamrec.session_store import SessionContext
 
 
 class RecordingRecommender(Recommender):

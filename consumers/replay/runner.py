@@ -19,16 +19,17 @@ import redis
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from consumers.recommendation_pipeline import RecommendationPipeline, StaticRecommenderSource
 from consumers.replay.batching import leak_free_batches, without_triggers
 from consumers.replay.namespace import new_run_id, replay_settings
 from consumers.replay.recording import RecordingRecommender
 from consumers.replay.records import ReplayRecord
 from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
 from consumers.replay.sources import ReplayInput
+from consumers.worker.recommendation_pipeline import RecommendationPipeline
 from model.datasets.event_log import write_event_log
-from model.evaluation.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
 from model.interactions import events_to_frame
+from model.recommender import StaticRecommenderSource
+from model.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
 from streamrec.events import Event
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings

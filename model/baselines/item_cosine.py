@@ -15,7 +15,7 @@ import pandas as pd
 from model.baselines.popularity import PopularityRecommender
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.two_tower.examples import query_history
-from streamrec.session_store import PRODUCT
+from streamrec.events import PRODUCT
 
 
 class ItemCosineRecommender(Recommender):

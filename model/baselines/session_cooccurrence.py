@@ -13,8 +13,8 @@ from importlib.resources import files
 import redis
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
-from streamrec.events import AddToCart, Event, PageView, Purchase, TaskCompleted
-from streamrec.session_store import PRODUCT, TOOL, RedisKeys, SessionContext
+from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
+from streamrec.session_store import RedisKeys, SessionContext
 
 _LUA = files("model.baselines").joinpath("lua")
 _OBSERVE_LUA = _LUA.joinpath("cooccurrence_observe.lua").read_text()

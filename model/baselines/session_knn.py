@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
-from streamrec.session_store import PRODUCT
+from streamrec.events import PRODUCT
 
 
 class SessionKNNRecommender(Recommender):

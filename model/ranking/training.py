@@ -22,7 +22,7 @@ from model.ranking.features import RankerConfig, ranker_inputs
 from model.ranking.wide_deep import build_ranker
 from model.two_tower.examples import ITEM_EVENTS, contexts_before, query_inputs, sort_by_time
 from model.two_tower.features import FeatureSpec, utc_ms
-from streamrec.session_store import PRODUCT
+from streamrec.events import PRODUCT
 
 QueryEncoder = Callable[[dict[str, np.ndarray]], np.ndarray]
 

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from model.two_tower.features import FeatureSpec, category_histogram, dense_features, pad_history, utc_ms
-from streamrec.session_store import PRODUCT, SessionContext
+from streamrec.events import PRODUCT
+from streamrec.session_store import SessionContext
 
 ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
 

@@ -15,7 +15,8 @@ import pandas as pd
 
 from model.two_tower.examples import ITEM_EVENTS, RetrievalExamples, query_inputs, sort_by_time
 from model.two_tower.features import FeatureSpec
-from streamrec.session_store import PRODUCT, SessionContext
+from streamrec.events import PRODUCT
+from streamrec.session_store import SessionContext
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from consumers.dead_letter import DeadLetter
+from consumers.worker.dead_letter import DeadLetter
 from producers.simulator import simulate
 from streamrec.events import encode_event
 from streamrec.kafka_clients import make_producer

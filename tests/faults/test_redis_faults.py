@@ -85,5 +85,6 @@ def test_worker_survives_redis_restarting_empty(fault_settings, private_redis, t
                                 "state rebuilt from the log by the worker (restore-state)"))
     assert alive, log.read_text()[-3000:]
     assert recovery_s is not None
-    # Rebuilt from the log before anything is written again (consumers/state_recovery.py): as if nothing happened.
+    # Rebuilt from the log before anything is written again (consumers/worker/state_recovery.py): as if nothing
+    # happened.
     counts.assert_exact(fault_settings)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from consumers.dead_letter import DeadLetter
+from consumers.worker.dead_letter import DeadLetter
 from producers.simulator import simulate
 from streamrec.events import encode_event
 from streamrec.kafka_clients import make_producer

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from kafka.errors import KafkaConnectionError
 
-from consumers.worker_main import build_worker
+from consumers.worker.main import build_worker
 from producers.simulator import simulate
 from streamrec.dev_stack import TANSU
 from streamrec.notifications import decode_notification

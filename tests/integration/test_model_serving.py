@@ -62,7 +62,7 @@ def test_hot_reload_during_streaming_loses_nothing(settings):
 
 def test_target_users_scores_users_latest_redis_context(settings, redis_client):
     from model.targeting import target_users_from_store
-    from model.two_tower_recommender import TwoTowerRecommender
+    from model.two_tower.recommender import TwoTowerRecommender
     from streamrec.session_store import SessionStore
 
     world, events = simulate(3000, seed=8)

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.recommendation_pipeline import RecommendationPipeline, StaticRecommenderSource
+from consumers.worker.recommendation_pipeline import RecommendationPipeline
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from model.recommender import StaticRecommenderSource
 from streamrec.events import AddToCart, PageView, TaskCompleted
 from streamrec.session_store import SessionStore
 

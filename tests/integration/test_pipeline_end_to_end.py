@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from producers.simulator import simulate
+from streamrec.events import PRODUCT, TOOL
 from streamrec.notifications import decode_notification, notification_id_for
-from streamrec.session_store import PRODUCT, TOOL
 from tests.pipeline_helpers import expected_triggers, read_notifications_when_done, seed_catalogue, send, start_worker
 
 pytestmark = pytest.mark.integration

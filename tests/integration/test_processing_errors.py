@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 import redis
 
-from consumers.dead_letter import DeadLetter
-from consumers.recommendation_pipeline import RecommendationPipeline, StaticRecommenderSource
-from consumers.worker import RecommendationWorker
+from consumers.worker.dead_letter import DeadLetter
+from consumers.worker.recommendation_pipeline import RecommendationPipeline
+from consumers.worker.worker import RecommendationWorker
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
-from model.recommender import RecommendationRequest, ScoredItem
+from model.recommender import RecommendationRequest, ScoredItem, StaticRecommenderSource
 from producers.simulator import simulate
 from streamrec.events import parse_event
 from streamrec.kafka_clients import make_consumer, make_producer

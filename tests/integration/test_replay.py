@@ -13,8 +13,8 @@ from consumers.replay.records import read_records
 from consumers.replay.runner import replay_side_by_side
 from consumers.replay.sources import read_topic_events, split_at
 from consumers.replay.through_kafka import stage_events
+from measurement.evaluation.replay_evaluation import evaluate_replay
 from model.datasets import shared_data_dir
-from model.evaluation.replay_evaluation import evaluate_replay
 from producers.simulator import simulate
 from streamrec.events import PageView, Purchase
 from streamrec.session_store import SessionStore

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka.structs import OffsetAndTimestamp
 
-from consumers.recommendation_pipeline import RecommendationPipeline, StaticRecommenderSource
-from consumers.state_restore import parse_since, restore_state
-from consumers.topic_window import TopicWindowReader
+from consumers.worker.recommendation_pipeline import RecommendationPipeline
+from consumers.worker.state_restore import parse_since, restore_state
+from consumers.worker.topic_window import TopicWindowReader
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from model.recommender import StaticRecommenderSource
 from producers.event_producer import EventProducer
 from streamrec.events import AddToCart, Event, PageView, Purchase, SessionStart, TaskCompleted
 from streamrec.kafka_clients import make_consumer, make_producer

@@ -7,7 +7,7 @@ import logging
 import pytest
 from typer.testing import CliRunner
 
-from streamrec.cli import app
+from cli import app
 from streamrec.topics import PartitionMismatch, TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -43,6 +43,15 @@ def _wait(condition, timeout_s: float, what: str, detail=lambda: "") -> float:
     return time.monotonic() - started
 
 
+def _where(running, sent: int) -> str:
+    """Where the worker stood: enough to tell a dead thread, an outage, a restore and an empty assignment apart."""
+    worker = running.worker
+    restores = worker.state.restores if worker.state is not None else None
+    return (f"(committed {worker.committed_records} of {sent}, alive={running.thread.is_alive()}, "
+            f"outage={worker.outage}, batches={worker.batches}, restores={restores}, "
+            f"assigned={sorted(tp.partition for tp in worker.consumer.assignment() or ())})")
+
+
 def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_path: Path):
     port = free_port()
     log_path = tmp_path / "redis" / "redis.log"
@@ -66,7 +75,7 @@ def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_p
     try:
         send(settings, phases["before"])
         sent += len(phases["before"])
-        _wait(lambda: worker.committed_records >= sent, 60, "the first phase")
+        _wait(lambda: worker.committed_records >= sent, 60, "the first phase", lambda: _where(running, sent))
 
         server.send_signal(signal.SIGSTOP)  # Redis stalls: replies stop, connections stay open
         stalled_at = time.monotonic()
@@ -81,8 +90,7 @@ def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_p
         resumed_at = time.monotonic()
         figures["stall_recovery_s"] = _wait(lambda: worker.outage is None, 20, "recovery from the stall")
         figures["stall_caught_up_s"] = _wait(lambda: worker.committed_records >= sent, 60, "the stall's backlog",
-                                             lambda: f"(committed {worker.committed_records} of {sent}, "
-                                                     f"outage={worker.outage}, batches={worker.batches})")
+                                             lambda: _where(running, sent))
         assert worker.ready.is_set()
         del resumed_at
 
@@ -96,7 +104,7 @@ def test_the_worker_rides_out_a_redis_stall_and_an_empty_restart(settings, tmp_p
         restarted_at = time.monotonic()
         figures["restart_recovery_s"] = _wait(lambda: worker.outage is None, 20, "recovery from the restart")
         figures["restart_caught_up_s"] = time.monotonic() - restarted_at + _wait(
-            lambda: worker.committed_records >= sent, 60, "the restart's backlog")
+            lambda: worker.committed_records >= sent, 60, "the restart's backlog", lambda: _where(running, sent))
         assert running.thread.is_alive(), "the worker exited"
 
         every = set().union(*triggers.values())

@@ -13,8 +13,8 @@ from model.interactions import events_to_frame
 from model.ranking.features import RankerConfig
 from model.recommender import RecommendationRequest
 from model.training import TrainingConfig, train_bundle
+from model.two_tower.recommender import TwoTowerRecommender
 from model.two_tower.towers import TwoTowerConfig
-from model.two_tower_recommender import TwoTowerRecommender
 from producers.simulator import simulate
 from streamrec.session_store import SessionContext
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from cli import app
 from consumers.notifier.settings import NotifierSettings
 from producers.collector.settings import CollectorSettings
-from streamrec.cli import app
 from streamrec.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

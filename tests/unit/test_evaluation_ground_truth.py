@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from model.evaluation.ground_truth import EventLog
+from measurement.evaluation.ground_truth import EventLog
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 HOUR_MS = 3600 * 1000

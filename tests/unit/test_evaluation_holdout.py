@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from model.evaluation.holdout import evaluate_users, temporal_holdout
+from measurement.evaluation.holdout import evaluate_users, temporal_holdout
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

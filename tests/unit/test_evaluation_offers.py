@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.evaluation.offers import price_bands, weighted_auc_by_offer
+from measurement.evaluation.offers import price_bands, weighted_auc_by_offer
 
 ATTRS = {
     "shoe1": {"category": "shoes", "brand": "A"},

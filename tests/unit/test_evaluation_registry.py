@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from model.evaluation.offline_models import build_models
-from model.evaluation.registry import ModelUnavailable, get_spec, model_names
+import measurement.evaluation  # noqa: F401  (registers the oracle)
+from measurement.evaluation.offline_models import build_models
 from model.recommender import RecommendationRequest
+from model.registry import ModelUnavailable, get_spec, model_names
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from model.evaluation.report import EvaluationResult, write_report
-from model.evaluation.scoring import MetricRow
+from measurement.evaluation.scoring import MetricRow
+from measurement.report import EvaluationResult, write_report
 
 
 def result() -> EvaluationResult:

@@ -25,4 +25,4 @@ def test_repeats_of_a_library_message_are_held_back_and_counted():
 
 def test_our_own_lines_are_never_throttled():
     throttle = RepeatThrottle(interval_s=60)
-    assert all(throttle.filter(_record("consumers.worker", "OUTAGE: %s")) for _ in range(5))
+    assert all(throttle.filter(_record("consumers.worker.worker", "OUTAGE: %s")) for _ in range(5))

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from measurement.evaluation.scoring import coverage_at_k, popularity_percentile_at_k, score_lists
 from model import metrics
-from model.evaluation.scoring import coverage_at_k, popularity_percentile_at_k, score_lists
 
 RANKED = ["a", "b", "c", "d", "e"]
 

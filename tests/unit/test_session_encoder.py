@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from model.session_encoder import SessionEncoder
+from model.session_gru.encoder import SessionEncoder
 
 
 def encoder(seed: int = 3) -> SessionEncoder:

@@ -11,7 +11,7 @@ import pytest
 
 from model.datasets.srgnn import DEFAULT_DATA_ROOT, load_benchmark, session_prefixes
 from model.recommender import RecommendationRequest
-from model.session_model import SessionModelRecommender
+from model.session_gru.model import SessionModelRecommender
 from streamrec.session_store import SessionContext
 
 N_ITEMS = 40
@@ -120,8 +120,8 @@ def test_diginetica_loader_matches_the_published_sample_counts():
 
 
 def test_validation_split_holds_out_the_most_recent_sessions():
+    from measurement.evaluation.session_benchmark import split_validation
     from model.datasets.srgnn import PrefixSamples, SessionBenchmark
-    from model.session_benchmark import split_validation
 
     sessions = pd.DataFrame(
         {"session": np.repeat(np.arange(10), 3), "pos": np.tile(np.arange(3), 10), "item": np.arange(30) + 1}

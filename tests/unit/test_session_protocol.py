@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model import session_protocol
+from measurement.evaluation import session_protocol
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from consumers.triggers import trigger_for
-from streamrec.events import AddToCart, PageView, Purchase, SessionStart, TaskCompleted
-from streamrec.session_store import PRODUCT, TOOL, SessionContext
+from consumers.worker.triggers import trigger_for
+from streamrec.events import PRODUCT, TOOL, AddToCart, PageView, Purchase, SessionStart, TaskCompleted
+from streamrec.session_store import SessionContext
 from streamrec.settings import Settings
 
 

@@ -6,19 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from measurement.evaluation.holdout_evaluation import evaluate_holdout, evaluate_next_item, relevant_and_exclude
+from measurement.evaluation.simulation_benchmark import catalogue_frame
 from model.baselines.popularity import PopularityRecommender
-from model.holdout_evaluation import evaluate_holdout, evaluate_next_item, relevant_and_exclude
 from model.interactions import events_to_frame
 from model.ranking.features import RankerConfig
 from model.recommender import RecommendationRequest
 from model.scoring import QueryEncoder
-from model.simulation_benchmark import catalogue_frame
 from model.training import TrainingConfig, train_bundle
 from model.two_tower.examples import query_inputs, retrieval_examples
+from model.two_tower.recommender import TwoTowerRecommender
 from model.two_tower.towers import TwoTowerConfig
-from model.two_tower_recommender import TwoTowerRecommender
 from producers.simulator import simulate
-from streamrec.session_store import TOOL, SessionContext
+from streamrec.events import TOOL
+from streamrec.session_store import SessionContext
 
 ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
 

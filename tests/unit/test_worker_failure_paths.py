@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from consumers.dead_letter import DeadLetter
-from consumers.worker import ProduceFailed, RecommendationWorker
+from consumers.worker.dead_letter import DeadLetter
+from consumers.worker.worker import ProduceFailed, RecommendationWorker
 from streamrec.events import PageView, encode_event
 from streamrec.settings import Settings
 from tests.fake_kafka import FakeConsumer, FakePipeline, FakeProducer, records

@@ -12,7 +12,7 @@ import redis
 from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-from consumers.worker import RecommendationWorker
+from consumers.worker.worker import RecommendationWorker
 from streamrec.events import PageView, encode_event
 from streamrec.settings import Settings
 from tests.fake_kafka import FakeConsumer, FakePipeline, FakeProducer, records
@@ -134,7 +134,7 @@ def test_partitions_revoked_during_an_outage_are_not_committed():
 def test_the_ready_file_is_there_only_while_the_worker_is_ready(tmp_path):
     from types import SimpleNamespace
 
-    from consumers.worker_main import mirror_readiness
+    from consumers.worker.main import mirror_readiness
 
     worker, stop, ready_file = SimpleNamespace(ready=threading.Event()), threading.Event(), tmp_path / "ready"
     thread = threading.Thread(target=mirror_readiness, args=(worker, ready_file, stop, 0.01), daemon=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError, ProducerFencedError
 
-from consumers.worker import RecommendationWorker
+from consumers.worker.worker import RecommendationWorker
 from streamrec.events import PageView, encode_event
 from streamrec.notifications import decode_notification
 from streamrec.settings import Settings

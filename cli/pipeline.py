@@ -1,0 +1,178 @@
+"""The streaming pipeline: topics, worker, simulated traffic, file replay, watching notifications, benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from streamrec.settings import Settings
+
+
+def topics() -> None:
+    """Create the events, notifications and dead-letter topics with the configured partition counts.
+
+    Exits with status 1 when an existing topic has another partition count than configured (for example
+    after a broker auto-created it), naming the topic, both counts and the fix.
+    """
+    from streamrec.topics import ensure_topics
+
+    report = ensure_topics(Settings())
+    typer.echo("created: " + (", ".join(report.created) if report.created else "nothing (all exist)"))
+    for name in report.unverified:
+        typer.echo(f"warning: could not check the partition count of {name}", err=True)
+    if report.mismatches:
+        for mismatch in report.mismatches:
+            typer.echo(f"error: {mismatch.describe()}", err=True)
+        raise typer.Exit(1)
+
+
+def worker(
+    ready_file: Path = typer.Option(
+        None, "--ready-file", help="Present while the worker owns partitions and Redis and the broker answer"
+    ),
+) -> None:
+    """Run a recommendation worker in the consumer group until SIGTERM/SIGINT (drains, flushes, commits)."""
+    from consumers.worker.main import run_worker
+
+    run_worker(Settings(), ready_file=ready_file)
+
+
+def simulate(
+    events: int = typer.Option(None, "--events", "-n", help="How many events to send"),
+    duration: float = typer.Option(None, "--duration", help="Stop after this many seconds"),
+    rate: float = typer.Option(None, "--rate", help="Events per second (default: as fast as possible)"),
+    seed: int = typer.Option(7, "--seed", help="Same seed, same traffic"),
+    out: Path = typer.Option(None, "--out", help="Write a parquet/CSV event log instead of streaming"),
+    truth: Path = typer.Option(None, "--truth", help="Where to write the planted ground truth (JSON)"),
+) -> None:
+    """Synthetic traffic with planted tastes: stream it to Kafka, or write it as a file with --out."""
+    if out is not None:
+        from producers.live_simulation import write_simulation
+
+        rows, truth_path = write_simulation(out, events or 10_000, seed)
+        typer.echo(f"wrote {rows} events to {out} and the planted truth to {truth_path}")
+        return
+    from producers.live_simulation import stream_simulation
+
+    run = stream_simulation(Settings(), events, duration, rate, seed, truth_out=truth)
+    typer.echo(f"run {run.run_id}: sent {run.sent} events in {run.seconds:.1f}s ({run.sent / run.seconds:.0f}/s), "
+               f"{run.resent} re-sent after broker errors, {run.lost} lost")
+    if run.lost:
+        raise typer.Exit(1)
+
+
+def replay_file(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Event log (parquet/CSV) or ASOS pairs"),
+    fmt: str = typer.Option("auto", "--format", help="auto, event-log or asos"),
+    rate: float = typer.Option(None, "--rate", help="Events per second (default: as fast as possible)"),
+    limit: int = typer.Option(None, "--limit", help="Send at most this many events"),
+) -> None:
+    """Stream a dataset file into the events topic in file order."""
+    from producers.file_replay import replay_file as run
+
+    sent = run(path, Settings(), fmt, rate, limit)
+    typer.echo(f"sent {sent} events from {path}")
+
+
+def watch(
+    count: int = typer.Option(None, "--count", help="Stop after this many notifications"),
+    duration: float = typer.Option(None, "--duration", help="Stop after this many seconds"),
+) -> None:
+    """Print notifications as they arrive, with their latency from the triggering event."""
+    from consumers.notifier.printer import print_notifications
+
+    print_notifications(Settings(), count, duration)
+
+
+def bench(
+    events: int = typer.Option(20_000, "--events", "-n", help="Events to send"),
+    rate: float = typer.Option(2000, "--rate", help="Target events per second"),
+    workers: int = typer.Option(1, "--workers", help="Worker processes in the group"),
+    delivery: str = typer.Option(
+        "at-least-once", "--delivery",
+        help="Delivery modes to run on the same events, comma-separated: at-least-once, exactly-once",
+    ),
+    out: Path = typer.Option(Path("reports/bench"), "--out", help="Folder for the table and plot"),
+) -> None:
+    """Drive the live pipeline and report throughput and latency percentiles beside the broker's floor."""
+    from measurement.benchmarks.pipeline_benchmark import run_benchmark
+
+    modes = tuple(m.strip() for m in delivery.split(",") if m.strip())
+    unknown = [m for m in modes if m not in ("at-least-once", "exactly-once")]
+    if unknown or not modes:
+        raise typer.BadParameter(f"unknown delivery mode {unknown}: use at-least-once and/or exactly-once")
+    run_benchmark(Settings(), events, rate, workers, out, modes)
+
+
+def bench_group(
+    rounds: int = typer.Option(3, "--rounds", help="Times each moment is measured"),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout"),
+) -> None:
+    """Time the consumer group's hand-overs on this broker: join, second join, clean leave, SIGKILL."""
+    import json
+
+    from measurement.benchmarks.group_benchmark import as_json as timings_json
+    from measurement.benchmarks.group_benchmark import markdown, measure_group
+    from streamrec.dev_stack import DevStack
+
+    settings = Settings()
+    timings = measure_group(settings, rounds)
+    if as_json:
+        typer.echo(json.dumps(timings_json(timings)))
+        return
+    broker = next((s.kind for s in DevStack(settings).status() if s.name == "broker"), None) or "the broker"
+    typer.echo(markdown(timings, broker, settings))
+
+
+def demo(
+    duration: float = typer.Option(30.0, "--duration", help="Seconds of simulated traffic"),
+    rate: float = typer.Option(100.0, "--rate", help="Events per second"),
+    seed: int = typer.Option(7, "--seed"),
+) -> None:
+    """End to end on this machine: local stack, a worker, simulated traffic, notifications printed live."""
+    from cli.demo import run_demo
+
+    run_demo(Settings(), duration, rate, seed)
+
+
+def restore_state(
+    since: str = typer.Option(..., "--since", help="How far back: 30m, 2h, 1d, or an ISO time (UTC by default)"),
+    as_json: bool = typer.Option(False, "--json", help="Print only a JSON summary on stdout"),
+    no_model: bool = typer.Option(False, "--no-model", help="Do not rebuild the streaming co-occurrence model"),
+    batch_size: int = typer.Option(500, "--batch-size", min=1, help="Records per Redis round trip"),
+) -> None:
+    """Rebuild Redis after it came back empty: replay events and notifications from the log since --since.
+
+    Restores session context, consumption history, notification cooldowns, the redelivery dedupe and (unless
+    --no-model) the streaming model's counts. Running it twice changes nothing. Run it before workers start.
+
+    See docs/operations.md.
+    """
+    import json
+
+    from consumers.worker.state_restore import parse_since
+    from consumers.worker.state_restore import restore_state as run
+
+    try:
+        moment = parse_since(since)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    summary = run(Settings(), moment, progress=not as_json, batch_size=batch_size, rebuild_model=not no_model)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+    else:
+        for line in summary.lines():
+            typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("topics")(topics)
+    app.command("worker")(worker)
+    app.command("simulate")(simulate)
+    app.command("replay-file")(replay_file)
+    app.command("watch")(watch)
+    app.command("bench")(bench)
+    app.command("bench-group")(bench_group)
+    app.command("restore-state")(restore_state)

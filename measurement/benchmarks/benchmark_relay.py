@@ -1,0 +1,54 @@
+"""The broker's floor for the benchmark: a relay that forwards records with no work, through the same loop shape.
+
+It consumes like the worker (same client settings, poll/produce/flush/commit per batch) and produces each
+record unchanged to another topic, so `bench` can measure two broker hops without any processing.
+Run as `python -m measurement.benchmarks.benchmark_relay SOURCE DESTINATION GROUP` with the STREAMREC_* environment.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from streamrec.kafka_clients import make_consumer, make_producer
+from streamrec.settings import Settings
+
+
+def relay(settings: Settings, source: str, destination: str, group: str, stop: threading.Event) -> int:
+    """Forward records from `source` to `destination` until `stop`; returns how many were forwarded."""
+    consumer = make_consumer(settings, group, "streamrec-bench-relay")
+    producer = make_producer(settings, "streamrec-bench-relay")
+    consumer.subscribe([source])
+    forwarded = 0
+    try:
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=100, max_records=settings.max_poll_records)
+            if not polled:
+                continue
+            offsets = {}
+            for tp, records in polled.items():
+                for record in records:
+                    producer.send(destination, key=record.key, value=record.value)
+                offsets[TopicPartition(tp.topic, tp.partition)] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                forwarded += len(records)
+            producer.flush()
+            consumer.commit(offsets)
+    finally:
+        consumer.close()
+        producer.close()
+    return forwarded
+
+
+def main() -> None:
+    source, destination, group = sys.argv[1:4]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    relay(Settings(), source, destination, group, stop)
+
+
+if __name__ == "__main__":
+    main()

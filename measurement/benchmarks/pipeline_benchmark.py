@@ -1,0 +1,282 @@
+"""`streamrec bench`: drive the live pipeline and measure throughput and latency beside the broker's floor.
+
+Two phases over the same broker, client settings, rate and event payloads, in isolated topics and keys:
+  floor    -- events -> relay (consume, produce, flush, commit; no work) -> measuring consumer: two hops;
+  pipeline -- events -> worker process(es) (Redis, triggers, recommend) -> notifications -> measuring consumer.
+Latency is wall-clock receipt minus the event time stamped at send. Figures are printed and written as a
+markdown/CSV table and a PNG of the latency distributions.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from consumers.worker.triggers import expected_trigger_ids
+from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from producers.live_simulation import live_copies
+from producers.pacing import Pacer
+from producers.simulator import generate_events, world_for_events
+from streamrec.dev_stack import spawn_with_settings
+from streamrec.events import PRODUCT, TOOL, Event, PageView, TaskCompleted, encode_event, utc_now
+from streamrec.kafka_clients import assign_whole_topic, make_consumer, make_producer
+from streamrec.session_store import SessionStore
+from streamrec.settings import Settings
+from streamrec.topics import TopicSpec, ensure_topics
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    sent: int
+    expected: int
+    received: int
+    seconds: float  # first send to last expected arrival
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def row(self) -> dict[str, object]:
+        return {
+            "phase": self.name, "events": self.sent, "expected": self.expected, "received": self.received,
+            "events_per_s": round(self.throughput, 1), "p50_ms": round(self.percentile(50), 2),
+            "p95_ms": round(self.percentile(95), 2), "p99_ms": round(self.percentile(99), 2),
+            "max_ms": round(max(self.latencies_ms), 2) if self.latencies_ms else float("nan"),
+        }
+
+
+class LatencyCollector(threading.Thread):
+    """Consumes a topic and records (id, latency) for records whose id is wanted."""
+
+    def __init__(self, settings: Settings, topic: str, extract: callable) -> None:
+        super().__init__(daemon=True)
+        self.consumer = make_consumer(settings, None, "bench-reader")
+        if not assign_whole_topic(self.consumer, topic):
+            raise TimeoutError(f"topic {topic} does not exist")
+        self.extract = extract  # value -> (id, event time)
+        self.arrivals: dict[str, tuple[float, float]] = {}  # id -> (arrival wall time, latency ms)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for records in self.consumer.poll(timeout_ms=50).values():
+                now = time.time()
+                for record in records:
+                    key, event_time = self.extract(record.value)
+                    if key not in self.arrivals:
+                        self.arrivals[key] = (now, (now - event_time.timestamp()) * 1000.0)
+        self.consumer.close()
+
+    def wait_for(self, ids: set[str], timeout_s: float, idle_s: float | None = None) -> bool:
+        """Wait until every id arrived, or `timeout_s` passed, or (with `idle_s`) nothing new came for that long."""
+        deadline = time.monotonic() + timeout_s
+        last_count, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            if ids <= self.arrivals.keys():
+                return True
+            if len(self.arrivals) != last_count:
+                last_count, last_change = len(self.arrivals), time.monotonic()
+            elif idle_s is not None and time.monotonic() - last_change > idle_s:
+                return False
+            time.sleep(0.02)
+        return False
+
+
+def _event_id_and_ts(value: bytes) -> tuple[str, datetime]:
+    payload = json.loads(value)
+    return payload["event_id"], datetime.fromisoformat(payload["ts"])
+
+
+def _trigger_id_and_ts(value: bytes) -> tuple[str, datetime]:
+    payload = json.loads(value)
+    return payload["trigger_event_id"], datetime.fromisoformat(payload["trigger_ts"])
+
+
+def _send(settings: Settings, topic: str, events: list[Event], rate: float | None, desc: str) -> float:
+    """Send with event time = now; returns the wall time of the first send."""
+    producer = make_producer(settings, "bench-producer")
+    pacer = Pacer(rate)
+    started = time.time()
+    for event in tqdm(events, desc=desc, unit="ev", leave=False):
+        pacer.wait()
+        stamped = event.model_copy(update={"ts": utc_now()})
+        producer.send(topic, key=stamped.user_id.encode(), value=encode_event(stamped))
+    producer.flush()
+    producer.close()
+    return started
+
+
+def _warm_up(settings: Settings, topic: str, collector: LatencyCollector, make_event: callable, timeout_s=60) -> None:
+    """Send probe events until one comes out the other end: group joins and fetch sessions are settled."""
+    producer = make_producer(settings, "bench-warmup")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            probe = make_event()
+            producer.send(topic, key=probe.user_id.encode(), value=encode_event(probe))
+            producer.flush()
+            if collector.wait_for({probe.event_id}, 1.0):
+                return
+        raise TimeoutError(f"nothing came through {topic} within {timeout_s}s (see the logs under the bench folder)")
+    finally:
+        producer.close()
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_benchmark(
+    settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path,
+    deliveries: tuple[str, ...] = ("at-least-once",),
+) -> list[PhaseResult]:
+    """The broker's floor, then the pipeline once per delivery mode, on the same events in one run."""
+    rate = rate or None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = uuid.uuid4().hex[:8]
+    bench = settings.model_copy(update={
+        "events_topic": f"bench-{run}-events", "notifications_topic": f"bench-{run}-notifications",
+        "dlq_topic": f"bench-{run}-dlq", "consumer_group": f"bench-{run}-workers", "key_prefix": f"bench:{run}:",
+    })
+    floor_in, floor_out = f"bench-{run}-floor-in", f"bench-{run}-floor-out"
+    ensure_topics(bench)
+    ensure_topics(bench, [TopicSpec(floor_in, bench.events_partitions, bench.replication_factor, {}),
+                          TopicSpec(floor_out, bench.notifications_partitions, bench.replication_factor, {})])
+
+    # A tool suite large enough that no user exhausts it (an exhausted user is, rightly, not notified).
+    world, traffic = world_for_events(n_events, seed=17, tools=200)
+    events: list[Event] = []
+    for event in live_copies(generate_events(world, traffic), run):
+        events.append(event)
+        if len(events) >= n_events:
+            break
+    client = bench.redis_client()
+    results: list[PhaseResult] = []
+    modes = [_mode_settings(bench, run, delivery) for delivery in deliveries]
+    try:
+        # Phase 1: the broker's floor (two hops through a do-nothing relay).
+        relay_args = ["-m", "measurement.benchmarks.benchmark_relay", floor_in, floor_out, f"bench-{run}-relay"]
+        relay = spawn_with_settings(relay_args, bench, out_dir / "relay.log")
+        collector = LatencyCollector(bench, floor_out, _event_id_and_ts)
+        collector.start()
+        try:
+            _warm_up(bench, floor_in, collector, lambda: PageView(user_id="bench-probe", session_id="probe"))
+            started = _send(bench, floor_in, events, rate, "floor")
+            ids = {e.event_id for e in events}
+            collector.wait_for(ids, 300, idle_s=10)
+            results.append(_phase("broker floor (2 hops)", events, ids, collector, started))
+        finally:
+            collector.stop.set()
+            _stop([relay])
+
+        # Phase 2: the pipeline, once per delivery mode (own topics, group and Redis prefix each).
+        for mode in modes:
+            ensure_topics(mode)
+            catalogue = SessionCooccurrenceRecommender(client, mode.key_prefix)
+            catalogue.seed_catalogue(PRODUCT, world.product_ids)
+            catalogue.seed_catalogue(TOOL, world.tool_ids)
+            results.append(_pipeline_phase(mode, world, events, rate, workers, out_dir))
+    finally:
+        for mode in modes:
+            SessionStore(client, mode).delete_namespace()
+    _report(results, rate, out_dir)
+    return results
+
+
+def _mode_settings(bench: Settings, run: str, delivery: str) -> Settings:
+    tag = "eos" if delivery == "exactly-once" else "alo"
+    return bench.model_copy(update={
+        "delivery": delivery, "events_topic": f"bench-{run}-{tag}-events",
+        "notifications_topic": f"bench-{run}-{tag}-notifications", "dlq_topic": f"bench-{run}-{tag}-dlq",
+        "consumer_group": f"bench-{run}-{tag}-workers", "key_prefix": f"bench:{run}:{tag}:",
+    })
+
+
+def _pipeline_phase(
+    mode: Settings, world, events: list[Event], rate: float | None, workers: int, out_dir: Path
+) -> PhaseResult:
+    tag = mode.delivery
+    worker_processes = [spawn_with_settings(["-m", "streamrec", "worker"], mode, out_dir / f"worker-{tag}-{i}.log")
+                        for i in range(workers)]
+    collector = LatencyCollector(mode, mode.notifications_topic, _trigger_id_and_ts)  # read_committed for EOS
+    collector.start()
+    try:
+        probe_tools = iter(range(10**9))
+        _warm_up(mode, mode.events_topic, collector, lambda: TaskCompleted(
+            user_id="bench-probe", session_id="probe", tool_id=world.tool_ids[next(probe_tools) % 3]))
+        expected = expected_trigger_ids(events, mode)
+        started = _send(mode, mode.events_topic, events, rate, f"pipeline {tag}")
+        collector.wait_for(expected, 300, idle_s=10)
+        name = f"pipeline ({workers} worker{'s' if workers > 1 else ''}, {tag})"
+        return _phase(name, events, expected, collector, started)
+    finally:
+        collector.stop.set()
+        _stop(worker_processes)
+
+
+def _phase(
+    name: str, events: list[Event], expected: set[str], collector: LatencyCollector, started: float
+) -> PhaseResult:
+    arrivals = {k: v for k, v in collector.arrivals.items() if k in expected}
+    last = max((t for t, _ in arrivals.values()), default=started)
+    return PhaseResult(name, len(events), len(expected), len(arrivals), last - started,
+                       [latency for _, latency in arrivals.values()])
+
+
+def _report(results: list[PhaseResult], rate: float | None, out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    table = pd.DataFrame([r.row() for r in results])
+    table.to_csv(out_dir / "bench.csv", index=False)
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines = [f"target rate: {rate or 'max'} events/s", "", header, rule, *body]
+    if len(results) >= 2 and results[0].latencies_ms:
+        lines.append("")
+        for result in results[1:]:
+            if result.latencies_ms:
+                ratio = result.percentile(99) / results[0].percentile(99)
+                lines.append(f"{result.name}: p99 / floor p99 = {ratio:.2f}")
+    (out_dir / "bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for result in results:
+        if result.latencies_ms:
+            values = np.sort(result.latencies_ms)
+            ax.plot(values, np.linspace(0, 1, len(values)), label=result.name)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency from event time (ms)")
+    ax.set_ylabel("fraction of records")
+    ax.set_title(f"streamrec latency at {rate or 'max'} events/s")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "latency_cdf.png", dpi=120)
+    plt.close(fig)
+    print(f"table and plot written to {out_dir}/")

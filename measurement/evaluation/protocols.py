@@ -1,0 +1,194 @@
+"""The offline protocols end to end on the shared datasets: load, split, build every model, score, one result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from measurement.evaluation import session_protocol
+from measurement.evaluation.holdout import evaluate_users, temporal_holdout
+from measurement.evaluation.offline_models import build_models
+from measurement.evaluation.scoring import MetricRow
+from measurement.report import EvaluationResult
+
+log = logging.getLogger(__name__)
+
+
+def _fit_rows(built) -> list[MetricRow]:
+    return [MetricRow(name, "all", "all", "fit_seconds", None, s, 0) for name, s in built.seconds.items()]
+
+
+def load_session_clicks(path: Path | None) -> pd.DataFrame:
+    """(session_id, item_id, ts) from a session-rec TSV, a yoochoose folder, an event log, or yoochoose-100k."""
+    from model.datasets import yoochoose
+
+    if path is None or path.is_dir():
+        folder = path or yoochoose.split_path("train_full").parent
+        parts = [yoochoose.load_clicks(folder / yoochoose.SPLITS[s]) for s in ("train_full", "test")]
+        return pd.concat(parts, ignore_index=True)
+    if path.suffix == ".txt":
+        return yoochoose.load_clicks(path)
+    if path.suffix == ".parquet" and "user_session" in pd.read_parquet(path, columns=None).columns:
+        raw = pd.read_parquet(path)
+        return pd.DataFrame({"session_id": raw["user_session"].astype(str), "item_id": raw["product_id"].astype(str),
+                             "ts": raw["event_time"]})
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame = frame.dropna(subset=["item_id"])
+    return pd.DataFrame({"session_id": frame["session_id"].astype(str), "item_id": frame["item_id"].astype(str),
+                         "ts": pd.to_datetime(frame["ts"], utc=True)})
+
+
+def run_session_protocol(
+    path: Path | None, models: Sequence[str], days: float = 1.0, max_prefixes: int | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Preprocess, split, fit every model on train, score every test prefix's next item."""
+    split = session_protocol.prepare(load_session_clicks(path), days)
+    prefixes = session_protocol.test_prefixes(split.test)
+    if max_prefixes is not None:
+        prefixes = prefixes[:max_prefixes]
+    train = session_protocol.train_interactions(split.train)
+    catalogue = split.train["item_id"].nunique()
+    built = build_models(models, train)
+    rows: list[MetricRow] = []
+    try:
+        for name, model in built.models.items():
+            rows += session_protocol.evaluate_next_item(name, model, prefixes, catalogue_size=catalogue,
+                                                        progress=progress)
+    finally:
+        built.close()
+    info = {
+        "protocol": "session-based next item (items >= 5, sessions >= 2 until stable, repeats collapsed)",
+        "source": str(path or "yoochoose-100k-sessionrec (train_full + test)"),
+        "test": f"sessions starting in the last {days:g} day(s)",
+        "train_sessions": int(split.train["session_id"].nunique()),
+        "train_clicks": len(split.train),
+        "items": int(catalogue),
+        "test_sessions": int(split.test["session_id"].nunique()),
+        "test_prefixes": len(prefixes),
+        "skipped": built.skipped,
+    }
+    return EvaluationResult(title="Session-based protocol", models=list(built.models), rows=rows + _fit_rows(built),
+                            info=info)
+
+
+def holdout_frame(dataset: str) -> pd.DataFrame:
+    """An interactions frame for the holdout: MovieLens by name, else an event-log file."""
+    if dataset == "movielens":
+        from model.datasets import movielens
+
+        return movielens.interactions(movielens.load_ratings())
+    from model.datasets.event_log import read_event_log
+    from model.interactions import events_to_frame
+
+    frame = events_to_frame(read_event_log(Path(dataset)))
+    return frame.dropna(subset=["item_id"])
+
+
+def run_holdout_protocol(
+    dataset: str, models: Sequence[str], share: float = 0.1, ks: Sequence[int] = (1, 5, 10, 20),
+    progress: bool = True,
+) -> EvaluationResult:
+    frame = holdout_frame(dataset)
+    train, test = temporal_holdout(frame, share)
+    return _per_user(f"Per-user temporal holdout ({dataset}, newest {share:.0%})", train, test, models, ks, progress,
+                     {"dataset": dataset, "users": int(frame["user_id"].nunique()), "train_events": len(train),
+                      "test_events": len(test)})
+
+
+def run_asos_protocol(models: Sequence[str], ks: Sequence[int] = (10, 20, 100), progress: bool = True,
+                      data_dir: Path | None = None) -> EvaluationResult:
+    from model.datasets import asos, shared_data_dir
+
+    folder = (data_dir or shared_data_dir()) / "asos-dsf2020"
+    train = _asos_frame(asos.load_pairs(folder / asos.TRAIN), "train")
+    valid = _asos_frame(asos.load_pairs(folder / asos.VALID), "valid")
+    return _per_user("ASOS DSF2020: train -> valid", train, valid, models, ks, progress,
+                     {"train_purchases": len(train), "valid_purchases": len(valid),
+                      "valid_users": int(valid["user_id"].nunique())})
+
+
+def _asos_frame(pairs: pd.DataFrame, split: str) -> pd.DataFrame:
+    from model.datasets import asos
+    from model.interactions import COLUMNS
+
+    ts = pd.Timestamp(asos.ORIGIN) + pd.to_timedelta(range(len(pairs)), unit="ms")
+    frame = pd.DataFrame({
+        "event_id": [f"asos-{split}-{i}" for i in range(len(pairs))], "user_id": pairs["user_id"],
+        "session_id": "asos-" + pairs["user_id"], "ts": ts, "event_type": "purchase", "kind": "product",
+        "item_id": pairs["item_id"],
+    })
+    return frame.reindex(columns=COLUMNS)
+
+
+def _per_user(title: str, train: pd.DataFrame, test: pd.DataFrame, models: Sequence[str], ks: Sequence[int],
+              progress: bool, info: dict[str, object]) -> EvaluationResult:
+    built = build_models(models, train)
+    rows: list[MetricRow] = []
+    try:
+        for name, model in built.models.items():
+            rows += evaluate_users(name, model, train, test, ks, progress=progress)
+    finally:
+        built.close()
+    return EvaluationResult(title=title, models=list(built.models), rows=rows + _fit_rows(built),
+                            info={**info, "skipped": built.skipped})
+
+
+SRGNN_FOLDERS = {"diginetica": "diginetica-srgnn", "yoochoose": "yoochoose1_64-srgnn"}
+
+
+def run_srgnn_protocol(
+    dataset: str, models: Sequence[str], max_prefixes: int | None = None, progress: bool = True,
+    data_dir: Path | None = None,
+) -> EvaluationResult:
+    """Registry models on the SR-GNN-preprocessed benchmarks (full catalogue), beside the published figures."""
+    from model.datasets import shared_data_dir
+    from model.interactions import COLUMNS
+
+    folder = (data_dir or shared_data_dir()) / SRGNN_FOLDERS[dataset]
+    sessions = pd.read_parquet(folder / "train_sessions.parquet").sort_values(["session", "pos"], kind="mergesort")
+    test = pd.read_parquet(folder / "test_prefixes.parquet")
+    # No timestamps in these files; train sessions are in time order, so time follows (session rank, position).
+    rank = sessions["session"].rank(method="dense").astype("int64")
+    ts = pd.Timestamp("2016-01-01", tz="UTC") + pd.to_timedelta(rank * 600 + sessions["pos"], unit="s")
+    train = pd.DataFrame({
+        "event_id": [f"{dataset}-{i}" for i in range(len(sessions))], "user_id": "s" + sessions["session"].astype(str),
+        "session_id": "s" + sessions["session"].astype(str), "ts": ts, "event_type": "page_view", "kind": "product",
+        "item_id": sessions["item"].astype(str),
+    }).reindex(columns=COLUMNS)
+    end_ms = int(ts.max().timestamp() * 1000) + 1
+    prefixes = [
+        session_protocol.SessionPrefix(f"test-{i}", tuple(str(x) for x in prefix), str(target), end_ms)
+        for i, (prefix, target) in enumerate(zip(test["prefix"], test["target"], strict=True))
+    ]
+    if max_prefixes is not None:
+        prefixes = prefixes[:max_prefixes]
+    built = build_models(models, train)
+    rows: list[MetricRow] = []
+    try:
+        for name, model in built.models.items():
+            rows += session_protocol.evaluate_next_item(name, model, prefixes, ks=(20,),
+                                                        catalogue_size=int(sessions["item"].nunique()),
+                                                        progress=progress)
+    finally:
+        built.close()
+    published = _published(dataset)
+    for name, (hr, mrr) in published.items():
+        rows += [MetricRow(f"{name} (published)", "next", "all", "HR", 20, hr / 100, 0),
+                 MetricRow(f"{name} (published)", "next", "all", "MRR", 20, mrr / 100, 0)]
+    info = {"dataset": f"{dataset} (SR-GNN preprocessing)", "train_sessions": int(sessions["session"].nunique()),
+            "test_prefixes": len(prefixes), "skipped": built.skipped,
+            "published": "SR-GNN paper (AAAI 2019), HR@20 / MRR@20"}
+    return EvaluationResult(title=f"Session-based benchmark: {dataset}", rows=rows + _fit_rows(built),
+                            models=[*built.models, *(f"{n} (published)" for n in published)], info=info)
+
+
+def _published(dataset: str) -> dict[str, tuple[float, float]]:
+    try:
+        from measurement.evaluation.session_benchmark import PUBLISHED
+    except ImportError:
+        return {}
+    return PUBLISHED.get(dataset, {})

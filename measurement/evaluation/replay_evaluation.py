@@ -1,0 +1,131 @@
+"""`streamrec evaluate replay`: score a replay's notifications against what each user did next.
+
+Reads a replay folder (events.parquet, window.json, manifest.json, notifications/<model>.jsonl) and
+returns long-form `MetricRow`s: rank metrics per target and slice, coverage, popularity bias,
+notifications per user per day, weighted AUC per offer type, and throughput from the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from consumers.replay.records import ReplayRecord, read_records
+from measurement.evaluation.ground_truth import EventLog, Targets
+from measurement.evaluation.offers import price_bands, weighted_auc_by_offer
+from measurement.evaluation.scoring import KS, MetricRow, coverage_at_k, popularity_percentile_at_k, rows_for
+from measurement.report import EvaluationResult
+
+TARGETS = ("next", "engaged", "converted")
+
+
+def load_event_log(replay_dir: Path) -> EventLog:
+    frame = pd.read_parquet(replay_dir / "events.parquet")
+    window = json.loads((replay_dir / "window.json").read_text())
+    start = pd.Timestamp(window["start"]) if window.get("start") else None
+    return EventLog.from_frame(frame, start)
+
+
+def _target_sets(targets: Targets) -> dict[str, frozenset[str]]:
+    return {"next": targets.next_item, "engaged": targets.engaged, "converted": targets.converted}
+
+
+def evaluate_model_records(
+    model: str, records: list[ReplayRecord], log: EventLog, horizon_s: int, ks: tuple[int, ...] = KS,
+) -> list[MetricRow]:
+    """All rows for one model's replayed notifications."""
+    rows: list[MetricRow] = []
+    horizon_ms = horizon_s * 1000
+    judged: list[tuple[ReplayRecord, Targets]] = []
+    for record in records:
+        n = record.notification
+        targets = log.targets(n.trigger_event_id, n.items[0].kind, _trigger_item(record, log), horizon_ms)
+        if targets is not None:
+            judged.append((record, targets))
+    slices = {
+        "all": lambda r, t: True,
+        "new-users": lambda r, t: not t.returning_user,
+        "returning-users": lambda r, t: t.returning_user,
+        "cold-items": lambda r, t: t.cold_next,  # only meaningful for the next item
+        "warm-items": lambda r, t: not t.cold_next,
+    }
+    kinds = {r.notification.items[0].kind for r, _ in judged}
+    if len(kinds) > 1:  # products and tools have catalogues of very different sizes: show them apart too
+        for kind in sorted(kinds):
+            slices[f"{kind}s"] = lambda r, t, kind=kind: r.notification.items[0].kind == kind
+    for target in TARGETS:
+        for slice_name, keep in slices.items():
+            if slice_name.endswith("-items") and target != "next":
+                continue
+            pairs = [(r.ranked, _target_sets(t)[target]) for r, t in judged if keep(r, t)]
+            rows += rows_for(model, target, slice_name, pairs, ks)
+
+    lists_by_kind: dict[str, list[list[str]]] = {}
+    for record in records:
+        lists_by_kind.setdefault(record.notification.items[0].kind, []).append(record.ranked)
+    all_lists = [lst for lists in lists_by_kind.values() for lst in lists]
+    catalogue = sum(len(log.catalogue(kind)) for kind in lists_by_kind)
+    percentiles: dict[str, float] = {}
+    for kind in lists_by_kind:
+        percentiles.update(log.popularity_percentiles(kind))
+    for k in ks:
+        coverage = coverage_at_k(all_lists, catalogue, k)
+        popularity = popularity_percentile_at_k(all_lists, percentiles, k)
+        rows.append(MetricRow(model, "all", "all", "coverage", k, coverage, len(all_lists)))
+        rows.append(MetricRow(model, "all", "all", "popularity_pct", k, popularity, len(all_lists)))
+
+    per_user = Counter(r.notification.user_id for r in records)
+    rates = [per_user.get(user, 0) / len(days) for user, days in log.window_days.items() if days]
+    rows.append(MetricRow(model, "all", "all", "notifications_per_user_day", None,
+                          float(np.mean(rates)) if rates else float("nan"), len(rates)))
+
+    bands = price_bands(log.attributes)
+    attribute_of: dict[str, dict[str, str]] = {}
+    for item, attrs in log.attributes.items():
+        attribute_of[item] = {k: v for k, v in attrs.items() if k != "price"}
+        if item in bands:
+            attribute_of[item]["price_band"] = bands[item]
+    lists = [(r.ranked, r.scores, t.engaged) for r, t in judged]
+    for offer_type, (value, groups) in weighted_auc_by_offer(lists, attribute_of).items():
+        rows.append(MetricRow(model, "engaged", offer_type, "wAUC", None, value, groups))
+    return rows
+
+
+def _trigger_item(record: ReplayRecord, log: EventLog) -> str | None:
+    found = log.where.get(record.notification.trigger_event_id)
+    if found is None:
+        return None
+    user, index = found
+    return log.timelines[user][index].item
+
+
+def evaluate_replay(replay_dir: Path, horizon_s: int = 24 * 3600, ks: tuple[int, ...] = KS) -> EvaluationResult:
+    """Score every model's notifications in a replay folder."""
+    manifest = json.loads((replay_dir / "manifest.json").read_text())
+    log = load_event_log(replay_dir)
+    rows: list[MetricRow] = []
+    models: list[str] = []
+    for run in manifest["models"]:
+        path = replay_dir / "notifications" / f"{run['name']}.jsonl"
+        if not path.exists():
+            continue
+        models.append(run["name"])
+        rows += evaluate_model_records(run["name"], list(read_records(path)), log, horizon_s, ks)
+        rows.append(MetricRow(run["name"], "all", "all", "replay_events_per_s", None, run["events_per_s"],
+                              run["window_events"]))
+    info = {
+        "source": manifest["source"],
+        "window": f"{manifest['window_start']} .. {manifest['window_end']}",
+        "warmup_events": manifest["warmup_events"],
+        "window_events": manifest["window_events"],
+        "horizon_s": horizon_s,
+        "settings": manifest["settings"],
+        "skipped": manifest["skipped"],
+        "runs": {r["name"]: {k: r[k] for k in ("triggers", "notifications", "no_candidates", "events_per_s",
+                                               "fit_seconds", "replay_seconds")} for r in manifest["models"]},
+    }
+    return EvaluationResult(title=f"Replay of {manifest['source']}", models=models, rows=rows, info=info)

@@ -1,0 +1,180 @@
+"""Write an `EvaluationResult` as a report folder: report.md, metrics.csv, report.json and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel
+
+from measurement.evaluation.scoring import MetricRow
+
+RANK_METRICS = ("HR", "MRR", "NDCG", "precision", "recall")
+ORACLE = "oracle"
+
+
+class EvaluationResult(BaseModel):
+    """Everything a report shows; `rows` is the long-form table, `info` the run's facts."""
+
+    title: str
+    models: list[str]
+    rows: list[MetricRow]
+    info: dict[str, object]
+
+
+def rows_frame(rows: Sequence[MetricRow]) -> pd.DataFrame:
+    return pd.DataFrame([vars(r) for r in rows], columns=["model", "target", "slice", "metric", "k", "value", "n"])
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _wide(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """model x "metric@k" columns, in the metric order of RANK_METRICS and increasing k."""
+    frame = frame.assign(column=[f"{m}@{int(k)}" if k == k and k is not None else m
+                                 for m, k in zip(frame["metric"], frame["k"], strict=True)])
+    order = {m: i for i, m in enumerate(RANK_METRICS)}
+    frame = frame.assign(sort=[(order.get(m, 99), 0 if k != k or k is None else k)
+                               for m, k in zip(frame["metric"], frame["k"], strict=True)])
+    columns = list(dict.fromkeys(frame.sort_values("sort", kind="mergesort")["column"]))
+    wide = frame.pivot_table(index="model", columns="column", values="value", aggfunc="first")
+    wide = wide.reindex(index=[m for m in models if m in wide.index], columns=columns)
+    return wide.reset_index()
+
+
+def render_markdown(result: EvaluationResult) -> str:
+    frame = rows_frame(result.rows)
+    parts = [f"# {result.title}", ""]
+    for key, value in result.info.items():
+        parts.append(f"- **{key}**: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
+    ranked = frame[frame["metric"].isin(RANK_METRICS)]
+    for target in dict.fromkeys(ranked["target"]):
+        sub = ranked[(ranked["target"] == target) & (ranked["slice"] == "all")]
+        if target == "next":  # one relevant item: precision@k = HR@k / k and recall@k = HR@k (both in the CSV)
+            sub = sub[sub["metric"].isin(["HR", "MRR", "NDCG"])]
+        n = sub.groupby("model")["n"].max().to_dict()
+        table = markdown_table(_wide(sub, result.models))
+        parts += ["", f"## Target: {target} (lists judged per model: {n})", "", table]
+    others = frame[~frame["metric"].isin(RANK_METRICS) & (frame["metric"] != "wAUC")]
+    if not others.empty:
+        table = markdown_table(_wide(others, result.models))
+        parts += ["", "## Coverage, popularity bias, volume, throughput", "", table]
+    auc = frame[frame["metric"] == "wAUC"]
+    if not auc.empty:
+        table = auc.pivot_table(index="model", columns="slice", values="value", aggfunc="first").reset_index()
+        parts += ["", "## Weighted AUC per offer type (target: engaged)", "", markdown_table(table)]
+    slices = ranked[(ranked["slice"] != "all") & (ranked["metric"].isin(["HR", "MRR"]))]
+    if not slices.empty:
+        k = int(slices["k"].max())
+        sub = slices[slices["k"] == k]
+        table = sub.pivot_table(index=["target", "slice", "model"], columns="metric", values="value", aggfunc="first")
+        table = table.join(sub.groupby(["target", "slice", "model"])["n"].max()).reset_index()
+        table.columns = [f"{c}@{k}" if c in ("HR", "MRR") else c for c in table.columns]
+        parts += ["", f"## Slices (at k={k})", "", markdown_table(table)]
+    oracle = oracle_share(frame, result.models)
+    if oracle is not None:
+        parts += ["", "## How close each model comes to the oracle (model / oracle)", "", markdown_table(oracle)]
+    return "\n".join(parts) + "\n"
+
+
+def oracle_share(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame | None:
+    """Each model's HR@10 and NDCG@10 as a share of the oracle's, per target (None without an oracle)."""
+    if ORACLE not in models:
+        return None
+    sub = frame[(frame["slice"] == "all") & (frame["metric"].isin(["HR", "NDCG"])) & (frame["k"] == 10)]
+    rows = []
+    for model in models:
+        row: dict[str, object] = {"model": model}
+        for (target, metric), group in sub.groupby(["target", "metric"]):
+            values = group.set_index("model")["value"]
+            if model in values and values.get(ORACLE, 0) > 0:
+                row[f"{target} {metric}@10"] = values[model] / values[ORACLE]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_metric_vs_k(frame: pd.DataFrame, models: Sequence[str], target: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sub = frame[(frame["target"] == target) & (frame["slice"] == "all") & frame["metric"].isin(RANK_METRICS)]
+    fig, axes = plt.subplots(1, len(RANK_METRICS), figsize=(4 * len(RANK_METRICS), 3.6))
+    for ax, metric in zip(axes, RANK_METRICS, strict=True):
+        for model in models:
+            line = sub[(sub["metric"] == metric) & (sub["model"] == model)].sort_values("k")
+            if not line.empty:
+                ax.plot(line["k"], line["value"], marker="o", label=model)
+        ax.set_title(f"{metric}@k ({target})")
+        ax.set_xlabel("k")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_coverage_vs_accuracy(frame: pd.DataFrame, models: Sequence[str], target: str, k: int, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cov = frame[(frame["metric"] == "coverage") & (frame["k"] == k)].set_index("model")["value"]
+    acc = frame[(frame["target"] == target) & (frame["slice"] == "all") & (frame["metric"] == "HR")
+                & (frame["k"] == k)].set_index("model")["value"]
+    common = [m for m in models if m in cov.index and m in acc.index]
+    if not common:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for model in common:
+        ax.scatter(cov[model], acc[model], s=40)
+        ax.annotate(model, (cov[model], acc[model]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel(f"catalogue coverage@{k}")
+    ax.set_ylabel(f"HR@{k} ({target})")
+    ax.set_title("coverage vs accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
+    """report.md, metrics.csv (long form), report.json and the PNG plots; returns what was written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = rows_frame(result.rows)
+    written = {
+        "markdown": out_dir / "report.md",
+        "csv": out_dir / "metrics.csv",
+        "json": out_dir / "report.json",
+    }
+    written["markdown"].write_text(render_markdown(result))
+    frame.to_csv(written["csv"], index=False)
+    written["json"].write_text(result.model_dump_json(indent=1))
+    ranked = frame[frame["metric"].isin(RANK_METRICS)]
+    for target in dict.fromkeys(ranked["target"]):
+        path = out_dir / f"metric_vs_k_{target}.png"
+        plot_metric_vs_k(frame, result.models, target, path)
+        written[f"plot_{target}"] = path
+    if not ranked.empty:
+        target = ranked["target"].iloc[0]
+        k = int(ranked["k"].max())
+        path = out_dir / "coverage_vs_accuracy.png"
+        if plot_coverage_vs_accuracy(frame, result.models, target, k, path):
+            written["coverage_plot"] = path
+    return written

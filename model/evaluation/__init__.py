@@ -1,1 +1,0 @@
-"""Offline evaluation: metrics over replayed notifications, standard protocols, model registry, reports."""

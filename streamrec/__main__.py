@@ -1,3 +1,0 @@
-from streamrec.cli import main
-
-main()
