@@ -11,7 +11,7 @@ from consumers.notifier.settings import NotifierSettings
 from producers.collector.settings import CollectorSettings
 from streamrec.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _compose() -> dict:
