@@ -1,4 +1,4 @@
-"""Model commands: train a bundle, ask it for recommendations, similar items, users to target, offers; benchmarks.
+"""Model commands: train a bundle, ask it for recommendations, similar items, users to target, offers.
 
 TensorFlow and FAISS are imported inside the commands so `streamrec --help` stays instant.
 """
@@ -9,33 +9,16 @@ from pathlib import Path
 
 import typer
 
-DATA_HELP = (
-    "Training data: 'sim:N[:SEED]' (simulated shop with N events), the ASOS folder "
-    "(../shared/data/asos-dsf2020, its train split), or an event log file (.parquet / .csv)."
-)
+from producers.training_data import DATA_HELP
 
 
-def _load_training_data(data: str):
-    """(interactions frame, catalogue frame or None) for the `--data` forms of `train`."""
-    from model.interactions import events_to_frame
+def load_data_option(data: str):
+    from producers.training_data import UnknownDataSource, load_training_data
 
-    if data.startswith("sim:"):
-        from measurement.evaluation.simulation_benchmark import catalogue_frame
-        from producers.simulator import simulate
-
-        parts = data.split(":")
-        world, events = simulate(int(parts[1]), seed=int(parts[2]) if len(parts) > 2 else 7)
-        return events_to_frame(events), catalogue_frame(world)
-    path = Path(data)
-    if path.is_dir():
-        from model.datasets.asos_frame import asos_train_valid
-
-        return asos_train_valid(path)[0], None
-    if path.is_file():
-        from model.datasets.event_log import read_event_log
-
-        return events_to_frame(read_event_log(path)), None
-    raise typer.BadParameter(f"{data!r} is neither sim:N, a folder nor a file", param_hint="--data")
+    try:
+        return load_training_data(data)
+    except UnknownDataSource as error:
+        raise typer.BadParameter(str(error), param_hint="--data") from error
 
 
 def _recommender(bundle: Path | None):
@@ -50,7 +33,7 @@ def _recommender(bundle: Path | None):
     return TwoTowerRecommender(ModelBundle.load(path))
 
 
-def _training_config(epochs: int, embedding_dim: int, ranker: bool, ranker_epochs: int, l2: float = 1e-4):
+def training_config(epochs: int, embedding_dim: int, ranker: bool, ranker_epochs: int, l2: float = 1e-4):
     from model.ranking.features import RankerConfig
     from model.training import TrainingConfig
     from model.two_tower.towers import TwoTowerConfig
@@ -90,9 +73,9 @@ def register(app: typer.Typer) -> None:
 
         from model.training import train_bundle
 
-        frame, catalogue = _load_training_data(data)
+        frame, catalogue = load_data_option(data)
         typer.echo(f"{len(frame):,} interactions from {data}")
-        bundle = train_bundle(frame, _training_config(epochs, embedding_dim, ranker, ranker_epochs, l2),
+        bundle = train_bundle(frame, training_config(epochs, embedding_dim, ranker, ranker_epochs, l2),
                               catalogue=catalogue, trained_on=data)
         path = bundle.save(out)
         typer.echo(json.dumps(bundle.metrics, indent=2, default=str))
@@ -155,85 +138,9 @@ def register(app: typer.Typer) -> None:
         """Recommend a category, brand or price band (not an item) for a user."""
         from model.offers import recommend_offers
         from model.recommender import RecommendationRequest
-        from model.two_tower.examples import query_inputs
 
         model = _recommender(bundle)
-        context = model._context_for(RecommendationRequest(user_id=user, k=k))
-        query = model.encode(query_inputs(model.spec, [user], [context], [0]))[0]
+        query = model.query_vector(RecommendationRequest(user_id=user, k=k))
         ranked = recommend_offers(model.spec, model.bundle.item_vectors, query, offer_type, k,
                                   model.bundle.config.two_tower.temperature)
         _print_items(f"{offer_type} offers for {user}", ranked)
-
-    @app.command("asos-eval")
-    def asos_eval(
-        data: Path = typer.Option(Path("../shared/data/asos-dsf2020"), help="ASOS dsf2020 folder"),
-        out: Path = typer.Option(Path("reports"), help="Where the table (md, csv) and the PNG go"),
-        epochs: int = typer.Option(15),
-        embedding_dim: int = typer.Option(64),
-        l2: float = typer.Option(1e-3, help="L2 penalty on the two-tower embeddings (sparse data wants more)"),
-        user_id_dropout: float = typer.Option(0.0, help="Share of training queries with the user id hidden"),
-        validation: str = typer.Option(
-            "per-user-holdout", help="How the two-tower picks its epochs and popularity prior: per-user-holdout "
-            "(held-out train purchases of 15% of users, as the evaluation asks; then a refit on all train) or "
-            "time-slice (the last 10% of the train file)"),
-        ranker: bool = typer.Option(True, help="Also evaluate the ranker on top"),
-        max_users: int | None = typer.Option(None, help="Evaluate on the first N users only (quick runs)"),
-    ) -> None:
-        """ASOS train -> valid: Recall/NDCG/HR@10/20/100 of popularity, item-item cosine, two-tower (+ ranker)."""
-        from measurement.evaluation.asos_benchmark import run_asos_benchmark
-
-        config = _training_config(epochs, embedding_dim, ranker, 4, l2)
-        # ASOS never recommends what a user bought before: validate the same way.
-        sparse_data = {"batch_size": 1024, "learning_rate": 2e-3, "patience": 3, "validation_excludes_history": True,
-                       "user_id_dropout": user_id_dropout, "validation": validation}
-        config.two_tower = config.two_tower.model_copy(update=sparse_data)
-        table = run_asos_benchmark(config, data, out, max_users)
-        typer.echo(table.to_string())
-        typer.echo(f"written {out}/asos_eval.md, .csv, .png")
-
-    @app.command("sim-eval")
-    def sim_eval(
-        events: int = typer.Option(200_000, help="Simulated events"),
-        seed: int = typer.Option(7),
-        out: Path = typer.Option(Path("reports")),
-        epochs: int = typer.Option(20),
-        l2: float = typer.Option(1e-4, help="L2 penalty on the two-tower embeddings"),
-    ) -> None:
-        """Simulated shop: retrieval recall and ranker AUC beside the oracle that knows the planted tastes."""
-        import json
-
-        from measurement.evaluation.simulation_benchmark import run_simulation_benchmark
-
-        summary = run_simulation_benchmark(events, _training_config(epochs, 32, True, 8, l2), seed, out)
-        keys = ("retrieval", "next_item", "ranking", "offers")
-        typer.echo(json.dumps({k: summary[k] for k in keys}, indent=2, default=str))
-
-    @app.command("serving-bench")
-    def serving_bench(
-        data: str = typer.Option("sim:100000", help=DATA_HELP + " Requests come from its latest contexts."),
-        bundle: Path | None = typer.Option(None, help="Bundle trained on --data (default: train one now)"),
-        candidates: int = typer.Option(200, help="FAISS candidates ranked per trigger"),
-        index_sizes: str = typer.Option("50000,250000", help="Also time flat vs HNSW on random vectors ('' = skip)"),
-        out: Path = typer.Option(Path("reports")),
-    ) -> None:
-        """Milliseconds per trigger for query tower, FAISS and ranker (and model.predict for comparison)."""
-        from measurement.benchmarks.serving_benchmark import (
-            benchmark_index,
-            benchmark_serving,
-            trigger_requests,
-            write_serving_report,
-        )
-        from measurement.report_files import write_table
-        from model.bundle import ModelBundle
-        from model.training import train_bundle
-
-        frame, catalogue = _load_training_data(data)
-        loaded = ModelBundle.load(bundle) if bundle else train_bundle(
-            frame, _training_config(10, 32, True, 4), catalogue=catalogue)
-        table = benchmark_serving(loaded, trigger_requests(frame, 64), candidates=candidates)
-        write_serving_report(table, out, len(loaded.index))
-        typer.echo(table.to_string())
-        if index_sizes:
-            index_table = benchmark_index(tuple(int(s) for s in index_sizes.split(",")), k=candidates)
-            write_table(index_table, out, "index_cost")
-            typer.echo(index_table.to_string())

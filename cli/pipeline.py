@@ -85,46 +85,6 @@ def watch(
     print_notifications(Settings(), count, duration)
 
 
-def bench(
-    events: int = typer.Option(20_000, "--events", "-n", help="Events to send"),
-    rate: float = typer.Option(2000, "--rate", help="Target events per second"),
-    workers: int = typer.Option(1, "--workers", help="Worker processes in the group"),
-    delivery: str = typer.Option(
-        "at-least-once", "--delivery",
-        help="Delivery modes to run on the same events, comma-separated: at-least-once, exactly-once",
-    ),
-    out: Path = typer.Option(Path("reports/bench"), "--out", help="Folder for the table and plot"),
-) -> None:
-    """Drive the live pipeline and report throughput and latency percentiles beside the broker's floor."""
-    from measurement.benchmarks.pipeline_benchmark import run_benchmark
-
-    modes = tuple(m.strip() for m in delivery.split(",") if m.strip())
-    unknown = [m for m in modes if m not in ("at-least-once", "exactly-once")]
-    if unknown or not modes:
-        raise typer.BadParameter(f"unknown delivery mode {unknown}: use at-least-once and/or exactly-once")
-    run_benchmark(Settings(), events, rate, workers, out, modes)
-
-
-def bench_group(
-    rounds: int = typer.Option(3, "--rounds", help="Times each moment is measured"),
-    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout"),
-) -> None:
-    """Time the consumer group's hand-overs on this broker: join, second join, clean leave, SIGKILL."""
-    import json
-
-    from measurement.benchmarks.group_benchmark import as_json as timings_json
-    from measurement.benchmarks.group_benchmark import markdown, measure_group
-    from streamrec.dev_stack import DevStack
-
-    settings = Settings()
-    timings = measure_group(settings, rounds)
-    if as_json:
-        typer.echo(json.dumps(timings_json(timings)))
-        return
-    broker = next((s.kind for s in DevStack(settings).status() if s.name == "broker"), None) or "the broker"
-    typer.echo(markdown(timings, broker, settings))
-
-
 def demo(
     duration: float = typer.Option(30.0, "--duration", help="Seconds of simulated traffic"),
     rate: float = typer.Option(100.0, "--rate", help="Events per second"),
@@ -173,6 +133,4 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
     app.command("replay-file")(replay_file)
     app.command("watch")(watch)
-    app.command("bench")(bench)
-    app.command("bench-group")(bench_group)
     app.command("restore-state")(restore_state)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlencode
 
 import typer
@@ -75,20 +74,7 @@ def push_token(
     typer.echo(f"http://{collector_options.host}:{collector_options.port}/demo?{query}")
 
 
-def bench_push(
-    singles: int = typer.Option(300, "--singles", help="Single-event POSTs to time"),
-    batches: int = typer.Option(50, "--batches", help="100-event POSTs to time"),
-    clicks: int = typer.Option(40, "--clicks", help="Click-to-push trips to time (one new user each)"),
-    out: Path = typer.Option(Path("reports/push"), "--out", help="Folder for the table and plot"),
-) -> None:
-    """Time the collector's 202 (after Kafka's ack) and a click's trip to a pushed notification, in-process."""
-    from measurement.benchmarks.push_benchmark import run_push_benchmark
-
-    run_push_benchmark(Settings(), singles, batches, clicks, out)
-
-
 def register(app: typer.Typer) -> None:
     app.command("collector")(collector)
     app.command("notifier")(notifier)
     app.command("push-token")(push_token)
-    app.command("bench-push")(bench_push)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, Field
 
 
@@ -107,6 +108,13 @@ class SyntheticWorld:
             scores[list(exclude)] = -np.inf
         top = np.argsort(-scores)[:k]
         return [self.product_ids[i] for i in top]
+
+    def catalogue_frame(self) -> pd.DataFrame:
+        """Every product with its attributes, so items without training events still get (attribute) vectors."""
+        return pd.DataFrame({
+            "item_id": self.product_ids, "category": [self.category_names[c] for c in self.product_category],
+            "brand": self.product_brand, "price": self.product_price,
+        })
 
     def save_truth(self, path: Path) -> None:
         """Write the planted structure as JSON, for oracle comparisons in evaluation."""

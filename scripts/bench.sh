@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 "$BIN/streamrec" dev up
-exec "$BIN/streamrec" bench "$@"
+exec "$BIN/streamrec" bench pipeline "$@"

@@ -59,14 +59,6 @@ class OracleRecommender(Recommender):
         return [ScoredItem(p, 0.0) for p in self.world.oracle_top_products(user, request.k, exclude)]
 
 
-def catalogue_frame(world: SyntheticWorld) -> pd.DataFrame:
-    """Every product with its attributes, so items without training events still get (attribute) vectors."""
-    return pd.DataFrame({
-        "item_id": world.product_ids, "category": [world.category_names[c] for c in world.product_category],
-        "brand": world.product_brand, "price": world.product_price,
-    })
-
-
 def run_simulation_benchmark(n_events: int, config: TrainingConfig, seed: int = 7, out_dir: Path = Path("reports"),
                              progress: bool = True) -> dict[str, object]:
     world, events = simulate(n_events, seed=seed)
@@ -76,7 +68,7 @@ def run_simulation_benchmark(n_events: int, config: TrainingConfig, seed: int = 
     relevant, exclude = relevant_and_exclude(train, test, test_events=ITEM_EVENTS)
     now_ms = int(utc_ms(pd.Series([cut]))[0])
 
-    bundle = train_bundle(train, config, catalogue=catalogue_frame(world), progress=progress, trained_on="simulated")
+    bundle = train_bundle(train, config, catalogue=world.catalogue_frame(), progress=progress, trained_on="simulated")
     models: list[Recommender] = [PopularityRecommender().fit(train), ItemCosineRecommender().fit(train)]
     models += [TwoTowerRecommender(bundle, fallback=models[0], use_ranker=False)]
     if bundle.ranker is not None:

@@ -79,6 +79,11 @@ class TwoTowerRecommender(Recommender):
         base = request.context or SessionContext(user_id=request.user_id, session_id="")
         return SessionContext(**{**base.__dict__, "user_recent_items": tuple(history)})
 
+    def query_vector(self, request: RecommendationRequest) -> np.ndarray:
+        """The query tower's vector for a request (its context, else the user's training history)."""
+        context = self._context_for(request)
+        return self.encode(query_inputs(self.spec, [request.user_id], [context], [request.now_ms]))[0]
+
     def _is_warm(self, request: RecommendationRequest, context: SessionContext | None) -> bool:
         if request.kind != PRODUCT:
             return False

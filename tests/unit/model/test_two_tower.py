@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from measurement.evaluation.holdout_evaluation import evaluate_holdout, evaluate_next_item, relevant_and_exclude
-from measurement.evaluation.simulation_benchmark import catalogue_frame
 from model.baselines.popularity import PopularityRecommender
 from model.interactions import events_to_frame
 from model.ranking.features import RankerConfig
@@ -32,7 +31,7 @@ def trained():
     train, test = frame[frame["ts"] < cut], frame[frame["ts"] >= cut]
     config = TrainingConfig(two_tower=TwoTowerConfig(embedding_dim=16, hidden_units=32, batch_size=256, epochs=6),
                             ranker=RankerConfig(epochs=2))
-    bundle = train_bundle(train, config, catalogue=catalogue_frame(world), progress=False)
+    bundle = train_bundle(train, config, catalogue=world.catalogue_frame(), progress=False)
     return world, train, test, bundle
 
 
