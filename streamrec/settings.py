@@ -102,6 +102,10 @@ class Settings(BaseSettings):
 
     # --- Models --------------------------------------------------------------------------------
     model_dir: Path = Path("artifacts/models")
+    data_dir: Path = Field(
+        Path(__file__).resolve().parents[1].parent / "shared" / "data",
+        description="Where the offline datasets live (asos-dsf2020/, diginetica-srgnn/, ...): repo's ../shared/data",
+    )
     model_reload_interval_s: float = 10.0
 
     # --- Local dev stack ---------------------------------------------------------------------

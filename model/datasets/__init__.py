@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
 
 def shared_data_dir() -> Path:
-    """`../shared/data` relative to the repository root (override with STREAMREC_DATA_DIR)."""
-    import os
+    """The datasets' root: `Settings.data_dir` (STREAMREC_DATA_DIR, default the repository's ../shared/data)."""
+    from streamrec.settings import Settings
 
-    return Path(os.environ.get("STREAMREC_DATA_DIR", SHARED_DATA)).resolve()
+    return Settings().data_dir.resolve()

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.datasets import shared_data_dir
 from model.datasets.asos import ORIGIN, TRAIN, VALID, load_pairs
 from model.interactions import COLUMNS
 
-DEFAULT_DIR = Path("../shared/data/asos-dsf2020")
+FOLDER = "asos-dsf2020"
 
 
 def asos_interactions(path: Path, origin_offset_ms: int = 0) -> pd.DataFrame:
@@ -27,8 +28,9 @@ def asos_interactions(path: Path, origin_offset_ms: int = 0) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def asos_train_valid(folder: Path = DEFAULT_DIR) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, valid) frames; valid's timestamps come after train's."""
+def asos_train_valid(folder: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, valid) frames; valid's timestamps come after train's (default folder: `<data_dir>/asos-dsf2020`)."""
+    folder = folder or shared_data_dir() / FOLDER
     train = asos_interactions(folder / TRAIN)
     valid = asos_interactions(folder / VALID, origin_offset_ms=len(train) + 1000)
     return train, valid

@@ -1,4 +1,4 @@
-"""SR-GNN-preprocessed session benchmarks (`../shared/data/diginetica-srgnn`, `yoochoose1_64-srgnn`).
+"""SR-GNN-preprocessed session benchmarks (`<data_dir>/diginetica-srgnn`, `yoochoose1_64-srgnn`).
 
 Training samples are every prefix of every training session (the papers' augmentation); test samples
 are the given (prefix, target) pairs. Item ids are the files' own (1..n_items); 0 is free for padding.
@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.datasets import shared_data_dir
+
 DATASETS = {"diginetica": "diginetica-srgnn", "yoochoose": "yoochoose1_64-srgnn"}
-DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# `Settings.data_dir` as it was at import (tests read it); `dataset_dir` asks the settings at call time.
+DEFAULT_DATA_ROOT = shared_data_dir()
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def dataset_dir(name: str, data_root: Path | None = None) -> Path:
     """The folder of a benchmark; raises FileNotFoundError naming the path when it is absent."""
     if name not in DATASETS:
         raise ValueError(f"unknown session benchmark {name!r}; choose from {sorted(DATASETS)}")
-    path = (data_root or DEFAULT_DATA_ROOT) / DATASETS[name]
+    path = (data_root or shared_data_dir()) / DATASETS[name]
     if not (path / "train_sessions.parquet").exists():
         raise FileNotFoundError(f"session benchmark {name!r} not found at {path}")
     return path

@@ -41,3 +41,24 @@ def test_movielens_ratings_as_interactions():
     assert len(frame) == 100_000
     assert frame["user_id"].nunique() == 943 and frame["item_id"].nunique() == 1682
     assert frame["ts"].is_monotonic_increasing
+
+
+def test_every_loader_reads_its_default_folder_from_the_one_data_dir_setting(tmp_path, monkeypatch):
+    from model.datasets import asos_frame, srgnn
+
+    monkeypatch.setenv("STREAMREC_DATA_DIR", str(tmp_path))
+    assert shared_data_dir() == tmp_path.resolve()
+    assert yoochoose.split_path("test").is_relative_to(tmp_path)
+    assert movielens.default_path().is_relative_to(tmp_path)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        srgnn.dataset_dir("diginetica")
+    with pytest.raises(FileNotFoundError, match="asos-dsf2020"):
+        asos_frame.asos_train_valid()
+
+
+def test_data_dir_defaults_to_the_repositorys_shared_data(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.delenv("STREAMREC_DATA_DIR", raising=False)
+    repo = Path(__file__).resolve().parents[3]
+    assert shared_data_dir() == (repo.parent / "shared" / "data").resolve()
