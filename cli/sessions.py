@@ -102,7 +102,7 @@ def session_serving(
 
     from measurement.evaluation.session_benchmark import serving_latency
     from model.datasets.srgnn import load_benchmark
-    from model.session_gru.model import SessionModelRecommender
+    from model.session_gru.recommender import SessionModelRecommender
 
     recommender = SessionModelRecommender.load(model_dir)
     bench = load_benchmark(dataset, data_root, max_len=recommender.config.max_len)

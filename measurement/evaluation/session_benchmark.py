@@ -111,13 +111,9 @@ def run_session_model(
     figure of the best validation epoch. Every epoch's figures go to `history.json`; `on_row` gets the
     headline so far after each epoch.
     """
-    from model.session_gru.model import (
-        SessionModelConfig,
-        SessionModelRecommender,
-        build_model,
-        rank_top_k,
-        train_next_item_model,
-    )
+    from model.session_gru.network import SessionModelConfig, build_model, rank_top_k
+    from model.session_gru.recommender import SessionModelRecommender
+    from model.session_gru.training import train_next_item_model
 
     config = SessionModelConfig(n_items=bench.n_items, **config_overrides)
     train_samples, validation = bench.train, None

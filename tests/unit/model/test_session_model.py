@@ -11,7 +11,7 @@ import pytest
 
 from model.datasets.srgnn import DEFAULT_DATA_ROOT, load_benchmark, session_prefixes
 from model.recommender import RecommendationRequest
-from model.session_gru.model import SessionModelRecommender
+from model.session_gru.recommender import SessionModelRecommender
 from streamrec.session_store import SessionContext
 
 N_ITEMS = 40
