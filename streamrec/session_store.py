@@ -104,14 +104,43 @@ class RedisKeys:
         return f"{self.prefix}g:{name}"
 
 
-def history_row(notification: Notification) -> tuple[str, str, list[str], int]:
+@dataclass(frozen=True)
+class FilterQuery:
+    """One trigger to look up in `filters_batch`: whose filters, which trigger event, as of which event time."""
+
+    user_id: str
+    trigger_event_id: str
+    ts_ms: int
+
+    @classmethod
+    def for_event(cls, event: Event) -> FilterQuery:
+        """The query for an event that triggered (its user, its id, its time)."""
+        return cls(user_id=event.user_id, trigger_event_id=event.event_id, ts_ms=event.ts_ms)
+
+
+@dataclass(frozen=True)
+class SentNotification:
     """What `record_notifications` keeps of a sent notification: user, trigger event, "kind:id" items, ts ms."""
-    return (
-        notification.user_id,
-        notification.trigger_event_id,
-        [f"{i.kind}:{i.item_id}" for i in notification.items],
-        int(notification.trigger_ts.timestamp() * 1000),
-    )
+
+    user_id: str
+    trigger_event_id: str
+    members: tuple[str, ...]  # "kind:id" of the items offered
+    ts_ms: int  # the trigger's event time (cooldowns run in event time)
+
+    @classmethod
+    def of(cls, notification: Notification) -> SentNotification:
+        """The history row of one notification (the worker's confirm and restore-state both record these)."""
+        return cls(
+            user_id=notification.user_id,
+            trigger_event_id=notification.trigger_event_id,
+            members=tuple(f"{i.kind}:{i.item_id}" for i in notification.items),
+            ts_ms=int(notification.trigger_ts.timestamp() * 1000),
+        )
+
+    @property
+    def query(self) -> FilterQuery:
+        """The filter lookup that says whether this notification's trigger is recorded already."""
+        return FilterQuery(user_id=self.user_id, trigger_event_id=self.trigger_event_id, ts_ms=self.ts_ms)
 
 
 def consumed_member(event: Event) -> str:
@@ -223,38 +252,38 @@ class SessionStore:
             duplicate=bool(duplicate),
         )
 
-    def record_notifications(self, sent: Iterable[tuple[str, str, Sequence[str], int]]) -> None:
-        """Remember (user_id, trigger_event_id, ["kind:id", ...], ts_ms) after the notification was flushed."""
+    def record_notifications(self, sent: Iterable[SentNotification]) -> None:
+        """Remember what was sent (items for the cooldown, trigger ids for redelivery) once it was flushed."""
         pipe = self.redis.pipeline(transaction=False)
         ttl = self.settings.user_history_ttl_s
         # Prune by the wall clock at the latest: one event stamped in the future must not end every cooldown.
         now_ms = int(time.time() * 1000)
-        for user_id, trigger_event_id, members, ts_ms in sent:
-            ts_ms = int(ts_ms)
-            items_key = self.keys.notified_items(user_id)
-            events_key = self.keys.notified_events(user_id)
-            if members:
+        for row in sent:
+            ts_ms = int(row.ts_ms)
+            items_key = self.keys.notified_items(row.user_id)
+            events_key = self.keys.notified_events(row.user_id)
+            if row.members:
                 # GT: a notification recorded late (a restore, a redone batch) never moves a cooldown back.
-                pipe.zadd(items_key, {m: ts_ms for m in members}, gt=True)
+                pipe.zadd(items_key, {m: ts_ms for m in row.members}, gt=True)
             pipe.zremrangebyscore(items_key, "-inf", str(min(ts_ms, now_ms) - self.settings.notify_cooldown_s * 1000))
             pipe.expire(items_key, ttl)
-            pipe.zadd(events_key, {trigger_event_id: ts_ms})
+            pipe.zadd(events_key, {row.trigger_event_id: ts_ms})
             pipe.zremrangebyrank(events_key, 0, -(self.dedupe_window + 1))
             pipe.expire(events_key, ttl)
         pipe.execute()
 
     # --- reads --------------------------------------------------------------------------------
-    def filters_batch(self, requests: Sequence[tuple[str, str, int]]) -> list[UserFilters]:
-        """For (user_id, trigger_event_id, ts_ms): consumed and notified as of ts_ms, and already notified?"""
-        if not requests:
+    def filters_batch(self, queries: Sequence[FilterQuery]) -> list[UserFilters]:
+        """Per query: consumed and notified as of its event time, and was its trigger notified already?"""
+        if not queries:
             return []
         pipe = self.redis.pipeline(transaction=False)
         cooldown_ms = self.settings.notify_cooldown_s * 1000
-        for user_id, trigger_event_id, ts_ms in requests:
+        for query in queries:
             # As of the trigger's event time: later events of the same batch must not leak in.
-            pipe.zrangebyscore(self.keys.consumed(user_id), "-inf", ts_ms)
-            pipe.zrangebyscore(self.keys.notified_items(user_id), ts_ms - cooldown_ms, ts_ms)
-            pipe.zscore(self.keys.notified_events(user_id), trigger_event_id)
+            pipe.zrangebyscore(self.keys.consumed(query.user_id), "-inf", query.ts_ms)
+            pipe.zrangebyscore(self.keys.notified_items(query.user_id), query.ts_ms - cooldown_ms, query.ts_ms)
+            pipe.zscore(self.keys.notified_events(query.user_id), query.trigger_event_id)
         raw = pipe.execute()
         return [
             UserFilters(

@@ -22,7 +22,7 @@ from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from streamrec.events import Event, EventDecodeError
 from streamrec.kafka_clients import make_consumer
 from streamrec.notifications import Notification, decode_notification
-from streamrec.session_store import SessionStore, UnappliableEvent, history_row
+from streamrec.session_store import SentNotification, SessionStore, UnappliableEvent
 from streamrec.settings import Settings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -158,15 +158,15 @@ def restore_state(
 
 
 def _record_new_notifications(store: SessionStore, notifications: list[Notification]) -> int:
-    """Record the notifications Redis does not know yet, with the worker's rows (`history_row`).
+    """Record the notifications Redis does not know yet, with the worker's rows (`SentNotification.of`).
 
     Recording one again would be harmless (the trigger dedupe is a set, cooldowns only move forward: ZADD GT);
     skipping known triggers keeps a second restore from writing anything.
     """
     if not notifications:
         return 0
-    sent = [history_row(n) for n in notifications]
-    known = store.filters_batch([(user, trigger, ts_ms) for user, trigger, _, ts_ms in sent])
+    sent = [SentNotification.of(n) for n in notifications]
+    known = store.filters_batch([row.query for row in sent])
     new = [row for row, filters in zip(sent, known, strict=True) if not filters.trigger_already_notified]
     if new:
         store.record_notifications(new)

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from streamrec.events import PageView, Purchase, SessionEnd, TaskCompleted
-from streamrec.session_store import SessionStore
+from streamrec.session_store import FilterQuery, SentNotification, SessionStore
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -53,7 +53,7 @@ def test_filters_see_consumption_as_of_the_trigger_time(store):
     store.apply_batch([tool, buy])
     between_ms = int((T0 + timedelta(minutes=2)).timestamp() * 1000)
     first, between, after = store.filters_batch(
-        [("u1", "x", tool.ts_ms - 1), ("u1", "y", between_ms), ("u1", "z", buy.ts_ms)]
+        [FilterQuery("u1", "x", tool.ts_ms - 1), FilterQuery("u1", "y", between_ms), FilterQuery("u1", "z", buy.ts_ms)],
     )
     assert first.excluded("tool") == set()
     assert between.excluded("tool") == {"t1"} and between.excluded("product") == set()
@@ -62,14 +62,14 @@ def test_filters_see_consumption_as_of_the_trigger_time(store):
 
 def test_notified_items_are_filtered_within_the_cooldown_only(store, settings):
     sent_ms = int(T0.timestamp() * 1000)
-    store.record_notifications([("u1", "trigger-1", ["product:p1", "product:p2"], sent_ms)])
+    store.record_notifications([SentNotification("u1", "trigger-1", ("product:p1", "product:p2"), sent_ms)])
     soon, late = store.filters_batch([
-        ("u1", "trigger-2", sent_ms + 60_000),
-        ("u1", "trigger-3", sent_ms + settings.notify_cooldown_s * 1000 + 1),
+        FilterQuery("u1", "trigger-2", sent_ms + 60_000),
+        FilterQuery("u1", "trigger-3", sent_ms + settings.notify_cooldown_s * 1000 + 1),
     ])
     assert soon.excluded("product") == {"p1", "p2"}
     assert late.excluded("product") == set()
-    (again,) = store.filters_batch([("u1", "trigger-1", sent_ms)])
+    (again,) = store.filters_batch([FilterQuery("u1", "trigger-1", sent_ms)])
     assert again.trigger_already_notified and not soon.trigger_already_notified
 
 
@@ -136,19 +136,19 @@ def test_far_future_event_times_are_stored_as_integers(store, redis_client):
 
 def test_a_future_trigger_time_does_not_wipe_cooldowns(store, settings):
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    store.record_notifications([("u1", "trigger-1", ["product:p1"], now_ms)])
+    store.record_notifications([SentNotification("u1", "trigger-1", ("product:p1",), now_ms)])
     far_ms = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
-    store.record_notifications([("u1", "trigger-far", ["product:p2"], far_ms)])
-    (soon,) = store.filters_batch([("u1", "trigger-2", now_ms + 60_000)])
+    store.record_notifications([SentNotification("u1", "trigger-far", ("product:p2",), far_ms)])
+    (soon,) = store.filters_batch([FilterQuery("u1", "trigger-2", now_ms + 60_000)])
     assert soon.excluded("product") == {"p1"}  # p1 is still cooling down
 
 
 def test_a_notification_recorded_late_never_moves_a_cooldown_back(store, settings):
     """A restore (or a redone batch) records an older notification after a newer one of the same item."""
     newer_ms = int(T0.timestamp() * 1000) + 3_600_000
-    store.record_notifications([("u1", "trigger-new", ["product:p1"], newer_ms)])
-    store.record_notifications([("u1", "trigger-old", ["product:p1"], newer_ms - 3_600_000)])
+    store.record_notifications([SentNotification("u1", "trigger-new", ("product:p1",), newer_ms)])
+    store.record_notifications([SentNotification("u1", "trigger-old", ("product:p1",), newer_ms - 3_600_000)])
     cooldown_ms = settings.notify_cooldown_s * 1000
     # Still cooling down just before the newer notification's window ends: the older time did not win.
-    (filters,) = store.filters_batch([("u1", "trigger-x", newer_ms + cooldown_ms - 1000)])
+    (filters,) = store.filters_batch([FilterQuery("u1", "trigger-x", newer_ms + cooldown_ms - 1000)])
     assert "p1" in filters.excluded("product")

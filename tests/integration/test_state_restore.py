@@ -17,7 +17,7 @@ from producers.event_producer import EventProducer
 from streamrec.events import AddToCart, Event, PageView, Purchase, SessionStart, TaskCompleted
 from streamrec.kafka_clients import make_consumer, make_producer
 from streamrec.notifications import encode_notification
-from streamrec.session_store import SessionStore
+from streamrec.session_store import FilterQuery, SessionStore
 from streamrec.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def _traffic(now: datetime) -> list[Event]:
 
 def _snapshot(store: SessionStore, events: list[Event], users: list[str]) -> dict:
     """Everything a user of the store notices: contexts, consumption, filters at each event, model counts."""
-    filters = store.filters_batch([(e.user_id, e.event_id, e.ts_ms) for e in events if e.user_id in users])
+    filters = store.filters_batch([FilterQuery.for_event(e) for e in events if e.user_id in users])
     model_keys = sorted(k.decode() for k in store.redis.scan_iter(match=store.keys.global_key("*"), count=1000))
     return {
         "latest": {u: store.latest_context(u) for u in users},
