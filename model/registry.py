@@ -2,22 +2,24 @@
 
 A factory gets a `ModelContext` (training frame from before the evaluated window, Redis for streaming
 models, the synthetic truth when there is one) and returns a fitted `Recommender`. The measurement room adds
-the oracle (it knows the synthetic world's planted tastes) with `register_model`. Models owned by other
-modules are imported lazily: a model whose module is missing is listed as unavailable with the reason.
+the oracle (it knows the synthetic world's planted tastes) with `register_model`. Each factory imports its
+model inside, so listing the models (and `streamrec --help`) never loads TensorFlow.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import redis
 
 from model.recommender import Recommender
+
+if TYPE_CHECKING:
+    from model.bundle import ModelBundle
 
 
 @dataclass(frozen=True)
@@ -45,29 +47,29 @@ class ModelUnavailable(RuntimeError):
     """The model's code or inputs are not there (yet); the message says what is missing."""
 
 
-def recommender_class(module_name: str, class_name: str | None = None) -> type[Recommender]:
-    """The Recommender subclass defined in `module_name` (by name, or the only one defined there)."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise ModelUnavailable(f"module {module_name} is not there: {error}") from error
-    if class_name is not None:
-        return getattr(module, class_name)
-    defined = [
-        obj for _, obj in inspect.getmembers(module, inspect.isclass)
-        if issubclass(obj, Recommender) and obj.__module__ == module_name and not inspect.isabstract(obj)
-    ]
-    if len(defined) != 1:
-        names = [c.__name__ for c in defined]
-        raise ModelUnavailable(f"expected one Recommender class in {module_name}, found {names}")
-    return defined[0]
+def _popularity(context: ModelContext) -> Recommender:
+    from model.baselines.popularity import PopularityRecommender
+
+    return PopularityRecommender().fit(context.train)
 
 
-def _fit(module_name: str, class_name: str | None = None) -> Callable[[ModelContext], Recommender]:
-    def build(context: ModelContext) -> Recommender:
-        return recommender_class(module_name, class_name)().fit(context.train)
+def _item_cosine(context: ModelContext) -> Recommender:
+    from model.baselines.item_cosine import ItemCosineRecommender
 
-    return build
+    return ItemCosineRecommender().fit(context.train)
+
+
+def _session_knn(context: ModelContext) -> Recommender:
+    from model.baselines.session_knn import SessionKNNRecommender
+
+    return SessionKNNRecommender().fit(context.train)
+
+
+def _session_gru(context: ModelContext) -> Recommender:
+    from model.session_gru.recommender import SessionModelRecommender
+
+    overrides = {"seed": context.seed} | ({"epochs": context.epochs} if context.epochs else {})
+    return SessionModelRecommender(**overrides).fit(context.train)
 
 
 def _session_cooccurrence(context: ModelContext) -> Recommender:
@@ -79,14 +81,12 @@ def _session_cooccurrence(context: ModelContext) -> Recommender:
 
 
 # One bundle serves both two-tower entries of a run: keyed by the training frame object it was trained on.
-_BUNDLE_CACHE: list[tuple[pd.DataFrame, object]] = []
+_BUNDLE_CACHE: list[tuple[pd.DataFrame, ModelBundle]] = []
 
 
-def _bundle(context: ModelContext) -> object:
-    try:
-        from model.training import TrainingConfig, train_bundle
-    except ModuleNotFoundError as error:
-        raise ModelUnavailable(f"the two-tower training code is not there: {error}") from error
+def _bundle(context: ModelContext) -> ModelBundle:
+    from model.training import TrainingConfig, train_bundle
+
     for frame, bundle in _BUNDLE_CACHE:
         if frame is context.train:
             return bundle
@@ -119,9 +119,11 @@ def register_model(spec: ModelSpec) -> None:
 
 
 for _spec in (
-    ModelSpec("popularity", "most used items before the window", _fit("model.baselines.popularity")),
-    ModelSpec("item-cosine", "item-item cosine over co-usage", _fit("model.baselines.item_cosine")),
-    ModelSpec("session-knn", "V-SKNN session neighbours", _fit("model.baselines.session_knn")),
+    ModelSpec("popularity", "most used items before the window", _popularity),
+    ModelSpec("item-cosine", "item-item cosine over co-usage", _item_cosine),
+    ModelSpec("session-knn", "V-SKNN session neighbours", _session_knn),
+    ModelSpec("session-gru", "GRU + attention next-item model over the session (trained before the window)",
+              _session_gru),
     ModelSpec(
         "session-cooccurrence", "streaming co-occurrence in Redis (the worker's default)",
         _session_cooccurrence, learns_from_stream=True, needs_redis=True,

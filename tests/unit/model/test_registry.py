@@ -11,6 +11,7 @@ import measurement.evaluation  # noqa: F401  (registers the oracle)
 from measurement.evaluation.offline_models import build_models
 from model.recommender import RecommendationRequest
 from model.registry import ModelUnavailable, get_spec, model_names
+from streamrec.session_store import SessionContext
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -42,3 +43,17 @@ def test_a_built_model_is_fitted_on_the_training_frame():
     built = build_models(["popularity"], train_frame())
     ranked = built.models["popularity"].recommend(RecommendationRequest(user_id="x", k=2))
     assert [s.item_id for s in ranked][0] == "a"  # the most used training item
+
+
+def test_the_session_gru_is_registered_and_fitted_on_the_training_frame():
+    from model.registry import ModelContext
+    from model.session_gru.recommender import SessionModelRecommender
+
+    assert "session-gru" in model_names()
+    model = get_spec("session-gru").build(ModelContext(train=train_frame(), epochs=1))
+    assert isinstance(model, SessionModelRecommender)
+    assert model.config.epochs == 1  # the context's epoch count wins over the model's default
+    assert sorted(model.items) == ["a", "b", "c"]
+    context = SessionContext(user_id="u1", session_id="u1", recent_items=("a",))
+    ranked = model.recommend(RecommendationRequest(user_id="u1", k=2, context=context))
+    assert len(ranked) == 2 and {s.item_id for s in ranked} <= {"a", "b", "c"}
