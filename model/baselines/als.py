@@ -1,0 +1,125 @@
+"""Collaborative filtering for returning users: implicit's ALS (Hu, Koren & Volinsky 2008) on the user x item
+matrix of the training frame, per kind, filled up by popularity.
+
+The `implicit` package does the factorisation (conjugate-gradient ALS in C++/OpenMP, the practitioner's default);
+this module only builds its confidence matrix (event-weighted counts, as the popularity baseline weighs events)
+and answers requests. A known user with no session items is scored with the factors learned for them; any other
+request with items (this session's, else the user's recent ones) gets a user vector recomputed from those items
+by one least-squares step, so a user unseen in training still gets collaborative candidates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from implicit.cpu.als import AlternatingLeastSquares
+from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
+
+from model.baselines.popularity import PopularityRecommender
+from model.baselines.session_cooccurrence import EVENT_WEIGHT
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.two_tower.examples import query_history
+from streamrec.events import PRODUCT
+
+
+class _KindFactors:
+    """One kind's fitted ALS with its vocabularies and each training user's item row."""
+
+    def __init__(self, model: AlternatingLeastSquares, users: pd.Index, items: pd.Index, matrix: csr_matrix) -> None:
+        self.model = model
+        self.users = {str(u): i for i, u in enumerate(users)}
+        self.items = items.astype(str)
+        self.item_index = {item: i for i, item in enumerate(self.items)}
+        self.matrix = matrix  # users x items confidences
+
+    def row(self, items: tuple[str, ...]) -> csr_matrix:
+        """A one-user confidence row from item ids (unknown ids ignored)."""
+        cols = sorted({self.item_index[i] for i in items if i in self.item_index})
+        return csr_matrix((np.ones(len(cols), dtype=np.float32), ([0] * len(cols), cols)), shape=(1, len(self.items)))
+
+
+class AlsRecommender(Recommender):
+    name = "als"
+    version = "1"
+
+    def __init__(self, factors: int = 100, regularization: float = 0.01, alpha: float = 1.0, iterations: int = 15,
+                 seed: int = 7, threads: int = 0, history_cap: int = 50) -> None:
+        """Defaults are implicit's own (factors 100, regularization 0.01, alpha 1.0, 15 iterations)."""
+        self.params = {"factors": factors, "regularization": regularization, "alpha": alpha,
+                       "iterations": iterations, "random_state": seed, "num_threads": threads}
+        self.history_cap = history_cap
+        self.kinds: dict[str, _KindFactors] = {}
+        self.popularity = PopularityRecommender()
+
+    def fit(self, interactions: pd.DataFrame) -> AlsRecommender:
+        frame = interactions.dropna(subset=["item_id"])
+        weights = frame["event_type"].map(EVENT_WEIGHT).fillna(1.0).astype(np.float32)
+        self.kinds = {}
+        for kind, group in frame.assign(weight=weights).groupby("kind"):
+            user_codes, users = pd.factorize(group["user_id"].astype(str))
+            item_codes, items = pd.factorize(group["item_id"].astype(str))
+            matrix = csr_matrix((group["weight"].to_numpy(), (user_codes, item_codes)),
+                                shape=(len(users), len(items)), dtype=np.float32)
+            matrix.sum_duplicates()
+            with threadpool_limits(1, "blas"):  # implicit's own threads do the work; BLAS's would fight them
+                model = AlternatingLeastSquares(**self.params)
+                model.fit(matrix, show_progress=False)
+            self.kinds[str(kind)] = _KindFactors(model, pd.Index(users), pd.Index(items), matrix)
+        self.popularity.fit(interactions)
+        return self
+
+    def _seeds(self, request: RecommendationRequest) -> tuple[str, ...]:
+        seeds = (request.trigger_item,) if request.trigger_item else ()
+        if request.kind == PRODUCT and request.context is not None:
+            seeds += query_history(request.context)
+        return tuple(dict.fromkeys(seeds))[: self.history_cap]
+
+    def _user_vector(self, fitted: _KindFactors, request: RecommendationRequest) -> np.ndarray | None:
+        seeds = self._seeds(request)
+        user = fitted.users.get(request.user_id)
+        if not seeds and user is not None:
+            return np.asarray(fitted.model.user_factors[user])
+        row = fitted.row(seeds)
+        if user is not None:  # a returning user: their training items and this session's together
+            row = row + fitted.matrix[user]
+        if row.nnz == 0:
+            return None
+        return np.asarray(fitted.model.recalculate_user(0, row)).ravel()
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        fitted = self.kinds.get(request.kind)
+        ranked: list[ScoredItem] = []
+        if fitted is not None:
+            vector = self._user_vector(fitted, request)
+            if vector is not None:
+                scores = np.asarray(fitted.model.item_factors) @ vector
+                blocked = set(request.exclude) | set(self._seeds(request))
+                take = min(len(scores), request.k + len(blocked))
+                top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+                for i in top[np.argsort(-scores[top], kind="stable")]:
+                    item = fitted.items[i]
+                    if item not in blocked:
+                        ranked.append(ScoredItem(item, float(scores[i])))
+                    if len(ranked) == request.k:
+                        break
+        if len(ranked) < request.k:
+            ranked += self._fill(request, ranked)
+        return ranked
+
+    def _fill(self, request: RecommendationRequest, ranked: list[ScoredItem]) -> list[ScoredItem]:
+        """Popularity below every ALS score, for users and kinds ALS knows nothing about."""
+        chosen = set(request.exclude) | set(self._seeds(request)) | {s.item_id for s in ranked}
+        fill = RecommendationRequest(request.user_id, request.k - len(ranked), request.kind, exclude=frozenset(chosen))
+        floor = min((s.score for s in ranked), default=0.0)
+        popular = self.popularity.recommend(fill)
+        top = popular[0].score if popular else 1.0
+        return [ScoredItem(p.item_id, floor - 1.0 + p.score / top / 2) for p in popular]
+
+    def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
+        fitted = self.kinds.get(kind)
+        if fitted is None or item_id not in fitted.item_index:
+            return []
+        ids, scores = fitted.model.similar_items(fitted.item_index[item_id], N=k + 1)
+        return [ScoredItem(fitted.items[i], float(s)) for i, s in zip(ids, scores, strict=True)
+                if fitted.items[i] != item_id][:k]
