@@ -39,14 +39,3 @@ def leak_free_batches(events: Iterable[Event], settings: Settings, max_batch: in
     if batch:
         yield batch
 
-
-def without_triggers(settings: Settings) -> Settings:
-    """Settings under which no event triggers (warm-up: build session state and model state only)."""
-    return settings.model_copy(
-        update={
-            "trigger_on_task_completed": False,
-            "trigger_on_add_to_cart": False,
-            "trigger_on_purchase": False,
-            "trigger_every_nth_page_view": 0,
-        }
-    )

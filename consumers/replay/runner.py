@@ -19,12 +19,13 @@ import redis
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from consumers.replay.batching import leak_free_batches, without_triggers
+from consumers.replay.batching import leak_free_batches
 from consumers.replay.namespace import new_run_id, replay_settings
 from consumers.replay.recording import RecordingRecommender
 from consumers.replay.records import ReplayRecord
 from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
 from consumers.replay.sources import ReplayInput
+from consumers.replay.warm_up import warm_up
 from consumers.worker.recommendation_pipeline import RecommendationPipeline
 from model.datasets.event_log import write_event_log
 from model.interactions import events_to_frame
@@ -35,8 +36,6 @@ from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
-
-WARMUP_BATCH = 500
 
 
 class ModelRun(BaseModel):
@@ -112,12 +111,7 @@ def replay_model(
         )
         model = RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
         source = StaticRecommenderSource(model)
-        warm = RecommendationPipeline(store, source, without_triggers(settings))
-        for i in tqdm(
-            range(0, len(data.warmup), WARMUP_BATCH), desc=f"{spec.name}: warm-up", unit="batch",
-            disable=not progress or not data.warmup,
-        ):
-            warm.prepare(data.warmup[i : i + WARMUP_BATCH])
+        warm_up(store, source, data.warmup, progress=progress, desc=f"{spec.name}: warm-up")
         fit_seconds = time.monotonic() - started
 
         now: list[datetime] = [data.window[0].ts] if data.window else []

@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 import redis
 
-from consumers.replay.batching import without_triggers
-from consumers.worker.recommendation_pipeline import RecommendationPipeline
+from consumers.replay.warm_up import warm_up
 from model.recommender import Recommender, StaticRecommenderSource
 from model.registry import ModelContext, ModelUnavailable, get_spec
 from streamrec.events import Event, PageView, Purchase
@@ -75,9 +74,7 @@ def build_models(
                 events = events if events is not None else frame_events(train)
                 store = SessionStore(client, settings.model_copy(update={"key_prefix": prefix}))
                 built._stores.append(store)
-                warm = RecommendationPipeline(store, StaticRecommenderSource(model), without_triggers(store.settings))
-                for i in range(0, len(events), 500):
-                    warm.prepare(events[i : i + 500])
+                warm_up(store, StaticRecommenderSource(model), events)
             built.models[name] = model
             built.seconds[name] = round(time.monotonic() - started, 2)
         except ModelUnavailable as error:

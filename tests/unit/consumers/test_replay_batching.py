@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from consumers.replay.batching import leak_free_batches, without_triggers
+from consumers.replay.batching import leak_free_batches
 from consumers.replay.namespace import NamespaceClash, check_isolated, replay_settings
 from consumers.replay.sources import split_at
+from consumers.replay.warm_up import without_triggers
 from streamrec.events import AddToCart, PageView, Purchase, SessionStart, TaskCompleted
 from streamrec.settings import Settings
 
