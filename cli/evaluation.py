@@ -169,60 +169,45 @@ def evaluate_holdout(
 
 @evaluate_app.command("asos")
 def evaluate_asos(
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeat); default: all available"),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeat); default: popularity, "
+                                    "item-cosine, two-tower, two-tower-ranker"),
+    data: Path = typer.Option(None, help="ASOS dsf2020 folder (default: <STREAMREC_DATA_DIR>/asos-dsf2020)"),
     out: Path = typer.Option(Path("reports/asos"), "--out", help="Report folder"),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
-) -> None:
-    """ASOS: train on the given train split, score top-k per user against valid (k = 10, 20, 100)."""
-    from measurement.evaluation.protocols import run_asos_protocol
-
-    _finish(run_asos_protocol(_models(model, None)), out, as_json)
-
-
-@evaluate_app.command("asos-two-tower")
-def evaluate_asos_two_tower(
-    data: Path = typer.Option(Path("../shared/data/asos-dsf2020"), help="ASOS dsf2020 folder"),
-    out: Path = typer.Option(Path("reports"), help="Where the table (md, csv) and the PNG go"),
-    epochs: int = typer.Option(15),
+    epochs: int = typer.Option(15, help="Most two-tower epochs (early stopping picks fewer)"),
     embedding_dim: int = typer.Option(64),
-    l2: float = typer.Option(1e-3, help="L2 penalty on the two-tower embeddings (sparse data wants more)"),
+    l2: float = typer.Option(1e-3, help="L2 penalty on the two-tower embeddings"),
     user_id_dropout: float = typer.Option(0.0, help="Share of training queries with the user id hidden"),
     validation: str = typer.Option(
         "per-user-holdout", help="How the two-tower picks its epochs and popularity prior: per-user-holdout "
         "(held-out train purchases of 15% of users, as the evaluation asks; then a refit on all train) or "
         "time-slice (the last 10% of the train file)"),
-    ranker: bool = typer.Option(True, help="Also evaluate the ranker on top"),
     max_users: int | None = typer.Option(None, help="Evaluate on the first N users only (quick runs)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
-    """ASOS train -> valid: Recall/NDCG/HR@10/20/100 of popularity, item-item cosine, two-tower (+ ranker)."""
-    from measurement.evaluation.asos_benchmark import run_asos_benchmark
+    """ASOS train -> valid: each user's top 100 with their train purchases excluded, scored on valid."""
+    from measurement.evaluation.asos import DEFAULT_MODELS, asos_training_config, run_asos_protocol
 
-    config = model_commands.training_config(epochs, embedding_dim, ranker, 4, l2)
-    # ASOS never recommends what a user bought before: validate the same way.
-    sparse_data = {"batch_size": 1024, "learning_rate": 2e-3, "patience": 3, "validation_excludes_history": True,
-                   "user_id_dropout": user_id_dropout, "validation": validation}
-    config.two_tower = config.two_tower.model_copy(update=sparse_data)
-    table = run_asos_benchmark(config, data, out, max_users)
-    typer.echo(table.to_string())
-    typer.echo(f"written {out}/asos_eval.md, .csv, .png")
+    if validation not in ("per-user-holdout", "time-slice"):
+        raise typer.BadParameter("per-user-holdout or time-slice", param_hint="--validation")
+    config = asos_training_config(epochs, embedding_dim, l2, user_id_dropout, validation)  # type: ignore[arg-type]
+    result = run_asos_protocol(list(model) if model else DEFAULT_MODELS, config, data, max_users)
+    _finish(result, out, as_json)
 
 
 @evaluate_app.command("sim")
 def evaluate_sim(
     events: int = typer.Option(200_000, help="Simulated events"),
     seed: int = typer.Option(7),
-    out: Path = typer.Option(Path("reports")),
+    out: Path = typer.Option(Path("reports/sim"), "--out", help="Report folder"),
     epochs: int = typer.Option(20),
     l2: float = typer.Option(1e-4, help="L2 penalty on the two-tower embeddings"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
-    """Simulated shop: retrieval recall and ranker AUC beside the oracle that knows the planted tastes."""
-    import json
+    """Simulated shop: retrieval, next item, ranker AUC and offers beside the oracle that knows the planted tastes."""
+    from measurement.evaluation.simulation import run_simulation_protocol
 
-    from measurement.evaluation.simulation_benchmark import run_simulation_benchmark
-
-    summary = run_simulation_benchmark(events, model_commands.training_config(epochs, 32, True, 8, l2), seed, out)
-    keys = ("retrieval", "next_item", "ranking", "offers")
-    typer.echo(json.dumps({k: summary[k] for k in keys}, indent=2, default=str))
+    result = run_simulation_protocol(events, model_commands.training_config(epochs, 32, True, 8, l2), seed)
+    _finish(result, out, as_json)
 
 
 def register(app: typer.Typer) -> None:

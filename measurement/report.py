@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel
 
-from measurement.evaluation.scoring import MetricRow
+from model.metrics import MetricRow
 
 RANK_METRICS = ("HR", "MRR", "NDCG", "precision", "recall")
 ORACLE = "oracle"

@@ -1,10 +1,12 @@
 """Multi-attribute offers: recommend a category, a brand or a price band, not only an item.
 
 An offer's score for a query is the log-sum-exp of the two-tower scores of its items (a soft
-maximum: one strongly matching item makes the offer relevant). Evaluation follows the product's
-notebook: for each offer, the AUC of its score at separating the conversions that fell in it from
-those that did not, averaged with each offer weighted by its number of events (`weighted_auc`);
-the cold-start slice repeats it over offers that were rare in training.
+maximum: one strongly matching item makes the offer relevant); price bands are quantile bands of the
+known prices (`price_band_edges`, the FeatureSpec's). The replay's offer evaluation uses these same
+two definitions on a notification's listed items. Evaluation follows the product's notebook: for
+each offer, the AUC of its score at separating the conversions that fell in it from those that did
+not, averaged with each offer weighted by its number of events (`weighted_auc`); the cold-start
+slice repeats it over offers that were rare in training.
 """
 
 from __future__ import annotations
@@ -20,6 +22,35 @@ from model.two_tower.features import FeatureSpec
 OFFER_TYPES = ("category", "brand", "price_band")
 
 
+def log_sum_exp(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The offer score from its items' logits: a soft maximum, stable for large logits (-inf for no items)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    top = np.max(logits, axis=axis, keepdims=True)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    return np.squeeze(safe + np.log(np.exp(logits - safe).sum(axis=axis, keepdims=True)), axis=axis)
+
+
+def price_band_edges(prices: Sequence[float], bands: int = 5) -> list[float]:
+    """Inner quantile edges of the known prices (duplicates merged), as `build_feature_spec` draws them."""
+    if not len(prices):
+        return []
+    inner = np.quantile(np.asarray(prices, dtype=float), np.linspace(0, 1, bands + 1)[1:-1])
+    return [float(e) for e in np.unique(inner)]
+
+
+def price_band_names(edges: Sequence[float]) -> list[str]:
+    """Offer names of the price bands: index 0 is the unknown price, band b holds [edges[b-1], edges[b])."""
+    bounds = [0.0, *edges, float("inf")]
+    return ["[UNK]"] + [f"{bounds[b - 1]:.0f}-{bounds[b]:.0f}" if np.isfinite(bounds[b]) else f"{bounds[b - 1]:.0f}+"
+                        for b in range(1, len(edges) + 2)]
+
+
+def price_band_of(prices: Sequence[float], edges: Sequence[float]) -> np.ndarray:
+    """1-based band of each price (the FeatureSpec's rule: searchsorted right, capped at the last band)."""
+    bands = np.searchsorted(np.asarray(edges, dtype=float), np.asarray(prices, dtype=float), side="right") + 1
+    return np.minimum(bands, len(edges) + 1).astype(np.int32)
+
+
 def item_offers(spec: FeatureSpec, offer_type: str) -> tuple[np.ndarray, list[str]]:
     """Per vocabulary item, the index of its offer of `offer_type`, and the offers' names."""
     if offer_type == "category":
@@ -27,10 +58,7 @@ def item_offers(spec: FeatureSpec, offer_type: str) -> tuple[np.ndarray, list[st
     if offer_type == "brand":
         return np.asarray(spec.item_brand), spec.brands.tokens
     if offer_type == "price_band":
-        edges = [0.0, *spec.price_band_edges, float("inf")]
-        names = ["[UNK]"] + [f"{edges[b - 1]:.0f}-{edges[b]:.0f}" if np.isfinite(edges[b]) else f"{edges[b - 1]:.0f}+"
-                             for b in range(1, spec.n_price_bands + 1)]
-        return np.asarray(spec.item_price_band), names
+        return np.asarray(spec.item_price_band), price_band_names(spec.price_band_edges)
     raise ValueError(f"offer_type must be one of {', '.join(OFFER_TYPES)}, not {offer_type!r}")
 
 
@@ -44,9 +72,7 @@ def offer_scores(spec: FeatureSpec, item_vectors: np.ndarray, queries: np.ndarra
     for offer in np.unique(offer_of):
         if offer == 0:
             continue
-        block = logits[:, offer_of == offer]
-        top = block.max(axis=1, keepdims=True)
-        out[:, offer] = (top + np.log(np.exp(block - top).sum(axis=1, keepdims=True)))[:, 0]
+        out[:, offer] = log_sum_exp(logits[:, offer_of == offer], axis=1)
     return out
 
 

@@ -147,8 +147,9 @@ def choose_ranker_blend(frame: pd.DataFrame, spec, towers, vectors, index, ranke
     HR@10 of the next product interaction given the context before it (what a trigger asks), for
     retrieval alone and for ranker logit + blend * retrieval logit over a small grid.
     """
-    from measurement.evaluation.holdout_evaluation import evaluate_next_item
     from model.bundle import BundleConfig, ModelBundle
+    from model.holdout_scoring import score_next_items
+    from model.metrics import metric_value
     from model.two_tower.recommender import TwoTowerRecommender
 
     bundle = ModelBundle(
@@ -157,12 +158,14 @@ def choose_ranker_blend(frame: pd.DataFrame, spec, towers, vectors, index, ranke
         towers=towers, item_vectors=vectors, index=index, ranker=ranker,
     )
     since = sort_by_time(frame)["ts"].iloc[int(len(frame) * (1 - slice_fraction))]
-    results = {"retrieval only": evaluate_next_item(TwoTowerRecommender(bundle, use_ranker=False), frame, since,
-                                                    ks=(10,), max_events=max_events, progress=False)["hr@10"]}
+
+    def hr_at_10(model: TwoTowerRecommender) -> float:
+        rows = score_next_items(model.name, model, frame, since, ks=(10,), max_events=max_events, progress=False)
+        return metric_value(rows, "HR", 10)
+
+    results = {"retrieval only": hr_at_10(TwoTowerRecommender(bundle, use_ranker=False))}
     for blend in BLEND_GRID:
-        model = TwoTowerRecommender(bundle, use_ranker=True, blend=blend)
-        results[f"blend {blend:g}"] = evaluate_next_item(model, frame, since, ks=(10,), max_events=max_events,
-                                                         progress=False)["hr@10"]
+        results[f"blend {blend:g}"] = hr_at_10(TwoTowerRecommender(bundle, use_ranker=True, blend=blend))
     best_blend = max(BLEND_GRID, key=lambda b: results[f"blend {b:g}"])
     return {"hr@10": results, "blend": best_blend,
             "serve_ranker": results[f"blend {best_blend:g}"] > results["retrieval only"]}

@@ -1,8 +1,9 @@
 """Weighted AUC per offer type: does a model's score order the offers a user then engages with above the rest?
 
 Offer types beyond the item itself come from the items' attributes (category, brand, price band): an
-attribute offer scores the best score of the listed items carrying it, and is positive when the user
-then touched any item with that attribute within the horizon. Each notification is one group.
+attribute offer scores the log-sum-exp of the listed items' scores that carry it and price bands are the
+FeatureSpec's quantile bands, both as `model.offers` defines them; an offer is positive when the user then
+touched any item with that attribute within the horizon. Each notification is one group.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from model import metrics
+from model.offers import log_sum_exp, price_band_edges, price_band_names, price_band_of
 
 ATTRIBUTE_OFFERS = ("category", "brand", "price_band")
 
 
 def price_bands(attributes: Mapping[str, Mapping[str, str]], bands: int = 5) -> dict[str, str]:
-    """Item -> price quintile ("q1".."q5") over the items that have a price."""
+    """Item -> its price band's name ("12-30"), bands drawn over the items that have a price."""
     priced = {item: float(a["price"]) for item, a in attributes.items() if "price" in a}
     if not priced:
         return {}
-    edges = np.quantile(list(priced.values()), np.linspace(0, 1, bands + 1)[1:-1])
-    return {item: f"q{int(np.searchsorted(edges, p, side='right')) + 1}" for item, p in priced.items()}
+    edges = price_band_edges(list(priced.values()), bands)
+    names = price_band_names(edges)
+    return {item: names[b] for item, b in zip(priced, price_band_of(list(priced.values()), edges), strict=True)}
 
 
 def offer_groups(
@@ -37,16 +40,17 @@ def offer_groups(
         key = str(n)
         groups["item"][key] = ([int(i in engaged) for i in ranked], list(scores))
         for attr in ATTRIBUTE_OFFERS:
-            best: dict[str, float] = {}
+            listed: dict[str, list[float]] = {}
             for item, score in zip(ranked, scores, strict=True):
                 value = attribute_of.get(item, {}).get(attr)
                 if value is not None:
-                    best[value] = max(best.get(value, -np.inf), score)
-            if len(best) < 2:
+                    listed.setdefault(value, []).append(float(score))
+            if len(listed) < 2:
                 continue
             touched = {attribute_of.get(i, {}).get(attr) for i in engaged}
-            offers = sorted(best)
-            groups[attr][key] = ([int(o in touched) for o in offers], [best[o] for o in offers])
+            offers = sorted(listed)
+            groups[attr][key] = ([int(o in touched) for o in offers],
+                                 [float(log_sum_exp(np.asarray(listed[o]))) for o in offers])
     return {t: g for t, g in groups.items() if g}
 
 

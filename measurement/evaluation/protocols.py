@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from measurement.evaluation import session_protocol
-from measurement.evaluation.holdout import evaluate_users, temporal_holdout
+from measurement.evaluation.holdout import temporal_holdout
 from measurement.evaluation.offline_models import build_models
-from measurement.evaluation.scoring import MetricRow
 from measurement.report import EvaluationResult
+from model.holdout_scoring import held_out_history, score_users
+from model.metrics import KS, MetricRow
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,9 @@ def holdout_frame(dataset: str) -> pd.DataFrame:
 
 
 def run_holdout_protocol(
-    dataset: str, models: Sequence[str], share: float = 0.1, ks: Sequence[int] = (1, 5, 10, 20),
-    progress: bool = True,
+    dataset: str, models: Sequence[str], share: float = 0.1, ks: Sequence[int] = KS, progress: bool = True,
 ) -> EvaluationResult:
+    """Newest `share` of each user's events held out; each user's train history is the request's context."""
     frame = holdout_frame(dataset)
     train, test = temporal_holdout(frame, share)
     return _per_user(f"Per-user temporal holdout ({dataset}, newest {share:.0%})", train, test, models, ks, progress,
@@ -99,38 +100,14 @@ def run_holdout_protocol(
                       "test_events": len(test)})
 
 
-def run_asos_protocol(models: Sequence[str], ks: Sequence[int] = (10, 20, 100), progress: bool = True,
-                      data_dir: Path | None = None) -> EvaluationResult:
-    from model.datasets import asos, shared_data_dir
-
-    folder = (data_dir or shared_data_dir()) / "asos-dsf2020"
-    train = _asos_frame(asos.load_pairs(folder / asos.TRAIN), "train")
-    valid = _asos_frame(asos.load_pairs(folder / asos.VALID), "valid")
-    return _per_user("ASOS DSF2020: train -> valid", train, valid, models, ks, progress,
-                     {"train_purchases": len(train), "valid_purchases": len(valid),
-                      "valid_users": int(valid["user_id"].nunique())})
-
-
-def _asos_frame(pairs: pd.DataFrame, split: str) -> pd.DataFrame:
-    from model.datasets import asos
-    from model.interactions import COLUMNS
-
-    ts = pd.Timestamp(asos.ORIGIN) + pd.to_timedelta(range(len(pairs)), unit="ms")
-    frame = pd.DataFrame({
-        "event_id": [f"asos-{split}-{i}" for i in range(len(pairs))], "user_id": pairs["user_id"],
-        "session_id": "asos-" + pairs["user_id"], "ts": ts, "event_type": "purchase", "kind": "product",
-        "item_id": pairs["item_id"],
-    })
-    return frame.reindex(columns=COLUMNS)
-
-
 def _per_user(title: str, train: pd.DataFrame, test: pd.DataFrame, models: Sequence[str], ks: Sequence[int],
               progress: bool, info: dict[str, object]) -> EvaluationResult:
     built = build_models(models, train)
+    held = held_out_history(train, test)
     rows: list[MetricRow] = []
     try:
         for name, model in built.models.items():
-            rows += evaluate_users(name, model, train, test, ks, progress=progress)
+            rows += score_users(name, model, held, ks, with_context=True, progress=progress)
     finally:
         built.close()
     return EvaluationResult(title=title, models=list(built.models), rows=rows + _fit_rows(built),
@@ -170,7 +147,7 @@ def run_srgnn_protocol(
     rows: list[MetricRow] = []
     try:
         for name, model in built.models.items():
-            rows += session_protocol.evaluate_next_item(name, model, prefixes, ks=(20,),
+            rows += session_protocol.evaluate_next_item(name, model, prefixes,
                                                         catalogue_size=int(sessions["item"].nunique()),
                                                         progress=progress)
     finally:

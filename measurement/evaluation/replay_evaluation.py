@@ -17,8 +17,8 @@ import pandas as pd
 from consumers.replay.records import ReplayRecord, read_records
 from measurement.evaluation.ground_truth import EventLog, Targets
 from measurement.evaluation.offers import price_bands, weighted_auc_by_offer
-from measurement.evaluation.scoring import KS, MetricRow, coverage_at_k, popularity_percentile_at_k, rows_for
 from measurement.report import EvaluationResult
+from model.metrics import MetricRow, coverage_at_k, ks_up_to, popularity_percentile_at_k, rows_for
 
 TARGETS = ("next", "engaged", "converted")
 
@@ -35,9 +35,10 @@ def _target_sets(targets: Targets) -> dict[str, frozenset[str]]:
 
 
 def evaluate_model_records(
-    model: str, records: list[ReplayRecord], log: EventLog, horizon_s: int, ks: tuple[int, ...] = KS,
+    model: str, records: list[ReplayRecord], log: EventLog, horizon_s: int, ks: tuple[int, ...] | None = None,
 ) -> list[MetricRow]:
-    """All rows for one model's replayed notifications."""
+    """All rows for one model's replayed notifications (default k: those of `KS` the lists are long enough for)."""
+    ks = ks if ks is not None else ks_up_to(max((len(r.ranked) for r in records), default=0))
     rows: list[MetricRow] = []
     horizon_ms = horizon_s * 1000
     judged: list[tuple[ReplayRecord, Targets]] = []
@@ -103,7 +104,8 @@ def _trigger_item(record: ReplayRecord, log: EventLog) -> str | None:
     return log.timelines[user][index].item
 
 
-def evaluate_replay(replay_dir: Path, horizon_s: int = 24 * 3600, ks: tuple[int, ...] = KS) -> EvaluationResult:
+def evaluate_replay(replay_dir: Path, horizon_s: int = 24 * 3600, ks: tuple[int, ...] | None = None,
+                    ) -> EvaluationResult:
     """Score every model's notifications in a replay folder."""
     manifest = json.loads((replay_dir / "manifest.json").read_text())
     log = load_event_log(replay_dir)

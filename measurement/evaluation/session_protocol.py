@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pandas as pd
 from tqdm import tqdm
 
-from measurement.evaluation.scoring import MetricRow, coverage_at_k, rows_for
 from model.interactions import COLUMNS
+from model.metrics import KS, MetricRow, coverage_at_k, rows_for
 from model.recommender import RecommendationRequest, Recommender
 from streamrec.session_store import SessionContext
 
@@ -128,10 +128,10 @@ def prefix_request(prefix: SessionPrefix, k: int) -> RecommendationRequest:
 
 
 def evaluate_next_item(
-    model_name: str, recommender: Recommender, prefixes: Sequence[SessionPrefix], ks: Sequence[int] = (1, 5, 10, 20),
+    model_name: str, recommender: Recommender, prefixes: Sequence[SessionPrefix], ks: Sequence[int] = KS,
     catalogue_size: int | None = None, batch: int = 512, progress: bool = True,
 ) -> list[MetricRow]:
-    """HR/MRR/NDCG@k of the next item over the full catalogue, plus coverage@max(k)."""
+    """HR/MRR/NDCG@k of the next item over the full catalogue, plus coverage@k."""
     depth = max(ks)
     pairs: list[tuple[list[str], set[str]]] = []
     for start in tqdm(range(0, len(prefixes), batch), desc=f"{model_name}: next item", unit="batch",
@@ -142,6 +142,6 @@ def evaluate_next_item(
     rows = rows_for(model_name, "next", "all", pairs, ks)
     rows = [r for r in rows if r.metric in ("HR", "MRR", "NDCG")]
     if catalogue_size:
-        rows.append(MetricRow(model_name, "all", "all", "coverage", depth,
-                              coverage_at_k([p[0] for p in pairs], catalogue_size, depth), len(pairs)))
+        rows += [MetricRow(model_name, "all", "all", "coverage", k,
+                           coverage_at_k([p[0] for p in pairs], catalogue_size, k), len(pairs)) for k in ks]
     return rows

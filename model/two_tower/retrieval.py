@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from model import metrics
+
 
 def in_batch_softmax_loss(query: tf.Tensor, item: tf.Tensor, item_ids: tf.Tensor, item_log_q: tf.Tensor,
                           temperature: float, logq_correction: bool = True) -> tf.Tensor:
@@ -24,9 +26,9 @@ def in_batch_softmax_loss(query: tf.Tensor, item: tf.Tensor, item_ids: tf.Tensor
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray, k: int,
-                item_prior: np.ndarray | None = None, exclude: np.ndarray | None = None) -> float:
-    """Share of queries whose positive item index is in the exact top-k over the whole catalogue (row 0 = unknown).
+def exact_top_k(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, item_prior: np.ndarray | None = None,
+                exclude: np.ndarray | None = None) -> np.ndarray:
+    """(queries, k) item indices of the exact top-k over the whole catalogue (row 0 = unknown, never returned).
 
     `item_prior` is added to every query's scores (the retrieval popularity prior); `exclude` (queries x n item
     indices, 0 = none) are never counted, like items already bought in an evaluation that excludes them.
@@ -38,8 +40,24 @@ def recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: 
         np.put_along_axis(scores, exclude.astype(np.int64), -np.inf, axis=1)
     scores[:, 0] = -np.inf
     k = min(k, scores.shape[1] - 1)
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    return float(np.mean(np.any(top == np.asarray(positives)[:, None], axis=1)))
+    return np.argpartition(-scores, k - 1, axis=1)[:, :k]
+
+
+def retrieval_recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, positives: np.ndarray, k: int,
+                          item_prior: np.ndarray | None = None, exclude: np.ndarray | None = None) -> float:
+    """`model.metrics.recall_at_k` of each query's one positive item index in its exact top-k, averaged.
+
+    The top-k is unordered (argpartition), which recall does not need; see `exact_top_k` for the arguments.
+    """
+    top = exact_top_k(query_vectors, item_vectors, k, item_prior, exclude)
+    if not len(top):
+        return float("nan")
+    return float(np.mean([metrics.recall_at_k(row, {positive}, top.shape[1])
+                          for row, positive in zip(top.tolist(), np.asarray(positives).tolist(), strict=True)]))
+
+
+# The name model/two_tower/training.py imports (not this change's file): the same function, not a second recall.
+recall_at_k = retrieval_recall_at_k
 
 
 PRIOR_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # multiples of the temperature
@@ -59,6 +77,7 @@ def choose_popularity_prior(query_vectors: np.ndarray, item_vectors: np.ndarray,
     results = {}
     for multiple in grid:
         weight = multiple * temperature
-        results[f"{weight:g}"] = recall_at_k(query_vectors, item_vectors, positives, k, weight * item_log_q, exclude)
+        results[f"{weight:g}"] = retrieval_recall_at_k(query_vectors, item_vectors, positives, k,
+                                                       weight * item_log_q, exclude)
     best = max(results, key=lambda w: (results[w], -float(w)))
     return float(best), results

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from measurement.evaluation.holdout import evaluate_users, temporal_holdout
+from measurement.evaluation.holdout import temporal_holdout
+from model.holdout_scoring import held_out_history, held_out_purchases, score_users
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -46,8 +47,19 @@ class Fixed(Recommender):
 def test_users_are_scored_on_their_held_out_items_with_train_items_excluded():
     train = interactions({"u": ["a"], "v": ["c"]})
     test = interactions({"u": ["b"], "v": ["x"]})
-    rows = evaluate_users("fixed", Fixed(), train, test, ks=(1, 2), progress=False)
+    rows = score_users("fixed", Fixed(), held_out_history(train, test), ks=(1, 2), with_context=True, progress=False)
     value = {(r.metric, r.k): r.value for r in rows}
     assert value[("HR", 1)] == pytest.approx(0.5)  # u gets b first (a excluded); v never gets x
     assert value[("MRR", 2)] == pytest.approx(0.5)
     assert value[("coverage", 1)] == pytest.approx(2 / 4)  # b for u, a for v, over a b c x
+
+
+def test_held_out_purchases_drop_what_was_bought_before_and_users_with_nothing_left():
+    train = interactions({"u": ["a", "b"], "v": ["c"]})
+    test = interactions({"u": ["b", "d"], "v": ["c"]})
+    held = held_out_purchases(train, test)
+    assert held.relevant == {"u": {"d"}}  # b was bought in train; v has nothing new
+    assert held.exclude["u"] == {"a", "b"}
+    rows = score_users("fixed", Fixed(), held, ks=(1, 2), progress=False)
+    value = {(r.metric, r.k): r.value for r in rows}
+    assert (value[("HR", 1)], value[("HR", 2)]) == (0.0, 1.0)  # with a, b excluded u is offered c, then d

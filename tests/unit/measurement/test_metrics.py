@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from measurement.evaluation.scoring import coverage_at_k, popularity_percentile_at_k, score_lists
 from model import metrics
+from model.metrics import coverage_at_k, popularity_percentile_at_k, score_lists
 
 RANKED = ["a", "b", "c", "d", "e"]
 
@@ -71,3 +71,26 @@ def test_popularity_percentile_averages_over_shown_items():
     percentiles = {"hit": 100.0, "mid": 50.0}
     assert popularity_percentile_at_k([["hit", "mid", "unknown"]], percentiles, 2) == pytest.approx(75.0)
     assert popularity_percentile_at_k([["hit", "mid", "unknown"]], percentiles, 3) == pytest.approx(50.0)
+
+
+def test_retrieval_recall_is_the_list_recall_of_each_querys_exact_top_k():
+    import numpy as np
+
+    from model.two_tower.retrieval import exact_top_k, retrieval_recall_at_k
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(30, 4))
+    queries = rng.normal(size=(50, 4))
+    positives = rng.integers(1, 30, size=50)
+    scores = queries @ items.T
+    scores[:, 0] = -np.inf  # row 0 is the unknown item
+    ranked = np.argsort(-scores, axis=1)  # a full sort, worked out without the function under test
+    by_hand = np.mean([p in row[:5] for row, p in zip(ranked, positives, strict=True)])
+    assert 0 not in exact_top_k(queries, items, 5)
+    assert retrieval_recall_at_k(queries, items, positives, 5) == pytest.approx(by_hand)
+    assert retrieval_recall_at_k(queries, items, positives, 29) == pytest.approx(1.0)  # every known item listed
+
+
+def test_ks_beyond_a_lists_depth_are_not_reported():
+    assert metrics.ks_up_to(20) == (1, 5, 10, 20)
+    assert metrics.ks_up_to(100) == metrics.KS

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from measurement.evaluation.scoring import MetricRow
 from measurement.report import EvaluationResult, write_report
+from model.metrics import MetricRow
 
 
 def result() -> EvaluationResult:

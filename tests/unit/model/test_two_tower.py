@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from measurement.evaluation.holdout_evaluation import evaluate_holdout, evaluate_next_item, relevant_and_exclude
 from model.baselines.popularity import PopularityRecommender
+from model.holdout_scoring import held_out_purchases, score_next_items, score_users
 from model.interactions import events_to_frame
+from model.metrics import metric_value
 from model.ranking.features import RankerConfig
 from model.recommender import RecommendationRequest
 from model.scoring import QueryEncoder
@@ -49,14 +50,14 @@ def test_beats_popularity_on_later_interactions(trained):
     # At trigger moments (session context from the stream), later in time than all training data.
     frame = pd.concat([train, test])
     since = test["ts"].min()
-    ours = evaluate_next_item(model, frame, since, ks=(100,), max_events=1500, progress=False)
-    baseline = evaluate_next_item(popularity, frame, since, ks=(100,), max_events=1500, progress=False)
-    assert ours["hr@100"] > baseline["hr@100"] * 1.1
+    ours = score_next_items("ours", model, frame, since, ks=(100,), max_events=1500, progress=False)
+    baseline = score_next_items("pop", popularity, frame, since, ks=(100,), max_events=1500, progress=False)
+    assert metric_value(ours, "HR", 100) > metric_value(baseline, "HR", 100) * 1.1
     # Per user over the whole later period (no session context): at least as good as popularity.
-    relevant, exclude = relevant_and_exclude(train, test, test_events=ITEM_EVENTS)
-    ours = evaluate_holdout(model, relevant, exclude, ks=(100,), progress=False)
-    baseline = evaluate_holdout(popularity, relevant, exclude, ks=(100,), progress=False)
-    assert ours["recall@100"] >= baseline["recall@100"] * 0.95
+    held = held_out_purchases(train, test, test_events=ITEM_EVENTS)
+    ours = score_users("ours", model, held, ks=(100,), progress=False)
+    baseline = score_users("pop", popularity, held, ks=(100,), progress=False)
+    assert metric_value(ours, "recall", 100) >= metric_value(baseline, "recall", 100) * 0.95
 
 
 def test_serving_query_encoder_matches_keras_model(trained):
