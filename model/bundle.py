@@ -7,14 +7,14 @@ Layout of one bundle (a folder named by its version, a UTC timestamp, so names s
     items.faiss            the index over those vectors
     user_history.json      each training user's latest items, for requests that come without session context
     metrics.json           training and evaluation figures
+    model.json             the manifest (kind "two-tower", version), written last
 A bundle is written under a hidden temporary name and renamed when complete, so a worker never loads half of one.
+This is the saved form of the two-tower kind (`model.saved_models.load_recommender`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from pydantic import BaseModel, Field
 
-from model.bundle_paths import CONFIG, new_version
+from model.bundle_paths import CONFIG, publish_version, write_manifest
 from model.index.faiss_index import ItemIndex
 from model.ranking.features import RankerConfig
 from model.ranking.wide_deep import build_ranker
@@ -31,6 +31,7 @@ from model.two_tower.features import FeatureSpec
 from model.two_tower.towers import Towers, TwoTowerConfig, build_towers
 
 BUNDLE_FORMAT = 1
+KIND = "two-tower"  # the saved-model kind of a bundle (its manifest)
 
 
 class BundleConfig(BaseModel):
@@ -71,25 +72,26 @@ class ModelBundle:
 
     def save(self, model_dir: Path) -> Path:
         """Write atomically as `model_dir/<version>` (a new version when none is set); returns the folder."""
-        model_dir.mkdir(parents=True, exist_ok=True)
-        if not self.config.version:
-            self.config.version = new_version(model_dir)
-        final = model_dir / self.config.version
-        partial = model_dir / f".partial-{self.config.version}-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        self.towers.query.save_weights(partial / "query_tower.weights.h5")
-        self.towers.item.save_weights(partial / "item_tower.weights.h5")
+
+        def write(folder: Path, version: str) -> None:
+            self.config.version = version
+            self.write(folder)
+
+        self.path = publish_version(model_dir, write, self.config.version)
+        return self.path
+
+    def write(self, folder: Path) -> None:
+        """Every file of the bundle into `folder` (which must exist), the config and then the manifest last."""
+        self.towers.query.save_weights(folder / "query_tower.weights.h5")
+        self.towers.item.save_weights(folder / "item_tower.weights.h5")
         if self.ranker is not None:
-            self.ranker.save_weights(partial / "ranker.weights.h5")
-        np.save(partial / "item_vectors.npy", self.item_vectors)
-        self.index.save(partial / "items.faiss")
-        (partial / "user_history.json").write_text(json.dumps(self.user_history))
-        (partial / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=str))
-        (partial / CONFIG).write_text(self.config.model_dump_json())  # last: marks the bundle complete
-        os.replace(partial, final)
-        self.path = final
-        return final
+            self.ranker.save_weights(folder / "ranker.weights.h5")
+        np.save(folder / "item_vectors.npy", self.item_vectors)
+        self.index.save(folder / "items.faiss")
+        (folder / "user_history.json").write_text(json.dumps(self.user_history))
+        (folder / "metrics.json").write_text(json.dumps(self.metrics, indent=2, default=str))
+        (folder / CONFIG).write_text(self.config.model_dump_json())
+        write_manifest(folder, KIND, self.config.version)
 
     @classmethod
     def load(cls, path: Path) -> ModelBundle:

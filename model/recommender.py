@@ -1,6 +1,7 @@
 """The one interface every recommender implements, from popularity to the two-tower + ranker.
 
 Serving (the worker), replay and evaluation only talk to this interface, so algorithms are swappable.
+A fitted model that can be served from disk implements `save`; `model.saved_models` loads it back by kind.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
@@ -59,6 +61,44 @@ class Recommender(ABC):
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         """Learn from live events (streaming models); the default is a model frozen at `fit`."""
         return None
+
+    def save(self, folder: Path) -> Path:
+        """Write the fitted model into `folder`, its manifest (`model.bundle_paths.write_manifest`) last, so
+        `model.saved_models.load_recommender(folder)` rebuilds it; returns `folder`."""
+        raise NotImplementedError(f"{self.name} cannot be saved (its state lives elsewhere, or it has none)")
+
+
+class WithFallback(Recommender):
+    """Serves `model`, handing `fallback` the requests of other kinds (tools) and those `model` leaves empty.
+
+    Both observe the stream, so the streaming fallback stays current while an offline model serves.
+    """
+
+    def __init__(self, model: Recommender, fallback: Recommender) -> None:
+        self.model = model
+        self.fallback = fallback
+        self.name, self.version = model.name, model.version
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        ours = [i for i, r in enumerate(requests) if r.kind == PRODUCT]
+        results: list[list[ScoredItem]] = [[] for _ in requests]
+        for i, answer in zip(ours, self.model.recommend_batch([requests[i] for i in ours]), strict=True):
+            results[i] = answer
+        left = [i for i, answer in enumerate(results) if not answer]
+        for i, answer in zip(left, self.fallback.recommend_batch([requests[i] for i in left]), strict=True):
+            results[i] = answer
+        return results
+
+    def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
+        found = self.model.similar_items(item_id, k, kind) if kind == PRODUCT else []
+        return found or self.fallback.similar_items(item_id, k, kind)
+
+    def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        self.fallback.observe(events, contexts)
+        self.model.observe(events, contexts)
 
 
 class RecommenderSource(Protocol):

@@ -1,9 +1,10 @@
-"""Which recommender the worker serves: the newest trained bundle when one exists, else the streaming baseline.
+"""Which recommender the worker serves: the newest saved model of any kind when one exists, else the streaming
+baseline (which also answers what the saved model cannot: tools, and the two-tower's cold starts).
 
 The worker asks `source.current()` once per batch, so a model swapped in between two batches never
 splits a batch: offsets, Redis writes and notifications of every batch come from one model, and
-nothing is lost or processed twice by a reload. New bundles are looked for every
-`settings.model_reload_interval_s`; a bundle that fails to load is logged and skipped, the old model stays.
+nothing is lost or processed twice by a reload. New saved models are looked for every
+`settings.model_reload_interval_s`; a model that fails to load is logged and skipped, the old model stays.
 """
 
 from __future__ import annotations
@@ -18,28 +19,21 @@ import redis
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.bundle_paths import newest_bundle
 from model.recommender import Recommender, RecommenderSource
+from model.saved_models import load_recommender
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def load_bundle_recommender(path: Path, fallback: Recommender) -> Recommender:
-    """The two-tower + ranker of one bundle, answering cold starts and tools with `fallback`."""
-    from model.bundle import ModelBundle  # TensorFlow loads only when there is a bundle to serve
-    from model.two_tower.recommender import TwoTowerRecommender
-
-    return TwoTowerRecommender(ModelBundle.load(path), fallback=fallback)
-
-
 class BundleRecommenderSource:
-    """Serves the newest complete bundle under `model_dir`, checking for a newer one at most every interval."""
+    """Serves the newest complete saved model under `model_dir`, checking for a newer one at most every interval."""
 
     def __init__(
         self,
         model_dir: Path,
         fallback: Recommender,
         reload_interval_s: float,
-        loader: Callable[[Path, Recommender], Recommender] = load_bundle_recommender,
+        loader: Callable[[Path, Recommender], Recommender] = load_recommender,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model_dir = model_dir
@@ -60,7 +54,7 @@ class BundleRecommenderSource:
         return self._recommender
 
     def check_now(self) -> bool:
-        """Load the newest bundle if it is newer than the one served; True when the model changed."""
+        """Load the newest saved model if it is newer than the one served; True when the model changed."""
 
         self._next_check = self.clock() + self.reload_interval_s
         newest = newest_bundle(self.model_dir)
@@ -69,8 +63,8 @@ class BundleRecommenderSource:
         started = time.monotonic()
         try:
             recommender = self.loader(newest, self.fallback)
-        except Exception:  # noqa: BLE001 - a broken bundle must not stop the stream
-            log.exception("cannot load model bundle %s; keeping %s", newest, self._recommender.name)
+        except Exception:  # noqa: BLE001 - a broken model must not stop the stream
+            log.exception("cannot load saved model %s; keeping %s", newest, self._recommender.name)
             self._rejected.add(newest)
             return False
         self._recommender, self.loaded_path = recommender, newest

@@ -7,12 +7,15 @@ context when given, else their training history).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from model.baselines.popularity import PopularityRecommender
+from model.bundle_paths import write_manifest
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.two_tower.examples import query_history
 from streamrec.events import PRODUCT
@@ -88,3 +91,27 @@ class ItemCosineRecommender(Recommender):
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         return [ScoredItem(item, sim) for item, sim in self.similar.get((kind, item_id), [])[:k]]
+
+    def save(self, folder: Path) -> Path:
+        """item_cosine.json (settings, neighbour lists, user histories), popularity/ (the fill-in), the manifest."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.popularity.save(folder / "popularity")
+        state = {
+            "neighbours": self.neighbours, "history_cap": self.history_cap,
+            "similar": [[kind, item, rows] for (kind, item), rows in self.similar.items()],
+            "histories": [[kind, user, items] for (kind, user), items in self.histories.items()],
+        }
+        (folder / "item_cosine.json").write_text(json.dumps(state))
+        write_manifest(folder, self.name, self.version)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ItemCosineRecommender:
+        state = json.loads((folder / "item_cosine.json").read_text())
+        model = cls(neighbours=state["neighbours"], history_cap=state["history_cap"])
+        model.similar = {
+            (kind, item): [(str(j), float(sim)) for j, sim in rows] for kind, item, rows in state["similar"]
+        }
+        model.histories = {(kind, user): list(items) for kind, user, items in state["histories"]}
+        model.popularity = PopularityRecommender.load(folder / "popularity")
+        return model

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from model.baselines.session_cooccurrence import EVENT_WEIGHT
+from model.bundle_paths import write_manifest
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 
 
@@ -35,3 +39,17 @@ class PopularityRecommender(Recommender):
                 if len(out) >= request.k:
                     break
         return out
+
+    def save(self, folder: Path) -> Path:
+        """ranked.json (each kind's items, best first, with their scores), then the manifest."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "ranked.json").write_text(json.dumps(self.ranked))
+        write_manifest(folder, self.name, self.version)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> PopularityRecommender:
+        model = cls()
+        ranked = json.loads((folder / "ranked.json").read_text())
+        model.ranked = {kind: [(str(item), float(score)) for item, score in rows] for kind, rows in ranked.items()}
+        return model

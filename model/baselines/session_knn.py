@@ -7,11 +7,14 @@ their items with that similarity. Pure numpy with CSR-style arrays, so it fits 1
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from model.bundle_paths import write_manifest
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT
 
@@ -167,3 +170,30 @@ class SessionKNNRecommender(Recommender):
         scores[code] = 0.0
         top = np.argsort(-scores, kind="stable")[:k]
         return [ScoredItem(self.items[c], float(scores[c])) for c in top if scores[c] > 0]
+
+    # --- persistence ----------------------------------------------------------------------------
+    _ARRAYS = ("session_ptr", "session_items", "item_ptr", "item_sessions", "item_idf", "popular")
+
+    def save(self, folder: Path) -> Path:
+        """session_knn.json (settings, item ids), index.npz (the session and item posting lists), the manifest."""
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / "index.npz", **{name: getattr(self, name) for name in self._ARRAYS})
+        settings = {"k": self.k, "sample_size": self.sample_size, "weighting": self.weighting, "idf": self.idf,
+                    "max_len": self.max_len}
+        (folder / "session_knn.json").write_text(
+            json.dumps({"settings": settings, "items": self.items, "n_sessions": self.n_sessions})
+        )
+        write_manifest(folder, self.name, self.version)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> SessionKNNRecommender:
+        state = json.loads((folder / "session_knn.json").read_text())
+        model = cls(**state["settings"])
+        model.items = list(state["items"])
+        model.index = {item: i for i, item in enumerate(model.items)}
+        model.n_sessions = int(state["n_sessions"])
+        with np.load(folder / "index.npz") as arrays:
+            for name in cls._ARRAYS:
+                setattr(model, name, arrays[name])
+        return model

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.bundle_paths import write_manifest
 from model.datasets.srgnn import pad_sequences, session_prefixes
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.session_gru.network import NextItemModel, SessionModelConfig, build_model, make_scorer
@@ -135,16 +136,17 @@ class SessionModelRecommender(Recommender):
 
     # --- persistence ----------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
-        """config.json + vocabulary.json + model.weights.h5, so `load` rebuilds exactly what was trained."""
+        """model.weights.h5 + vocabulary.json + config.json, then the manifest, so `load` rebuilds what was trained."""
         if self.model is None:
             raise RuntimeError("nothing to save: the session model is not trained")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(self.config.model_dump_json(indent=2))
+        self.model.save_weights(directory / "model.weights.h5")
         (directory / "vocabulary.json").write_text(
             json.dumps({"items": self.items, "popular": [int(i) for i in self.popular]})
         )
-        self.model.save_weights(directory / "model.weights.h5")
+        (directory / "config.json").write_text(self.config.model_dump_json(indent=2))
+        write_manifest(directory, self.name, self.version)
         return directory
 
     @classmethod

@@ -9,6 +9,7 @@ session co-occurrence + popularity baseline.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -67,6 +68,12 @@ class TwoTowerRecommender(Recommender):
         log_q = np.asarray(self.spec.item_log_q, dtype=np.float32)
         self.prior = bundle.config.popularity_prior * log_q
         self._new_item_prior = bundle.config.popularity_prior * float(log_q[1:].min()) if len(log_q) > 1 else 0.0
+
+    def save(self, folder: Path) -> Path:
+        """The bundle as trained (items added while serving are not saved), its manifest last."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.bundle.write(folder)
+        return folder
 
     # --- who answers which request ----------------------------------------------------------------
     def _context_for(self, request: RecommendationRequest) -> SessionContext | None:

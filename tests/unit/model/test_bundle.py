@@ -48,6 +48,25 @@ def test_round_trip_gives_identical_scores(bundle, tmp_path):
     assert json.loads((path / "metrics.json").read_text())["two_tower"]["train_examples"] > 0
 
 
+def test_a_bundle_loads_as_the_two_tower_kind_with_or_without_its_manifest(bundle, tmp_path):
+    from model.bundle_paths import MANIFEST, read_manifest
+    from model.saved_models import load_recommender, publish_model
+
+    path = bundle.save(tmp_path)
+    assert read_manifest(path).kind == "two-tower" and read_manifest(path).version == bundle.version
+    expected = TwoTowerRecommender(bundle).recommend_batch(_requests(bundle))
+    loaded = load_recommender(path)
+    assert isinstance(loaded, TwoTowerRecommender) and loaded.version == path.name
+    assert loaded.recommend_batch(_requests(bundle)) == expected
+    # Saved through the Recommender interface, as any other kind.
+    republished = load_recommender(publish_model(TwoTowerRecommender(bundle), tmp_path / "other"))
+    assert republished.recommend_batch(_requests(bundle)) == expected
+    # A bundle saved before manifests existed (config.json only) is still a two-tower bundle.
+    (path / MANIFEST).unlink()
+    assert newest_bundle(tmp_path) == path
+    assert load_recommender(path).recommend_batch(_requests(bundle)) == expected
+
+
 def test_newest_complete_bundle_wins(bundle, tmp_path):
     first = bundle.save(tmp_path)
     second_config = BundleConfig.model_validate(bundle.config.model_dump() | {"version": ""})

@@ -1,0 +1,84 @@
+"""Save any recommender as a new version of a model dir, and load any saved one back by the kind its manifest names.
+
+Loaders import their model inside, so looking for models (the worker between batches) loads no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from model.bundle_paths import publish_version, read_manifest, write_manifest
+from model.recommender import Recommender, WithFallback
+
+
+def publish_model(recommender: Recommender, model_dir: Path) -> Path:
+    """Save `recommender` as a new version folder under `model_dir`, atomically; the worker picks it up."""
+
+    def write(folder: Path, version: str) -> None:
+        recommender.save(folder)
+        write_manifest(folder, read_manifest(folder).kind, version)
+
+    return publish_version(model_dir, write)
+
+
+def _two_tower(path: Path, fallback: Recommender | None) -> Recommender:
+    from model.bundle import ModelBundle
+    from model.two_tower.recommender import TwoTowerRecommender
+
+    return TwoTowerRecommender(ModelBundle.load(path), fallback=fallback)
+
+
+def _session_gru(path: Path) -> Recommender:
+    from model.session_gru.recommender import SessionModelRecommender
+
+    return SessionModelRecommender.load(path)
+
+
+def _popularity(path: Path) -> Recommender:
+    from model.baselines.popularity import PopularityRecommender
+
+    return PopularityRecommender.load(path)
+
+
+def _item_cosine(path: Path) -> Recommender:
+    from model.baselines.item_cosine import ItemCosineRecommender
+
+    return ItemCosineRecommender.load(path)
+
+
+def _session_knn(path: Path) -> Recommender:
+    from model.baselines.session_knn import SessionKNNRecommender
+
+    return SessionKNNRecommender.load(path)
+
+
+# Kinds without a fallback of their own; the two-tower routes tools and cold starts to its fallback itself.
+_LOADERS: dict[str, Callable[[Path], Recommender]] = {
+    "session-gru": _session_gru,
+    "popularity": _popularity,
+    "item-cosine": _item_cosine,
+    "session-knn": _session_knn,
+}
+
+
+def saved_kinds() -> list[str]:
+    """The kinds `load_recommender` can load."""
+    return ["two-tower", *_LOADERS]
+
+
+def load_recommender(path: Path, fallback: Recommender | None = None) -> Recommender:
+    """The recommender saved in `path`, versioned as its manifest says; `fallback` answers what it cannot
+    (tools, and for the two-tower cold starts), as the worker's streaming baseline does."""
+    manifest = read_manifest(path)
+    if manifest.kind == "two-tower":
+        model = _two_tower(path, fallback)
+    elif manifest.kind in _LOADERS:
+        model = _LOADERS[manifest.kind](path)
+    else:
+        raise ValueError(f"{path}: unknown saved model kind {manifest.kind!r}; known: {', '.join(saved_kinds())}")
+    if manifest.version:
+        model.version = manifest.version
+    if fallback is not None and manifest.kind != "two-tower":
+        model = WithFallback(model, fallback)
+    return model
