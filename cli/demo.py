@@ -18,11 +18,10 @@ from streamrec.settings import Settings
 
 def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, seed: int = 7) -> None:
     from consumers.notifier.printer import print_notifications
-    from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+    from model.baselines.session_cooccurrence import seed_catalogue
     from producers.live_simulation import stream_simulation
     from producers.simulator import world_for_events
     from streamrec.dev_stack import DevStack
-    from streamrec.session_store import PRODUCT, TOOL
 
     typer.echo("1/4 local stack")
     for service in DevStack(settings).up():
@@ -30,9 +29,7 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
 
     typer.echo("2/4 catalogue: simulated shop and tool suite (planted tastes)")
     world, _ = world_for_events(int(duration_s * rate), seed)
-    catalogue = SessionCooccurrenceRecommender(settings.redis_client(), settings.key_prefix)
-    catalogue.seed_catalogue(PRODUCT, world.product_ids)
-    catalogue.seed_catalogue(TOOL, world.tool_ids)
+    seed_catalogue(settings, products=world.product_ids, tools=world.tool_ids)
     typer.echo(f"    {len(world.product_ids)} products in {world.config.categories} categories, "
                f"{len(world.tool_ids)} tools, {len(world.user_ids)} users")
 

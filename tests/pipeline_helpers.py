@@ -7,17 +7,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import redis
 from kafka.consumer.fetcher import ConsumerRecord
 
 from consumers.worker.main import build_worker
 from consumers.worker.triggers import expected_trigger_ids
 from consumers.worker.worker import RecommendationWorker
-from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from model.baselines.session_cooccurrence import seed_catalogue as seed_streaming_catalogue
 from producers.event_producer import EventProducer
 from producers.synthetic_world import SyntheticWorld
 from streamrec.dev_stack import spawn_with_settings
-from streamrec.events import PRODUCT, TOOL, Event
+from streamrec.events import Event
 from streamrec.kafka_clients import assign_whole_topic, make_consumer
 from streamrec.settings import Settings
 from streamrec.topics import ensure_topics
@@ -45,9 +44,8 @@ def start_worker(settings: Settings, name: str = "worker") -> RunningWorker:
 
 
 def seed_catalogue(settings: Settings, world: SyntheticWorld) -> None:
-    recommender = SessionCooccurrenceRecommender(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
-    recommender.seed_catalogue(PRODUCT, world.product_ids)
-    recommender.seed_catalogue(TOOL, world.tool_ids)
+    """The world's products and tools, known to the streaming baseline before the test's traffic."""
+    seed_streaming_catalogue(settings, products=world.product_ids, tools=world.tool_ids)
 
 
 def send(settings: Settings, events: Sequence[Event]) -> None:

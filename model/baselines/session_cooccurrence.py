@@ -15,6 +15,7 @@ import redis
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
 from streamrec.session_store import RedisKeys, SessionContext
+from streamrec.settings import Settings
 
 _LUA = files("model.baselines").joinpath("lua")
 _OBSERVE_LUA = _LUA.joinpath("cooccurrence_observe.lua").read_text()
@@ -149,3 +150,14 @@ class SessionCooccurrenceRecommender(Recommender):
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         neighbours = self.redis.zrevrange(self._co_key(kind, item_id), 0, k - 1, withscores=True)
         return [ScoredItem(i.decode(), float(s)) for i, s in neighbours]
+
+
+def seed_catalogue(settings: Settings, products: Sequence[str] = (), tools: Sequence[str] = ()) -> None:
+    """Make a catalogue known to the streaming baseline under `settings.key_prefix` before any traffic.
+
+    Score 0 and NX, as the method does: seeding never lowers what traffic taught. One definition for the
+    demo, the collector's demo shop and the tests, so the first trigger already has candidates.
+    """
+    recommender = SessionCooccurrenceRecommender(settings.redis_client(), settings.key_prefix)
+    recommender.seed_catalogue(PRODUCT, products)
+    recommender.seed_catalogue(TOOL, tools)

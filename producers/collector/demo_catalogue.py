@@ -46,10 +46,7 @@ DEMO_PRODUCTS: tuple[DemoProduct, ...] = (
 
 def seed_demo_catalogue(settings: Settings) -> int:
     """Make the demo products known to the streaming baseline, so the first trigger already has candidates."""
+    from model.baselines.session_cooccurrence import seed_catalogue
 
-    from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
-    from streamrec.session_store import PRODUCT
-
-    recommender = SessionCooccurrenceRecommender(settings.redis_client(), settings.key_prefix)
-    recommender.seed_catalogue(PRODUCT, [p.item_id for p in DEMO_PRODUCTS])
+    seed_catalogue(settings, products=[p.item_id for p in DEMO_PRODUCTS])
     return len(DEMO_PRODUCTS)
