@@ -27,10 +27,16 @@ for module in (dev, pipeline, models, sessions, evaluation, bench, web):
 
 @app.callback()
 def _configure(
-    log_level: str = typer.Option("INFO", envvar="STREAMREC_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR"),
+    log_level: str | None = typer.Option(
+        None, help="DEBUG, INFO, WARNING or ERROR (default: STREAMREC_LOG_LEVEL, else INFO)", show_default=False
+    ),
 ) -> None:
+    """Logging for every subcommand; the level is the option's, else the settings' (`STREAMREC_LOG_LEVEL`)."""
+    from streamrec.settings import Settings
+
+    level = log_level if log_level is not None else Settings().log_level
     logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
+        level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
