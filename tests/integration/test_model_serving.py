@@ -1,4 +1,5 @@
-"""The worker serves the newest model bundle and hot-reloads a new one mid-stream, losing and repeating nothing."""
+"""The worker serves the newest saved model of any kind and hot-reloads a new one mid-stream, losing and repeating
+nothing."""
 
 from __future__ import annotations
 
@@ -58,6 +59,32 @@ def test_hot_reload_during_streaming_loses_nothing(settings):
     assert served and {n.model_version for n in served} == {bundle.version}
     # Tool triggers stay with the streaming baseline, which kept learning from the stream.
     assert all(i.kind == "tool" for n in after if n.trigger_event_type == "task_completed" for i in n.items)
+
+
+def test_worker_serves_a_saved_session_gru_from_the_model_dir(settings):
+    from model.saved_models import publish_model
+    from model.session_gru.recommender import SessionModelRecommender
+
+    world, events = simulate(1200, seed=23)
+    model = SessionModelRecommender(embedding_dim=8, hidden_units=8, batch_size=128, epochs=1)
+    path = publish_model(model.fit(events_to_frame(events)), settings.model_dir)
+    seed_catalogue(settings, world)
+    triggers = expected_triggers(events, settings.trigger_every_nth_page_view)
+
+    running = start_worker(settings)  # the saved model is there before the first batch
+    try:
+        send(settings, events)
+        records = read_notifications_when_done(settings, [running], len(events))
+    finally:
+        running.shutdown()
+
+    notifications = [decode_notification(r.value) for r in records]
+    assert running.worker.pipeline.source.loaded_path == path
+    products = [n for n in notifications if n.trigger_event_type != "task_completed"]
+    assert products and {(n.model_name, n.model_version) for n in products} == {("session-gru", path.name)}
+    assert len(triggers - {n.trigger_event_id for n in notifications}) < 0.1 * len(triggers)  # nothing lost
+    # Tools go to the streaming baseline (the session GRU knows products only).
+    assert all(i.kind == "tool" for n in notifications if n.trigger_event_type == "task_completed" for i in n.items)
 
 
 def test_target_users_scores_users_latest_redis_context(settings, redis_client):
