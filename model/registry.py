@@ -142,3 +142,14 @@ def get_spec(name: str) -> ModelSpec:
     if name not in _SPECS:
         raise ModelUnavailable(f"unknown model {name!r}; known: {', '.join(_SPECS)}")
     return _SPECS[name]
+
+
+def fit_and_publish(name: str, train: pd.DataFrame, model_dir: Path, epochs: int | None = None) -> Path:
+    """Fit the named model on `train` and save it as a new version under `model_dir`, where the worker serves it
+    (`streamrec train --model NAME`); models whose state lives in Redis or in the truth cannot be published."""
+    from model.saved_models import publish_model
+
+    spec = get_spec(name)
+    if spec.learns_from_stream or spec.needs_truth:
+        raise ModelUnavailable(f"{name} is not fitted offline: there is nothing to save for the worker")
+    return publish_model(spec.build(ModelContext(train=train, epochs=epochs)), model_dir)

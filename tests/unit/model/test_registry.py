@@ -57,3 +57,15 @@ def test_the_session_gru_is_registered_and_fitted_on_the_training_frame():
     context = SessionContext(user_id="u1", session_id="u1", recent_items=("a",))
     ranked = model.recommend(RecommendationRequest(user_id="u1", k=2, context=context))
     assert len(ranked) == 2 and {s.item_id for s in ranked} <= {"a", "b", "c"}
+
+
+def test_a_named_model_is_fitted_and_published_for_the_worker(tmp_path):
+    from model.registry import fit_and_publish
+    from model.saved_models import load_recommender
+
+    path = fit_and_publish("popularity", train_frame(), tmp_path)
+    loaded = load_recommender(path)
+    assert (loaded.name, loaded.version) == ("popularity", path.name)
+    assert loaded.recommend(RecommendationRequest(user_id="x", k=1))[0].item_id == "a"
+    with pytest.raises(ModelUnavailable, match="not fitted offline"):
+        fit_and_publish("session-cooccurrence", train_frame(), tmp_path)
