@@ -42,9 +42,9 @@ bench: $(STAMP)
 # Offline figures (minutes each on 2 cores; tables and plots under reports/): ASOS, simulated, serving cost,
 # the SR-GNN session benchmarks and a replay of REES46 through Kafka.
 evaluate: $(STAMP)
-	$(BIN)/streamrec asos-eval --out reports
-	$(BIN)/streamrec sim-eval --out reports
-	$(BIN)/streamrec serving-bench --out reports
+	$(BIN)/streamrec evaluate asos --out reports/asos
+	$(BIN)/streamrec evaluate sim --out reports/sim
+	$(BIN)/streamrec bench serving --out reports
 	$(BIN)/streamrec evaluate srgnn -d diginetica
 	$(BIN)/streamrec dev up
 	$(BIN)/streamrec replay --file ../shared/data/rees46-slice --through-kafka
