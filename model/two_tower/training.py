@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
@@ -77,6 +78,111 @@ def _trainable(towers: Towers) -> list:
     return out
 
 
+@dataclass
+class _ItemAttributes:
+    """Per-vocabulary-index attribute arrays the item tower reads besides the id."""
+
+    category: np.ndarray
+    brand: np.ndarray
+    price_band: np.ndarray
+
+    @classmethod
+    def of(cls, spec: FeatureSpec) -> _ItemAttributes:
+        return cls(np.asarray(spec.item_category, np.int32), np.asarray(spec.item_brand, np.int32),
+                   np.asarray(spec.item_price_band, np.int32))
+
+
+def make_train_step(towers: Towers, spec: FeatureSpec, config: TwoTowerConfig, optimizer: keras.optimizers.Optimizer,
+                    variables: list) -> Callable:
+    """A compiled step: in-batch softmax (logQ-corrected) plus the towers' regularisation, one Adam update."""
+    log_q = tf.constant(np.asarray(spec.item_log_q, dtype=np.float32))
+    regularized = [m for m in (towers.query, towers.item)]
+
+    @tf.function(reduce_retracing=True)
+    def step(queries, item_inputs, positives):
+        with tf.GradientTape() as tape:
+            q = towers.query(queries, training=True)
+            v = towers.item(item_inputs, training=True)
+            loss = in_batch_softmax_loss(q, v, positives, tf.gather(log_q, positives), config.temperature,
+                                         config.logq_correction)
+            penalty = tf.add_n([tf.add_n(m.losses) for m in regularized if m.losses] or [tf.constant(0.0)])
+            total = loss + penalty
+        grads = tape.gradient(total, variables)
+        optimizer.apply(grads, variables)
+        return loss
+
+    return step
+
+
+def validation_sample(validation: RetrievalExamples, validation_exclude: np.ndarray | None, config: TwoTowerConfig,
+                      rng: np.random.Generator) -> tuple[RetrievalExamples, np.ndarray | None]:
+    """Up to 20k validation rows and the items never counted for each (the given ones, else the query history)."""
+    val_rows = rng.permutation(len(validation))[:20000]
+    val_sample = validation.take(val_rows) if len(validation) else validation
+    if validation_exclude is not None:
+        return val_sample, validation_exclude[val_rows]
+    return val_sample, val_sample.queries["history"] if config.validation_excludes_history else None
+
+
+def train_epoch(step: Callable, train: RetrievalExamples, attributes: _ItemAttributes, config: TwoTowerConfig,
+                rng: np.random.Generator, epoch: int, progress: bool) -> float:
+    """One pass over shuffled batches with id dropout on both sides; returns the mean batch loss."""
+    order = rng.permutation(len(train))
+    losses = []
+    n_batches = max(1, len(train) // config.batch_size)
+    bar = tqdm(range(n_batches), desc=f"two-tower epoch {epoch + 1}", disable=not progress, leave=False)
+    for b in bar:
+        rows = order[b * config.batch_size : (b + 1) * config.batch_size]
+        positives = train.items[rows]
+        hidden = rng.random(len(rows)) < config.item_id_dropout
+        item_inputs = {
+            "item": np.where(hidden, 0, positives).astype(np.int32),  # id dropout trains the attribute path
+            "category": attributes.category[positives], "brand": attributes.brand[positives],
+            "price_band": attributes.price_band[positives],
+        }
+        queries = {k: v[rows] for k, v in train.queries.items()}
+        if config.user_id_dropout:
+            # Hidden user ids teach the tower to answer from the session alone (cold and sparse users).
+            queries["user"] = np.where(rng.random(len(rows)) < config.user_id_dropout, 0, queries["user"])
+        losses.append(float(step(queries, item_inputs, tf.constant(positives))))
+        if b % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    return float(np.mean(losses))
+
+
+def validation_recall(towers: Towers, spec: FeatureSpec, val_sample: RetrievalExamples,
+                      val_exclude: np.ndarray | None, config: TwoTowerConfig, train_loss: float) -> float:
+    """Recall@k on the validation sample (minus the training loss when there is no validation data)."""
+    if not len(val_sample):
+        return -train_loss
+    return recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
+                       config.validation_k, exclude=val_exclude)
+
+
+@dataclass
+class _BestEpoch:
+    """Early stopping: the weights of the best validation epoch so far, and how many epochs since."""
+
+    variables: list
+    best: float = -1.0
+    weights: list | None = None
+    stale: int = 0
+
+    def update(self, recall: float, epoch: int, history: TwoTowerHistory, patience: int) -> bool:
+        """Record one epoch's recall; True when training should stop."""
+        if recall > self.best:
+            self.best, self.stale, history.best_epoch = recall, 0, epoch + 1
+            self.weights = [v.numpy().copy() for v in self.variables]
+            return False
+        self.stale += 1
+        return self.stale >= patience
+
+    def restore(self) -> None:
+        if self.weights is not None:
+            for variable, value in zip(self.variables, self.weights, strict=True):
+                variable.assign(value)
+
+
 def train_two_tower(
     spec: FeatureSpec, examples: RetrievalExamples, config: TwoTowerConfig, progress: bool = True,
     validation: RetrievalExamples | None = None, validation_exclude: np.ndarray | None = None,
@@ -95,89 +201,41 @@ def train_two_tower(
         train = examples
     towers = build_towers(spec, config)
     variables = _trainable(towers)
-    optimizer = keras.optimizers.Adam(config.learning_rate)
-    log_q = tf.constant(np.asarray(spec.item_log_q, dtype=np.float32))
-    item_category = np.asarray(spec.item_category, np.int32)
-    item_brand = np.asarray(spec.item_brand, np.int32)
-    item_band = np.asarray(spec.item_price_band, np.int32)
-    regularized = [m for m in (towers.query, towers.item)]
-
-    @tf.function(reduce_retracing=True)
-    def step(queries, item_inputs, positives):
-        with tf.GradientTape() as tape:
-            q = towers.query(queries, training=True)
-            v = towers.item(item_inputs, training=True)
-            loss = in_batch_softmax_loss(q, v, positives, tf.gather(log_q, positives), config.temperature,
-                                         config.logq_correction)
-            penalty = tf.add_n([tf.add_n(m.losses) for m in regularized if m.losses] or [tf.constant(0.0)])
-            total = loss + penalty
-        grads = tape.gradient(total, variables)
-        optimizer.apply(grads, variables)
-        return loss
-
+    step = make_train_step(towers, spec, config, keras.optimizers.Adam(config.learning_rate), variables)
+    attributes = _ItemAttributes.of(spec)
     history = TwoTowerHistory(train_examples=len(train), validation_examples=len(validation))
     rng = np.random.default_rng(config.seed)
-    best, best_weights, stale = -1.0, None, 0
-    n_batches = max(1, len(train) // config.batch_size)
-    val_rows = rng.permutation(len(validation))[:20000]
-    val_sample = validation.take(val_rows) if len(validation) else validation
-    if validation_exclude is not None:
-        val_exclude = validation_exclude[val_rows]
-    else:
-        val_exclude = val_sample.queries["history"] if config.validation_excludes_history else None
+    val_sample, val_exclude = validation_sample(validation, validation_exclude, config, rng)
+    best = _BestEpoch(variables)
     for epoch in range(config.epochs):
-        order = rng.permutation(len(train))
-        losses = []
-        bar = tqdm(range(n_batches), desc=f"two-tower epoch {epoch + 1}", disable=not progress, leave=False)
-        for b in bar:
-            rows = order[b * config.batch_size : (b + 1) * config.batch_size]
-            positives = train.items[rows]
-            hidden = rng.random(len(rows)) < config.item_id_dropout
-            item_inputs = {
-                "item": np.where(hidden, 0, positives).astype(np.int32),  # id dropout trains the attribute path
-                "category": item_category[positives], "brand": item_brand[positives],
-                "price_band": item_band[positives],
-            }
-            queries = {k: v[rows] for k, v in train.queries.items()}
-            if config.user_id_dropout:
-                # Hidden user ids teach the tower to answer from the session alone (cold and sparse users).
-                queries["user"] = np.where(rng.random(len(rows)) < config.user_id_dropout, 0, queries["user"])
-            losses.append(float(step(queries, item_inputs, tf.constant(positives))))
-            if b % 20 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        history.train_loss.append(float(np.mean(losses)))
+        history.train_loss.append(train_epoch(step, train, attributes, config, rng, epoch, progress))
         if fixed_epochs:
             history.best_epoch = epoch + 1
             if progress:
                 tqdm.write(f"two-tower epoch {epoch + 1} (fixed count): loss {history.train_loss[-1]:.4f}")
             continue
-        if len(val_sample):
-            recall = recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec),
-                                 val_sample.items, config.validation_k, exclude=val_exclude)
-        else:
-            recall = -history.train_loss[-1]
+        recall = validation_recall(towers, spec, val_sample, val_exclude, config, history.train_loss[-1])
         history.validation_recall.append(recall)
         log.info("two-tower epoch %d loss %.4f validation recall@%d %.4f", epoch + 1, history.train_loss[-1],
                  config.validation_k, recall)
         if progress:
             tqdm.write(f"two-tower epoch {epoch + 1}: loss {history.train_loss[-1]:.4f} "
                        f"validation recall@{config.validation_k} {recall:.4f}")
-        if recall > best:
-            best, stale, history.best_epoch = recall, 0, epoch + 1
-            best_weights = [v.numpy().copy() for v in variables]
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    if best_weights is not None:
-        for variable, value in zip(variables, best_weights, strict=True):
-            variable.assign(value)
+        if best.update(recall, epoch, history, config.patience):
+            break
+    best.restore()
     if len(val_sample) and not fixed_epochs:
-        # The per-user holdout is small and asks the evaluation's question: it affords (and merits) a finer grid.
-        grid = FINE_PRIOR_GRID if config.validation == "per-user-holdout" else PRIOR_GRID
-        history.popularity_prior, history.validation_recall_by_prior = choose_popularity_prior(
-            query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
-            np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k, val_exclude,
-            grid)
+        choose_prior(towers, spec, val_sample, val_exclude, config, history)
     history.seconds = time.monotonic() - started
     return towers, history
+
+
+def choose_prior(towers: Towers, spec: FeatureSpec, val_sample: RetrievalExamples, val_exclude: np.ndarray | None,
+                 config: TwoTowerConfig, history: TwoTowerHistory) -> None:
+    """Pick the popularity prior w (score = q.v + w * log q) on the validation sample, into `history`."""
+    # The per-user holdout is small and asks the evaluation's question: it affords (and merits) a finer grid.
+    grid = FINE_PRIOR_GRID if config.validation == "per-user-holdout" else PRIOR_GRID
+    history.popularity_prior, history.validation_recall_by_prior = choose_popularity_prior(
+        query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
+        np.asarray(spec.item_log_q, dtype=np.float32), config.temperature, config.validation_k, val_exclude,
+        grid)
