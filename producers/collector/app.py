@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from fastapi import FastAPI, Request, Security
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -83,9 +83,23 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
     metrics = CollectorMetrics()
     time_policy = EventTimePolicy.from_settings(settings)
     sink = sink or KafkaSink(settings, collector.produce_timeout_s, hold_off_s=collector.retry_after_s)
+    app = _new_app(sink, metrics)
+    _allow_cors(app, collector)
+    body_schema, body_components = event_body_schema(collector.max_batch_events, time_policy.max_future_skew_ms)
+    app.include_router(_ingest_router(collector, time_policy, sink, metrics, body_schema))
+    app.include_router(_health_router(sink, metrics))
+    if collector.demo_enabled:
+        app.include_router(_demo_router(collector))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _document_event_schemas(app, body_components)
+    return app
+
+
+def _new_app(sink: EventSink, metrics: CollectorMetrics) -> FastAPI:
+    """The bare app: its title and description, and a lifespan that closes the sink on shutdown."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(sink.close)
 
@@ -97,6 +111,11 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
     )
     app.state.metrics = metrics
     app.state.sink = sink
+    return app
+
+
+def _allow_cors(app: FastAPI, collector: CollectorSettings) -> None:
+    """Let the configured origins' pages post events (and read Retry-After); none by default."""
     if collector.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -106,37 +125,54 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
             expose_headers=["Retry-After"],
             max_age=600,
         )
+
+
+def _error_doc(description: str, retry_after: bool = False) -> dict[str, object]:
+    """The OpenAPI entry of one error answer (an `IngestError` body, and Retry-After where it applies)."""
+    response: dict[str, object] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestError"}}},
+    }
+    if retry_after:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}}
+    return response
+
+
+def _ingest_responses() -> dict[int | str, dict[str, object]]:
+    """Every answer `POST /v1/events` may give, as documented in the OpenAPI spec."""
+    return {
+        202: {"description": "Kafka acknowledged every event",
+              "content": {"application/json": {"schema": ACCEPTED_SCHEMA}}},
+        400: _error_doc("The body is not strict JSON (`message` says why: syntax, NaN, nesting too deep)"),
+        401: _error_doc("Missing or unknown API key"),
+        413: _error_doc("Body over the size limit"),
+        415: _error_doc("Content-Type is not application/json or text/plain (charset UTF-8 if given)"),
+        422: _error_doc(
+            "An event is invalid (`index` and `field` say which and where; `ts` too far ahead of the server's"
+            " clock or too old), or the batch is empty or too long"
+        ),
+        503: _error_doc("The broker did not acknowledge in time: nothing was accepted, retry", True),
+    }
+
+
+def _ingest_router(
+    collector: CollectorSettings,
+    time_policy: EventTimePolicy,
+    sink: EventSink,
+    metrics: CollectorMetrics,
+    body_schema: dict[str, object],
+) -> APIRouter:
+    """`POST /v1/events`: key, media type, size, strict parsing, then 202 only once the sink has every event."""
+    router = APIRouter()
     key_in_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The application's API key")
     # `navigator.sendBeacon` cannot set headers: the snippet's page-hide flush passes the key in the query.
     key_in_query = APIKeyQuery(name="api_key", auto_error=False, description="For sendBeacon, which sends no headers")
-    body_schema, body_components = event_body_schema(collector.max_batch_events, time_policy.max_future_skew_ms)
 
-    def error_response(description: str, retry_after: bool = False) -> dict[str, object]:
-        response: dict[str, object] = {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestError"}}},
-        }
-        if retry_after:
-            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}}
-        return response
-
-    @app.post(
+    @router.post(
         "/v1/events",
         status_code=202,
         summary="Send one event or a batch of events",
-        responses={
-            202: {"description": "Kafka acknowledged every event",
-                  "content": {"application/json": {"schema": ACCEPTED_SCHEMA}}},
-            400: error_response("The body is not strict JSON (`message` says why: syntax, NaN, nesting too deep)"),
-            401: error_response("Missing or unknown API key"),
-            413: error_response("Body over the size limit"),
-            415: error_response("Content-Type is not application/json or text/plain (charset UTF-8 if given)"),
-            422: error_response(
-                "An event is invalid (`index` and `field` say which and where; `ts` too far ahead of the server's"
-                " clock or too old), or the batch is empty or too long"
-            ),
-            503: error_response("The broker did not acknowledge in time: nothing was accepted, retry", True),
-        },
+        responses=_ingest_responses(),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -180,7 +216,14 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
             metrics.accepted.labels(application, event.type).inc()
         return JSONResponse({"accepted": len(events), "event_ids": [e.event_id for e in events]}, status_code=202)
 
-    @app.get(
+    return router
+
+
+def _health_router(sink: EventSink, metrics: CollectorMetrics) -> APIRouter:
+    """`/healthz` (can the collector accept events now?) and `/metrics` (Prometheus)."""
+    router = APIRouter()
+
+    @router.get(
         "/healthz",
         summary="Whether the collector can accept events: 503 while the last produce failed to reach the broker",
         response_class=JSONResponse,
@@ -199,26 +242,35 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
                                 status_code=503)
         return JSONResponse({"status": "ok", "broker": "ok", "last_error": None})
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    if collector.demo_enabled:
-        demo_key = collector.api_keys.get(collector.demo_application)
-        page_template = (STATIC_DIR / "demo.html").read_text()
+    return router
 
-        @app.get("/demo", response_class=HTMLResponse, summary="The demo shop page", include_in_schema=False)
-        async def demo_page() -> HTMLResponse:
-            config = {
-                "endpoint": "/v1/events",
-                "apiKey": demo_key.get_secret_value() if demo_key else "",
-                "pushUrl": collector.notifier_public_url.rstrip("/"),
-                "products": [p.model_dump() for p in DEMO_PRODUCTS],
-            }
-            blob = json.dumps(config).replace("</", "<\\/")  # a JSON string inside <script> must not close it
-            return HTMLResponse(page_template.replace("__STREAMREC_DEMO_CONFIG__", blob))
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+def _demo_router(collector: CollectorSettings) -> APIRouter:
+    """`/demo`: the demo shop page, configured with the demo application's key and the notifier's URL."""
+    router = APIRouter()
+    demo_key = collector.api_keys.get(collector.demo_application)
+    page_template = (STATIC_DIR / "demo.html").read_text()
+
+    @router.get("/demo", response_class=HTMLResponse, summary="The demo shop page", include_in_schema=False)
+    async def demo_page() -> HTMLResponse:
+        config = {
+            "endpoint": "/v1/events",
+            "apiKey": demo_key.get_secret_value() if demo_key else "",
+            "pushUrl": collector.notifier_public_url.rstrip("/"),
+            "products": [p.model_dump() for p in DEMO_PRODUCTS],
+        }
+        blob = json.dumps(config).replace("</", "<\\/")  # a JSON string inside <script> must not close it
+        return HTMLResponse(page_template.replace("__STREAMREC_DEMO_CONFIG__", blob))
+
+    return router
+
+
+def _document_event_schemas(app: FastAPI, body_components: dict[str, object]) -> None:
+    """Add the event body's schemas and `IngestError` to the generated spec (the routes refer to them)."""
 
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
@@ -231,4 +283,3 @@ def create_app(settings: Settings, collector: CollectorSettings, sink: EventSink
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
