@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Header, Path, Query
+from fastapi import APIRouter, FastAPI, Header, Path, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from redis.exceptions import RedisError, ResponseError
@@ -28,20 +29,57 @@ log = logging.getLogger(__name__)
 class _Running:
     """What the lifespan starts: the stream reader, and the Kafka loop with its thread when consuming."""
 
+    consume: bool
     stream: PushStream | None = None
     client: aioredis.Redis | None = None
     loop: NotifierConsumer | None = None
     thread: threading.Thread | None = None
+
+    def loop_stopped(self) -> bool:
+        """Whether this app should run the Kafka loop and it is not running (a restart would help)."""
+        return self.consume and (self.thread is None or not self.thread.is_alive())
+
+    def loop_failure(self) -> str | None:
+        """Why the Kafka loop is not handling notifications now (stopped, or waiting out an outage)."""
+        if not self.consume:
+            return None
+        if self.thread is None or not self.thread.is_alive():
+            return f"kafka loop stopped: {self.loop.error if self.loop else 'not started'}"
+        if self.loop is not None and self.loop.outage is not None:
+            return f"kafka loop waiting out an outage: {self.loop.outage}"
+        return None
 
 
 def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = True) -> FastAPI:
     """The notifier app; `consume=False` serves streams only (another process runs the Kafka loop)."""
     metrics = NotifierMetrics()
     stopping = threading.Event()
-    running = _Running()
+    running = _Running(consume=consume)
+    app = FastAPI(
+        title="streamrec notifier",
+        version="1",
+        description="Pushes recommendations to users' browsers over Server-Sent Events.",
+        lifespan=_lifespan(settings, notifier, metrics, stopping, running),
+    )
+    app.state.metrics = metrics
+    app.state.stopping = stopping
+    _allow_cors(app, notifier)
+    app.include_router(_stream_router(notifier, metrics, running))
+    app.include_router(_health_router(settings, metrics, running))
+    return app
+
+
+def _lifespan(
+    settings: Settings,
+    notifier: NotifierSettings,
+    metrics: NotifierMetrics,
+    stopping: threading.Event,
+    running: _Running,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the stream reader (and the Kafka loop's thread when consuming); on shutdown stop, join, close."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.warn_if_insecure()
         stopping.clear()  # the same app may be started again (tests restart it on one port)
         # Streams block in XREAD for up to a heartbeat: the socket timeout is the settings' on top of that.
@@ -51,7 +89,7 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
         )
         running.client = client
         running.stream = PushStream(client, settings.key_prefix, notifier, metrics, stopping)
-        if consume:
+        if running.consume:
             running.loop = NotifierConsumer(settings, notifier, build_dispatcher(settings, notifier, metrics))
             running.thread = threading.Thread(
                 target=running.loop.run, args=(stopping,), name="notifier-consumer", daemon=True
@@ -65,21 +103,23 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
                 running.thread.join(20)
             await client.aclose()
 
-    app = FastAPI(
-        title="streamrec notifier",
-        version="1",
-        description="Pushes recommendations to users' browsers over Server-Sent Events.",
-        lifespan=lifespan,
-    )
-    app.state.metrics = metrics
-    app.state.stopping = stopping
+    return lifespan
+
+
+def _allow_cors(app: FastAPI, notifier: NotifierSettings) -> None:
+    """Let the configured origins' pages open streams; none by default."""
     if notifier.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=notifier.cors_origins, allow_methods=["GET"],
             allow_headers=["Last-Event-ID", "Authorization", "Cache-Control"], max_age=600,
         )
 
-    @app.get(
+
+def _stream_router(notifier: NotifierSettings, metrics: NotifierMetrics, running: _Running) -> APIRouter:
+    """The user's notification stream: token check, resume point, backlog, then live events over SSE."""
+    router = APIRouter()
+
+    @router.get(
         "/v1/users/{user_id}/notifications/stream",
         summary="The user's notifications as Server-Sent Events",
         response_class=StreamingResponse,
@@ -131,27 +171,24 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    def loop_failure() -> str | None:
-        """Why the Kafka loop is not handling notifications now (stopped, or waiting out an outage)."""
-        if not consume:
-            return None
-        if running.thread is None or not running.thread.is_alive():
-            return f"kafka loop stopped: {running.loop.error if running.loop else 'not started'}"
-        if running.loop is not None and running.loop.outage is not None:
-            return f"kafka loop waiting out an outage: {running.loop.outage}"
-        return None
+    return router
 
-    @app.get("/healthz", summary="Liveness: 503 only when the Kafka loop has stopped (a restart would help)")
+
+def _health_router(settings: Settings, metrics: NotifierMetrics, running: _Running) -> APIRouter:
+    """`/healthz` (liveness), `/readyz` (Redis and the Kafka loop) and `/metrics` (Prometheus)."""
+    router = APIRouter()
+
+    @router.get("/healthz", summary="Liveness: 503 only when the Kafka loop has stopped (a restart would help)")
     async def healthz() -> JSONResponse:
-        if consume and (running.thread is None or not running.thread.is_alive()):
-            return JSONResponse({"status": "failing", "error": loop_failure()}, 503)
-        if (failure := loop_failure()) is not None:  # an outage: the loop is alive and resumes by itself
-            return JSONResponse({"status": "degraded", "reason": failure, "consuming": consume})
-        return JSONResponse({"status": "ok", "consuming": consume})
+        if running.loop_stopped():
+            return JSONResponse({"status": "failing", "error": running.loop_failure()}, 503)
+        if (failure := running.loop_failure()) is not None:  # an outage: the loop is alive and resumes by itself
+            return JSONResponse({"status": "degraded", "reason": failure, "consuming": running.consume})
+        return JSONResponse({"status": "ok", "consuming": running.consume})
 
-    @app.get("/readyz", summary="Readiness: 503 with the reason while Redis or the Kafka loop is unavailable")
+    @router.get("/readyz", summary="Readiness: 503 with the reason while Redis or the Kafka loop is unavailable")
     async def readyz() -> JSONResponse:
-        reasons = [failure] if (failure := loop_failure()) else []
+        reasons = [failure] if (failure := running.loop_failure()) else []
         try:
             assert running.client is not None
             await asyncio.wait_for(running.client.ping(), settings.redis_socket_timeout_s)
@@ -159,10 +196,10 @@ def create_app(settings: Settings, notifier: NotifierSettings, consume: bool = T
             reasons.append(f"redis unavailable: {error!r}")
         if reasons:
             return JSONResponse({"status": "degraded", "reason": "; ".join(reasons)}, 503)
-        return JSONResponse({"status": "ok", "consuming": consume})
+        return JSONResponse({"status": "ok", "consuming": running.consume})
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return router
