@@ -26,12 +26,13 @@ from consumers.replay.records import ReplayRecord
 from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
 from consumers.replay.sources import ReplayInput
 from consumers.replay.warm_up import warm_up
-from consumers.worker.recommendation_pipeline import RecommendationPipeline
+from consumers.worker.recommendation_pipeline import PipelineStats, RecommendationPipeline
 from model.datasets.event_log import write_event_log
 from model.interactions import events_to_frame
 from model.recommender import StaticRecommenderSource
 from model.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
 from streamrec.events import Event
+from streamrec.notifications import Notification
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
 
@@ -104,46 +105,16 @@ def replay_model(
     all_sinks = [*sinks, *([topic_sink] if topic_sink else [])]
     try:
         started = time.monotonic()
-        frame = train if train is not None else events_to_frame(data.warmup)
-        context = ModelContext(
-            train=frame, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
-            model_dir=live.model_dir,
-        )
-        model = RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
+        model = _build_model(spec, data, live, client, settings, depth, train, truth_path)
         source = StaticRecommenderSource(model)
         warm_up(store, source, data.warmup, progress=progress, desc=f"{spec.name}: warm-up")
         fit_seconds = time.monotonic() - started
-
-        now: list[datetime] = [data.window[0].ts] if data.window else []
-        # Deterministic output: a notification's created_at is its batch's event time, not the wall clock.
-        pipeline = RecommendationPipeline(store, source, settings, clock=lambda: now[0])
-        started = time.monotonic()
-        bar = tqdm(total=len(data.window), desc=f"{spec.name}: replay", unit="ev", disable=not progress)
-        for batch in leak_free_batches(data.window, settings):
-            now[0] = batch[-1].ts
-            notifications = pipeline.prepare(batch)
-            records = []
-            for n in notifications:
-                ranked = model.take(n.user_id, int(n.trigger_ts.timestamp() * 1000))
-                records.append(
-                    ReplayRecord(notification=n, ranked=[s.item_id for s in ranked], scores=[s.score for s in ranked])
-                )
-            for sink in all_sinks:
-                sink.write(records)
-            pipeline.confirm(notifications)
-            model.forget()
-            bar.update(len(batch))
-            elapsed = time.monotonic() - started
-            if elapsed > 0:
-                bar.set_postfix_str(f"{bar.n / elapsed:.0f} ev/s", refresh=False)
-        bar.close()
-        seconds = time.monotonic() - started
+        stats, seconds = _replay_window(spec.name, data.window, store, source, model, all_sinks, progress)
     finally:
         if topic_sink is not None:
             topic_sink.close()
         if not keep_state:
             store.delete_namespace()
-    stats = pipeline.stats
     run = ModelRun(
         name=spec.name, version=model.version, key_prefix=settings.key_prefix,
         notifications_topic=settings.notifications_topic if publish else None,
@@ -154,6 +125,68 @@ def replay_model(
     log.info("replayed %s: %d events in %.1fs (%.0f ev/s), %d notifications",
              spec.name, run.window_events, seconds, run.events_per_s, run.notifications)
     return run
+
+
+def _build_model(
+    spec: ModelSpec,
+    data: ReplayInput,
+    live: Settings,
+    client: redis.Redis,
+    settings: Settings,
+    depth: int,
+    train: pd.DataFrame | None,
+    truth_path: Path | None,
+) -> RecordingRecommender:
+    """The model fitted on the warm-up events (or `train`), wrapped to record what it ranked per trigger."""
+    frame = train if train is not None else events_to_frame(data.warmup)
+    context = ModelContext(
+        train=frame, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
+        model_dir=live.model_dir,
+    )
+    return RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
+
+
+def _replay_window(
+    name: str,
+    window: Sequence[Event],
+    store: SessionStore,
+    source: StaticRecommenderSource,
+    model: RecordingRecommender,
+    sinks: Sequence[ReplaySink],
+    progress: bool,
+) -> tuple[PipelineStats, float]:
+    """Run the window through the pipeline in leak-free batches, writing each batch's records to `sinks`.
+
+    Returns the pipeline's stats and the seconds the window took.
+    """
+    settings = store.settings
+    now: list[datetime] = [window[0].ts] if window else []
+    # Deterministic output: a notification's created_at is its batch's event time, not the wall clock.
+    pipeline = RecommendationPipeline(store, source, settings, clock=lambda: now[0])
+    started = time.monotonic()
+    bar = tqdm(total=len(window), desc=f"{name}: replay", unit="ev", disable=not progress)
+    for batch in leak_free_batches(window, settings):
+        now[0] = batch[-1].ts
+        notifications = pipeline.prepare(batch)
+        records = [_record(n, model) for n in notifications]
+        for sink in sinks:
+            sink.write(records)
+        pipeline.confirm(notifications)
+        model.forget()
+        bar.update(len(batch))
+        elapsed = time.monotonic() - started
+        if elapsed > 0:
+            bar.set_postfix_str(f"{bar.n / elapsed:.0f} ev/s", refresh=False)
+    bar.close()
+    return pipeline.stats, time.monotonic() - started
+
+
+def _record(notification: Notification, model: RecordingRecommender) -> ReplayRecord:
+    """A notification with the full ranked list (and scores) the model produced for its trigger."""
+    ranked = model.take(notification.user_id, int(notification.trigger_ts.timestamp() * 1000))
+    return ReplayRecord(
+        notification=notification, ranked=[s.item_id for s in ranked], scores=[s.score for s in ranked]
+    )
 
 
 def replay_side_by_side(

@@ -105,7 +105,24 @@ def restore_state(
         consumer = make_consumer(settings, None, "streamrec-restore", allow_auto_create_topics=False)
         return TopicWindowReader(consumer, topic, since_ms, fence_ms, batch_size, idle_s)
 
-    events = reader(settings.events_topic)
+    _restore_events(reader(settings.events_topic), store, model, settings, summary, progress)
+    summary.seconds = time.monotonic() - started
+    summary.events_per_s = summary.events_read / summary.seconds if summary.seconds else 0.0
+    _restore_notifications(reader(settings.notifications_topic), store, summary, progress)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _restore_events(
+    events: TopicWindowReader,
+    store: SessionStore,
+    model: SessionCooccurrenceRecommender | None,
+    settings: Settings,
+    summary: RestoreSummary,
+    progress: bool,
+) -> None:
+    """Apply the window's events as the worker does (and let the streaming model observe them); counts go
+    into `summary`. Closes the reader's consumer."""
     summary.events_window = events.stats
     with _bar("events", progress) as bar:
         try:
@@ -131,30 +148,31 @@ def restore_state(
                 bar.update(len(records))
         finally:
             events.consumer.close()
-    summary.seconds = time.monotonic() - started
-    summary.events_per_s = summary.events_read / summary.seconds if summary.seconds else 0.0
 
-    notifications = reader(settings.notifications_topic)
+
+def _restore_notifications(
+    notifications: TopicWindowReader, store: SessionStore, summary: RestoreSummary, progress: bool
+) -> None:
+    """Record the window's notifications that Redis does not know yet; counts go into `summary`. Closes the
+    reader's consumer."""
     summary.notifications_window = notifications.stats
     with _bar("notifications", progress) as bar:
         try:
             for records in notifications.batches():
-                decoded_n: list[Notification] = []
+                decoded: list[Notification] = []
                 for record in records:
                     try:
-                        decoded_n.append(decode_notification(record.value))
+                        decoded.append(decode_notification(record.value))
                     except ValueError:  # pydantic's ValidationError is a ValueError
                         summary.notifications_undecodable += 1
-                recorded = _record_new_notifications(store, decoded_n)
+                recorded = _record_new_notifications(store, decoded)
                 summary.notifications_read += len(records)
                 summary.notifications_recorded += recorded
-                summary.notifications_already_recorded += len(decoded_n) - recorded
+                summary.notifications_already_recorded += len(decoded) - recorded
                 bar.total = notifications.stats.expected
                 bar.update(len(records))
         finally:
             notifications.consumer.close()
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def _record_new_notifications(store: SessionStore, notifications: list[Notification]) -> int:
