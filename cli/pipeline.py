@@ -75,6 +75,38 @@ def replay_file(
     typer.echo(f"sent {sent} events from {path}")
 
 
+def stream_sessions(
+    dataset: str = typer.Option("diginetica", "--dataset", "-d", help="diginetica or yoochoose (SR-GNN 1/64)"),
+    topic: str = typer.Option(None, "--topic", help="Topic to write (default: the events topic)"),
+    rate: float = typer.Option(None, "--rate", help="Events per second (default: as fast as possible)"),
+    limit_sessions: int = typer.Option(None, "--limit-sessions", help="Last N training and first N test sessions"),
+    seed: int = typer.Option(7, "--seed", help="Seed of the synthesised clock"),
+    as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout"),
+) -> None:
+    """Real sessions at scale: stream an SR-GNN benchmark's sessions as timed page views (train, then test).
+
+    The clock rule is in producers/session_stream.py; replay with `--since` the printed window start to judge
+    the models on the test sessions after warming them up on the training sessions.
+    """
+    from producers.session_stream import StreamClock, srgnn_stream
+    from producers.session_stream import stream_sessions as run
+    from streamrec.topics import ensure_topics
+
+    settings = Settings()
+    if topic is None:
+        ensure_topics(settings)
+    summary = run(settings, srgnn_stream(dataset, StreamClock(seed=seed), limit_sessions), topic, rate)
+    if as_json:
+        typer.echo(summary.model_dump_json())
+    else:
+        typer.echo(f"sent {summary.events:,} events ({summary.train_sessions:,} training and "
+                   f"{summary.test_sessions:,} test sessions) to {summary.topic} in {summary.seconds:.1f}s "
+                   f"({summary.events_per_s:,.0f}/s), {summary.lost} lost; test sessions start at "
+                   f"{summary.window_start.isoformat()} (replay --since that)")
+    if summary.lost:
+        raise typer.Exit(1)
+
+
 def watch(
     count: int = typer.Option(None, "--count", help="Stop after this many notifications"),
     duration: float = typer.Option(None, "--duration", help="Stop after this many seconds"),
@@ -132,5 +164,6 @@ def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
     app.command("simulate")(simulate)
     app.command("replay-file")(replay_file)
+    app.command("stream-sessions")(stream_sessions)
     app.command("watch")(watch)
     app.command("restore-state")(restore_state)
