@@ -53,6 +53,12 @@ def _popularity(context: ModelContext) -> Recommender:
     return PopularityRecommender().fit(context.train)
 
 
+def _als(context: ModelContext) -> Recommender:
+    from model.baselines.als import AlsRecommender
+
+    return AlsRecommender(seed=context.seed).fit(context.train)
+
+
 def _item_cosine(context: ModelContext) -> Recommender:
     from model.baselines.item_cosine import ItemCosineRecommender
 
@@ -122,6 +128,7 @@ for _spec in (
     ModelSpec("popularity", "most used items before the window", _popularity),
     ModelSpec("item-cosine", "item-item cosine over co-usage", _item_cosine),
     ModelSpec("session-knn", "V-SKNN session neighbours", _session_knn),
+    ModelSpec("als", "implicit ALS matrix factorisation (returning users; session items recompute the user)", _als),
     ModelSpec("session-gru", "GRU + attention next-item model over the session (trained before the window)",
               _session_gru),
     ModelSpec(

@@ -47,6 +47,12 @@ def _item_cosine(path: Path) -> Recommender:
     return ItemCosineRecommender.load(path)
 
 
+def _als(path: Path) -> Recommender:
+    from model.baselines.als import AlsRecommender
+
+    return AlsRecommender.load(path)
+
+
 def _session_knn(path: Path) -> Recommender:
     from model.baselines.session_knn import SessionKNNRecommender
 
@@ -59,6 +65,7 @@ _LOADERS: dict[str, Callable[[Path], Recommender]] = {
     "popularity": _popularity,
     "item-cosine": _item_cosine,
     "session-knn": _session_knn,
+    "als": _als,
 }
 
 

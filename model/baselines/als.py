@@ -10,6 +10,9 @@ by one least-squares step, so a user unseen in training still gets collaborative
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
@@ -18,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from model.baselines.popularity import PopularityRecommender
 from model.baselines.session_cooccurrence import EVENT_WEIGHT
+from model.bundle_paths import write_manifest
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.two_tower.examples import query_history
 from streamrec.events import PRODUCT
@@ -123,3 +127,37 @@ class AlsRecommender(Recommender):
         ids, scores = fitted.model.similar_items(fitted.item_index[item_id], N=k + 1)
         return [ScoredItem(fitted.items[i], float(s)) for i, s in zip(ids, scores, strict=True)
                 if fitted.items[i] != item_id][:k]
+
+    # --- saved as a model version the worker serves ----------------------------------------------
+    def save(self, folder: Path) -> Path:
+        """Per kind: factors (npz, with each training user's item row) and vocabularies; popularity; manifest."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, fitted in self.kinds.items():
+            np.savez(folder / f"als-{kind}.npz", user_factors=np.asarray(fitted.model.user_factors),
+                     item_factors=np.asarray(fitted.model.item_factors), data=fitted.matrix.data,
+                     indices=fitted.matrix.indices, indptr=fitted.matrix.indptr)
+            vocab = {"users": list(fitted.users), "items": list(fitted.items)}
+            (folder / f"als-{kind}.json").write_text(json.dumps(vocab))
+        (folder / "als.json").write_text(json.dumps({"params": self.params, "history_cap": self.history_cap,
+                                                     "kinds": list(self.kinds)}))
+        self.popularity.save(folder / "popularity")
+        write_manifest(folder, self.name, self.version)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> AlsRecommender:
+        meta = json.loads((folder / "als.json").read_text())
+        params = meta["params"]
+        model = cls(params["factors"], params["regularization"], params["alpha"], params["iterations"],
+                    params["random_state"], params["num_threads"], meta["history_cap"])
+        for kind in meta["kinds"]:
+            arrays = np.load(folder / f"als-{kind}.npz")
+            vocab = json.loads((folder / f"als-{kind}.json").read_text())
+            with threadpool_limits(1, "blas"):
+                als = AlternatingLeastSquares(**model.params)
+            als.user_factors, als.item_factors = arrays["user_factors"], arrays["item_factors"]
+            matrix = csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
+                                shape=(len(vocab["users"]), len(vocab["items"])))
+            model.kinds[kind] = _KindFactors(als, pd.Index(vocab["users"]), pd.Index(vocab["items"]), matrix)
+        model.popularity = PopularityRecommender.load(folder / "popularity")
+        return model

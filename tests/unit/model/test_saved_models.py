@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model.baselines.als import AlsRecommender
 from model.baselines.item_cosine import ItemCosineRecommender
 from model.baselines.popularity import PopularityRecommender
 from model.baselines.session_knn import SessionKNNRecommender
@@ -58,6 +59,7 @@ FACTORIES = {
     "item-cosine": ItemCosineRecommender,
     "session-knn": SessionKNNRecommender,
     "session-gru": session_gru,
+    "als": lambda: AlsRecommender(factors=8, iterations=5, threads=1),
 }
 
 
