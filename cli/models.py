@@ -22,15 +22,25 @@ def load_data_option(data: str):
 
 
 def _recommender(bundle: Path | None):
-    from model.bundle import ModelBundle
+    """The saved model at `bundle`, else the newest one under the model dir (any kind, as the worker serves)."""
     from model.bundle_paths import newest_bundle
-    from model.two_tower.recommender import TwoTowerRecommender
+    from model.saved_models import load_recommender
     from streamrec.settings import get_settings
 
     path = bundle or newest_bundle(get_settings().model_dir)
     if path is None:
-        raise typer.BadParameter(f"no bundle under {get_settings().model_dir}; run `streamrec train` first")
-    return TwoTowerRecommender(ModelBundle.load(path))
+        raise typer.BadParameter(f"no saved model under {get_settings().model_dir}; run `streamrec train` first")
+    return load_recommender(path)
+
+
+def _two_tower(bundle: Path | None):
+    """Like `_recommender`, for commands that need the two-tower's embeddings (offers, users to target)."""
+    from model.two_tower.recommender import TwoTowerRecommender
+
+    model = _recommender(bundle)
+    if not isinstance(model, TwoTowerRecommender):
+        raise typer.BadParameter(f"this command needs a two-tower model; the chosen one is {model.name}")
+    return model
 
 
 def training_config(epochs: int, embedding_dim: int, ranker: bool, ranker_epochs: int, l2: float = 1e-4):
@@ -57,90 +67,106 @@ def _print_items(title: str, rows: list[tuple[str, float]]) -> None:
     Console().print(table)
 
 
+def train(
+    data: str = typer.Option(..., help=DATA_HELP),
+    out: Path = typer.Option(Path("artifacts/models"), help="Model folder; the bundle is written to OUT/<version>"),
+    epochs: int = typer.Option(20, help="Two-tower epochs at most (early stopping on a later time slice)"),
+    embedding_dim: int = typer.Option(32, help="Embedding size of both towers"),
+    ranker: bool = typer.Option(True, help="Also train the wide & deep ranker"),
+    ranker_epochs: int = typer.Option(8, help="Ranker epochs at most"),
+    l2: float = typer.Option(1e-4, help="L2 penalty on the two-tower embeddings"),
+    model: str = typer.Option(
+        "two-tower", "--model", "-m",
+        help="two-tower (the bundle: towers, FAISS, ranker), or any model fitted offline by its registry name "
+             "(session-gru, als, session-knn, item-cosine, popularity); the worker serves the newest under OUT"),
+) -> None:
+    """Train a model and save it as a new version under OUT (default: two-tower + FAISS + wide & deep ranker)."""
+    import json
+
+    frame, catalogue = load_data_option(data)
+    typer.echo(f"{len(frame):,} interactions from {data}", err=True)
+    if model != "two-tower":
+        from model.registry import ModelUnavailable, fit_and_publish
+
+        try:
+            path = fit_and_publish(model, frame, out, epochs=epochs)
+        except ModelUnavailable as error:
+            raise typer.BadParameter(str(error), param_hint="--model") from error
+        typer.echo(f"{model} written to {path}")
+        return
+    from model.training import train_bundle
+
+    bundle = train_bundle(frame, training_config(epochs, embedding_dim, ranker, ranker_epochs, l2),
+                          catalogue=catalogue, trained_on=data)
+    path = bundle.save(out)
+    typer.echo(json.dumps(bundle.metrics, indent=2, default=str))
+    typer.echo(f"bundle written to {path}")
+
+
+def recommend(
+    user: str = typer.Argument(..., help="User id"),
+    k: int = typer.Option(10, min=1),
+    item: list[str] = typer.Option([], help="Items in the current session, newest first (repeatable)"),
+    bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
+) -> None:
+    """Top-k products for a user (their training history, or the session items given with --item)."""
+    from model.recommender import RecommendationRequest
+    from streamrec.session_store import SessionContext
+
+    model = _recommender(bundle)
+    context = SessionContext(user_id=user, session_id="cli", recent_items=tuple(item)) if item else None
+    ranked = model.recommend(RecommendationRequest(user_id=user, k=k, context=context))
+    _print_items(f"{model.name} {model.version} for {user}", [(s.item_id, s.score) for s in ranked])
+
+def similar(
+    item: str = typer.Argument(..., help="Item id"),
+    k: int = typer.Option(10, min=1),
+    bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
+) -> None:
+    """Items closest to ITEM in the item tower's embedding space."""
+    model = _recommender(bundle)
+    _print_items(f"similar to {item}", [(s.item_id, s.score) for s in model.similar_items(item, k)])
+
+def target_users_command(
+    item: str = typer.Argument(..., help="The promoted item"),
+    k: int = typer.Option(20, min=1),
+    offline: bool = typer.Option(False, help="Score the bundle's training users instead of the users in Redis"),
+    bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
+) -> None:
+    """Which users to notify when ITEM is promoted, scored with their latest session context."""
+    from model.targeting import target_users, target_users_from_store
+    from streamrec.session_store import SessionContext, SessionStore
+    from streamrec.settings import get_settings
+
+    model = _two_tower(bundle)
+    if offline:
+        contexts = [(u, SessionContext(user_id=u, session_id="", user_recent_items=tuple(items)))
+                    for u, items in model.bundle.user_history.items()]
+        users = target_users(model, item, k, contexts)
+    else:
+        users = target_users_from_store(model, SessionStore.from_settings(get_settings()), item, k)
+    _print_items(f"users to notify about {item}", [(u.user_id, u.score) for u in users])
+
+def offers(
+    user: str = typer.Argument(..., help="User id"),
+    offer_type: str = typer.Option("category", help="category, brand or price_band"),
+    k: int = typer.Option(5, min=1),
+    bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
+) -> None:
+    """Recommend a category, brand or price band (not an item) for a user."""
+    from model.offers import recommend_offers
+    from model.recommender import RecommendationRequest
+
+    model = _two_tower(bundle)
+    query = model.query_vector(RecommendationRequest(user_id=user, k=k))
+    ranked = recommend_offers(model.spec, model.bundle.item_vectors, query, offer_type, k,
+                              model.bundle.config.two_tower.temperature)
+    _print_items(f"{offer_type} offers for {user}", ranked)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("train")
-    def train(
-        data: str = typer.Option(..., help=DATA_HELP),
-        out: Path = typer.Option(Path("artifacts/models"), help="Model folder; the bundle is written to OUT/<version>"),
-        epochs: int = typer.Option(20, help="Two-tower epochs at most (early stopping on a later time slice)"),
-        embedding_dim: int = typer.Option(32, help="Embedding size of both towers"),
-        ranker: bool = typer.Option(True, help="Also train the wide & deep ranker"),
-        ranker_epochs: int = typer.Option(8, help="Ranker epochs at most"),
-        l2: float = typer.Option(1e-4, help="L2 penalty on the two-tower embeddings"),
-    ) -> None:
-        """Train two-tower retrieval, its FAISS index and the wide & deep ranker; write a versioned bundle."""
-        import json
-
-        from model.training import train_bundle
-
-        frame, catalogue = load_data_option(data)
-        typer.echo(f"{len(frame):,} interactions from {data}")
-        bundle = train_bundle(frame, training_config(epochs, embedding_dim, ranker, ranker_epochs, l2),
-                              catalogue=catalogue, trained_on=data)
-        path = bundle.save(out)
-        typer.echo(json.dumps(bundle.metrics, indent=2, default=str))
-        typer.echo(f"bundle written to {path}")
-
-    @app.command("recommend")
-    def recommend(
-        user: str = typer.Argument(..., help="User id"),
-        k: int = typer.Option(10, min=1),
-        item: list[str] = typer.Option([], help="Items in the current session, newest first (repeatable)"),
-        bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
-    ) -> None:
-        """Top-k products for a user (their training history, or the session items given with --item)."""
-        from model.recommender import RecommendationRequest
-        from streamrec.session_store import SessionContext
-
-        model = _recommender(bundle)
-        context = SessionContext(user_id=user, session_id="cli", recent_items=tuple(item)) if item else None
-        ranked = model.recommend(RecommendationRequest(user_id=user, k=k, context=context))
-        _print_items(f"{model.name} {model.version} for {user}", [(s.item_id, s.score) for s in ranked])
-
-    @app.command("similar")
-    def similar(
-        item: str = typer.Argument(..., help="Item id"),
-        k: int = typer.Option(10, min=1),
-        bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
-    ) -> None:
-        """Items closest to ITEM in the item tower's embedding space."""
-        model = _recommender(bundle)
-        _print_items(f"similar to {item}", [(s.item_id, s.score) for s in model.similar_items(item, k)])
-
-    @app.command("target-users")
-    def target_users_command(
-        item: str = typer.Argument(..., help="The promoted item"),
-        k: int = typer.Option(20, min=1),
-        offline: bool = typer.Option(False, help="Score the bundle's training users instead of the users in Redis"),
-        bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
-    ) -> None:
-        """Which users to notify when ITEM is promoted, scored with their latest session context."""
-        from model.targeting import target_users, target_users_from_store
-        from streamrec.session_store import SessionContext, SessionStore
-        from streamrec.settings import get_settings
-
-        model = _recommender(bundle)
-        if offline:
-            contexts = [(u, SessionContext(user_id=u, session_id="", user_recent_items=tuple(items)))
-                        for u, items in model.bundle.user_history.items()]
-            users = target_users(model, item, k, contexts)
-        else:
-            users = target_users_from_store(model, SessionStore.from_settings(get_settings()), item, k)
-        _print_items(f"users to notify about {item}", [(u.user_id, u.score) for u in users])
-
-    @app.command("offers")
-    def offers(
-        user: str = typer.Argument(..., help="User id"),
-        offer_type: str = typer.Option("category", help="category, brand or price_band"),
-        k: int = typer.Option(5, min=1),
-        bundle: Path | None = typer.Option(None, help="Bundle folder (default: newest under STREAMREC_MODEL_DIR)"),
-    ) -> None:
-        """Recommend a category, brand or price band (not an item) for a user."""
-        from model.offers import recommend_offers
-        from model.recommender import RecommendationRequest
-
-        model = _recommender(bundle)
-        query = model.query_vector(RecommendationRequest(user_id=user, k=k))
-        ranked = recommend_offers(model.spec, model.bundle.item_vectors, query, offer_type, k,
-                                  model.bundle.config.two_tower.temperature)
-        _print_items(f"{offer_type} offers for {user}", ranked)
+    app.command("train")(train)
+    app.command("recommend")(recommend)
+    app.command("similar")(similar)
+    app.command("target-users")(target_users_command)
+    app.command("offers")(offers)
