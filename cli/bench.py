@@ -1,5 +1,6 @@
 """`streamrec bench ...`: commands that time things (the live pipeline beside the broker's floor, the consumer
-group's hand-overs, serving cost per trigger, the collector and a click's trip to a push).
+group's hand-overs, serving cost per trigger, a saved session model's recommend(), the collector and a click's
+trip to a push). Each writes its table through the one report writer (md, csv, json, png).
 
 `streamrec evaluate ...` judges models; these only measure speed. Heavy imports happen inside the commands.
 """
@@ -16,6 +17,15 @@ from streamrec.settings import Settings
 
 bench_app = typer.Typer(help="Time the pipeline, the group, serving and pushes (tables and PNGs under reports/).",
                         no_args_is_help=True)
+
+
+def _show(result, out: Path, stem: str) -> None:
+    """Write the table through the one report writer and print it."""
+    from measurement.report import render_markdown, write_report
+
+    written = write_report(result, out, stem)
+    typer.echo(render_markdown(result))
+    typer.echo("wrote " + ", ".join(str(p) for p in written.values()))
 
 
 @bench_app.command("pipeline")
@@ -42,22 +52,23 @@ def bench_pipeline(
 @bench_app.command("group")
 def bench_group(
     rounds: int = typer.Option(3, "--rounds", help="Times each moment is measured"),
-    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout"),
+    out: Path = typer.Option(Path("reports/group"), "--out", help="Folder for the table and plot"),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (the report's group.json)"),
 ) -> None:
     """Time the consumer group's hand-overs on this broker: join, second join, clean leave, SIGKILL."""
-    import json
-
-    from measurement.benchmarks.group_benchmark import as_json as timings_json
-    from measurement.benchmarks.group_benchmark import markdown, measure_group
+    from measurement.benchmarks.group_benchmark import group_result, measure_group
+    from measurement.report import write_report
     from streamrec.dev_stack import DevStack
 
     settings = Settings()
     timings = measure_group(settings, rounds)
-    if as_json:
-        typer.echo(json.dumps(timings_json(timings)))
-        return
     broker = next((s.kind for s in DevStack(settings).status() if s.name == "broker"), None) or "the broker"
-    typer.echo(markdown(timings, broker, settings))
+    result = group_result(timings, broker, settings)
+    if as_json:
+        write_report(result, out, "group")
+        typer.echo(result.model_dump_json())
+        return
+    _show(result, out, "group")
 
 
 @bench_app.command("serving")
@@ -69,26 +80,41 @@ def bench_serving(
     out: Path = typer.Option(Path("reports")),
 ) -> None:
     """Milliseconds per trigger for query tower, FAISS and ranker (and model.predict for comparison)."""
-    from measurement.benchmarks.serving_benchmark import (
-        benchmark_index,
-        benchmark_serving,
-        trigger_requests,
-        write_serving_report,
-    )
-    from measurement.report_files import write_table
+    from measurement.benchmarks.serving_benchmark import benchmark_index, benchmark_serving, trigger_requests
     from model.bundle import ModelBundle
     from model.training import train_bundle
 
     frame, catalogue = model_commands.load_data_option(data)
     loaded = ModelBundle.load(bundle) if bundle else train_bundle(
         frame, model_commands.training_config(10, 32, True, 4), catalogue=catalogue)
-    table = benchmark_serving(loaded, trigger_requests(frame, 64), candidates=candidates)
-    write_serving_report(table, out, len(loaded.index))
-    typer.echo(table.to_string())
+    _show(benchmark_serving(loaded, trigger_requests(frame, 64), candidates=candidates), out, "serving_cost")
     if index_sizes:
-        index_table = benchmark_index(tuple(int(s) for s in index_sizes.split(",")), k=candidates)
-        write_table(index_table, out, "index_cost")
-        typer.echo(index_table.to_string())
+        _show(benchmark_index(tuple(int(s) for s in index_sizes.split(",")), k=candidates), out, "index_cost")
+
+
+@bench_app.command("session-serving")
+def bench_session_serving(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A saved session model folder"),
+    dataset: str = typer.Option("diginetica", "--dataset", "-d", help="Whose test prefixes to replay as contexts"),
+    requests: int = typer.Option(300, "--requests", "-n"),
+    data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
+    threads: int = typer.Option(2, "--threads", help="TensorFlow intra-op threads"),
+    out: Path = typer.Option(Path("reports/session-serving"), "--out", help="Folder for the table and plot"),
+) -> None:
+    """Time single `recommend` calls of a saved session model (full-catalogue scoring, top 20)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from measurement.benchmarks.session_serving import serving_latency
+    from model.datasets.srgnn import load_benchmark
+    from model.session_gru.recommender import SessionModelRecommender
+
+    recommender = SessionModelRecommender.load(model_dir)
+    bench = load_benchmark(dataset, data_root, max_len=recommender.config.max_len)
+    name = f"{model_dir} ({recommender.config.n_items:,} items)"
+    _show(serving_latency(recommender, bench, name, requests), out, f"session_serving_{dataset}")
 
 
 @bench_app.command("push")

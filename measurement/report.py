@@ -1,4 +1,5 @@
-"""Write an `EvaluationResult` as a report folder: report.md, metrics.csv, report.json and PNG plots."""
+"""The one report writer: an `EvaluationResult` (models judged) or a `BenchmarkResult` (things timed) as markdown,
+CSV, JSON and PNG plots, so every figure people compare is read from the same kind of files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from model.metrics import MetricRow
 
@@ -23,6 +24,57 @@ class EvaluationResult(BaseModel):
     models: list[str]
     rows: list[MetricRow]
     info: dict[str, object]
+
+
+class BenchmarkResult(BaseModel):
+    """A benchmark's table: named rows, each column with its unit, and the floor row ours are read against.
+
+    `digits` is how many decimals a column shows (the precision the benchmark measures to); `samples` (raw
+    timings per row, not saved in the JSON) draw a CDF, else the PNG is a bar chart per unit.
+    """
+
+    title: str
+    row_label: str  # what a row is: phase, measurement, stage, moment, index
+    units: dict[str, str]  # column -> unit ("count" columns are not plotted), in column order
+    rows: dict[str, dict[str, float | int | None]]  # row name -> column -> value
+    digits: dict[str, int] = Field(default_factory=dict)
+    floor: str | None = None  # the row that is the floor (the broker's two hops), if any
+    compare: list[str] = Field(default_factory=list)  # columns shown as ours / the floor's
+    info: dict[str, object] = Field(default_factory=dict)
+    samples: dict[str, list[float]] = Field(default_factory=dict, exclude=True)
+    samples_label: str = "latency (ms)"
+
+    def header(self, column: str) -> str:
+        unit = self.units[column]
+        return column if unit in ("", "count") else f"{column} ({unit})"
+
+    def cell(self, column: str, value: float | int | None) -> object:
+        """A value at its column's precision (None and NaN stay empty)."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, int) or self.units[column] == "count":
+            return int(value)
+        return round(float(value), self.digits.get(column, 2))
+
+    def table(self) -> pd.DataFrame:
+        """The rows at their precision, one column per figure, headers with units."""
+        body = [{self.row_label: name, **{self.header(c): self.cell(c, row.get(c)) for c in self.units}}
+                for name, row in self.rows.items()]
+        return pd.DataFrame(body, columns=[self.row_label, *(self.header(c) for c in self.units)])
+
+    def floor_lines(self) -> list[str]:
+        """`<row>: <column> / floor <column> = ratio` for every row beside the floor, unrounded values."""
+        if self.floor is None or self.floor not in self.rows:
+            return []
+        lines = []
+        for name, row in self.rows.items():
+            for column in self.compare:
+                ours, floor = row.get(column), self.rows[self.floor].get(column)
+                if name == self.floor or ours is None or floor is None:
+                    continue
+                if not (math.isnan(float(ours)) or math.isnan(float(floor)) or float(floor) == 0.0):
+                    lines.append(f"{name}: {column} / floor {column} = {float(ours) / float(floor):.2f}")
+        return lines
 
 
 def rows_frame(rows: Sequence[MetricRow]) -> pd.DataFrame:
@@ -55,11 +107,26 @@ def _wide(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def render_markdown(result: EvaluationResult) -> str:
+def _info_lines(info: dict[str, object]) -> list[str]:
+    return [f"- **{key}**: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}"
+            for key, value in info.items()]
+
+
+def _cell_text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def render_markdown(result: EvaluationResult | BenchmarkResult) -> str:
+    """The report as markdown: the run's facts, then the tables."""
+    if isinstance(result, BenchmarkResult):
+        table = result.table()
+        cells = pd.DataFrame([[_cell_text(v) for v in row] for row in table.itertuples(index=False)],
+                             columns=table.columns)
+        parts = [f"# {result.title}", "", *_info_lines(result.info), "", markdown_table(cells)]
+        floor = result.floor_lines()
+        return "\n".join(parts + (["", *floor] if floor else [])) + "\n"
     frame = rows_frame(result.rows)
-    parts = [f"# {result.title}", ""]
-    for key, value in result.info.items():
-        parts.append(f"- **{key}**: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
+    parts = [f"# {result.title}", "", *_info_lines(result.info)]
     ranked = frame[frame["metric"].isin(RANK_METRICS)]
     for target in dict.fromkeys(ranked["target"]):
         sub = ranked[(ranked["target"] == target) & (ranked["slice"] == "all")]
@@ -154,9 +221,61 @@ def plot_coverage_vs_accuracy(frame: pd.DataFrame, models: Sequence[str], target
     return True
 
 
-def write_report(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
-    """report.md, metrics.csv (long form), report.json and the PNG plots; returns what was written."""
+def plot_benchmark(result: BenchmarkResult, path: Path) -> None:
+    """A CDF of the raw timings per row (log scale) when there are samples, else bars per row, one axis per unit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if result.samples:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for name, values in result.samples.items():
+            if values:
+                ordered = sorted(values)
+                shares = [(i + 1) / len(ordered) for i in range(len(ordered))]
+                ax.plot(ordered, shares, label=f"{name} (n={len(ordered)})")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{result.samples_label}, log scale")
+        ax.set_ylabel("fraction of records")
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        axes = [ax]
+    else:
+        by_unit: dict[str, list[str]] = {}
+        for column, unit in result.units.items():
+            if unit != "count":
+                by_unit.setdefault(unit, []).append(column)
+        fig, axes = plt.subplots(1, max(1, len(by_unit)), figsize=(5 + 4 * len(by_unit), 4.5), squeeze=False)
+        axes = list(axes[0])
+        names = list(result.rows)
+        for ax, (unit, columns) in zip(axes, by_unit.items(), strict=False):
+            width = 0.8 / len(columns)
+            for i, column in enumerate(columns):
+                values = [float(result.rows[n].get(column) or 0.0) for n in names]
+                ax.bar([x + (i - (len(columns) - 1) / 2) * width for x in range(len(names))], values, width,
+                       label=column)
+            ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel(unit)
+            ax.legend(fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+    axes[0].set_title(result.title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(result: EvaluationResult | BenchmarkResult, out_dir: Path, stem: str = "report") -> dict[str, Path]:
+    """An evaluation: report.md, metrics.csv (long form), report.json and the PNG plots. A benchmark:
+    <stem>.md, <stem>.csv, <stem>.json and <stem>.png. Returns what was written."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(result, BenchmarkResult):
+        paths = {kind: out_dir / f"{stem}.{kind}" for kind in ("md", "csv", "json", "png")}
+        paths["md"].write_text(render_markdown(result))
+        result.table().to_csv(paths["csv"], index=False)
+        paths["json"].write_text(result.model_dump_json(indent=1))
+        plot_benchmark(result, paths["png"])
+        return paths
     frame = rows_frame(result.rows)
     written = {
         "markdown": out_dir / "report.md",

@@ -1,9 +1,9 @@
-"""`streamrec bench-group`: how long the consumer group takes to hand out partitions on this broker.
+"""`streamrec bench group`: how long the consumer group takes to hand out partitions on this broker.
 
 Four moments a deployment lives through, each timed from the action to the moment every partition is
 owned again: the first member joins; a second joins (rebalance); a member leaves cleanly (SIGTERM path,
 LeaveGroup); a member is SIGKILLed (the coordinator waits out `session_timeout_ms`). Progress on stderr,
-the table on stdout (or JSON with --json).
+the table on stdout (or JSON with --json) and through the one report writer (group.md, .csv, .json, .png).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import statistics
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer
 
+from measurement.report import BenchmarkResult
 from streamrec.dev_stack import spawn_with_settings
 from streamrec.kafka_clients import make_consumer
 from streamrec.settings import Settings
@@ -37,12 +38,10 @@ while True:
 
 @dataclass(frozen=True)
 class GroupTiming:
+    """Every run's seconds for one moment, from the action until all partitions are owned again."""
+
     moment: str
     seconds: list[float]
-
-    def row(self) -> dict[str, object]:
-        return {"moment": self.moment, "median_s": round(statistics.median(self.seconds), 2),
-                "max_s": round(max(self.seconds), 2), "runs": len(self.seconds)}
 
 
 def _owned(consumers: list[KafkaConsumer]) -> set[int]:
@@ -116,17 +115,14 @@ def _tmp():
     return Path(tempfile.mkdtemp(prefix="bench-group-"))
 
 
-def markdown(timings: list[GroupTiming], broker: str, settings: Settings) -> str:
-    lines = [
-        f"consumer group hand-over on {broker} (session_timeout_ms={settings.session_timeout_ms}, "
-        f"heartbeat_interval_ms={settings.heartbeat_interval_ms}, {settings.events_partitions} partitions)",
-        "",
-        "| moment | median s | max s | runs |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {r['moment']} | {r['median_s']} | {r['max_s']} | {r['runs']} |" for r in (t.row() for t in timings)]
-    return "\n".join(lines)
-
-
-def as_json(timings: list[GroupTiming]) -> list[dict[str, object]]:
-    return [{**asdict(t), **t.row()} for t in timings]
+def group_result(timings: list[GroupTiming], broker: str, settings: Settings) -> BenchmarkResult:
+    """The moments as one table: median and slowest hand-over in seconds, and how many runs."""
+    rows = {t.moment: {"median": statistics.median(t.seconds), "max": max(t.seconds), "runs": len(t.seconds)}
+            for t in timings}
+    return BenchmarkResult(
+        title=f"consumer group hand-over on {broker}", row_label="moment",
+        units={"median": "s", "max": "s", "runs": "count"}, rows=rows,
+        info={"session_timeout_ms": settings.session_timeout_ms,
+              "heartbeat_interval_ms": settings.heartbeat_interval_ms, "partitions": settings.events_partitions,
+              "seconds": {t.moment: t.seconds for t in timings}},
+    )

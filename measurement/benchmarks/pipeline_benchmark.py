@@ -3,8 +3,8 @@
 Two phases over the same broker, client settings, rate and event payloads, in isolated topics and keys:
   floor    -- events -> relay (consume, produce, flush, commit; no work) -> measuring consumer: two hops;
   pipeline -- events -> worker process(es) (Redis, triggers, recommend) -> notifications -> measuring consumer.
-Latency is wall-clock receipt minus the event time stamped at send. Figures are printed and written as a
-markdown/CSV table and a PNG of the latency distributions.
+Latency is wall-clock receipt minus the event time stamped at send. Figures are printed and written by the one
+report writer (`measurement.report`: bench.md, .csv, .json and a PNG of the latency distributions).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from consumers.worker.triggers import expected_trigger_ids
+from measurement.benchmarks.latency import LATENCY_COLUMNS, latency_figures
+from measurement.report import BenchmarkResult, render_markdown, write_report
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.live_simulation import live_copies
 from producers.pacing import Pacer
@@ -36,6 +37,8 @@ from streamrec.topics import TopicSpec, ensure_topics
 
 @dataclass
 class PhaseResult:
+    """One phase's raw measurement: what was sent, what came out, and every record's latency."""
+
     name: str
     sent: int
     expected: int
@@ -47,16 +50,19 @@ class PhaseResult:
     def throughput(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
 
-    def percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
-    def row(self) -> dict[str, object]:
-        return {
-            "phase": self.name, "events": self.sent, "expected": self.expected, "received": self.received,
-            "events_per_s": round(self.throughput, 1), "p50_ms": round(self.percentile(50), 2),
-            "p95_ms": round(self.percentile(95), 2), "p99_ms": round(self.percentile(99), 2),
-            "max_ms": round(max(self.latencies_ms), 2) if self.latencies_ms else float("nan"),
-        }
+def pipeline_result(results: list[PhaseResult], rate: float | None) -> BenchmarkResult:
+    """The phases as one table: throughput and latency percentiles, the pipeline's p99 beside the floor's."""
+    units = {"events": "count", "expected": "count", "received": "count", "throughput": "events/s",
+             **LATENCY_COLUMNS}
+    rows = {r.name: {"events": r.sent, "expected": r.expected, "received": r.received, "throughput": r.throughput,
+                     **latency_figures(r.latencies_ms)} for r in results}
+    return BenchmarkResult(
+        title=f"streamrec latency at {rate or 'max'} events/s", row_label="phase", units=units, rows=rows,
+        digits={"throughput": 1}, floor=results[0].name if results else None, compare=["p99"],
+        info={"target rate": f"{rate or 'max'} events/s", "latency": "from event time to receipt"},
+        samples={r.name: r.latencies_ms for r in results}, samples_label="latency from event time (ms)",
+    )
 
 
 class LatencyCollector(threading.Thread):
@@ -149,7 +155,7 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 def run_benchmark(
     settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path,
     deliveries: tuple[str, ...] = ("at-least-once",),
-) -> list[PhaseResult]:
+) -> BenchmarkResult:
     """The broker's floor, then the pipeline once per delivery mode, on the same events in one run."""
     rate = rate or None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -199,8 +205,7 @@ def run_benchmark(
     finally:
         for mode in modes:
             SessionStore(client, mode).delete_namespace()
-    _report(results, rate, out_dir)
-    return results
+    return _report(results, rate, out_dir)
 
 
 def _mode_settings(bench: Settings, run: str, delivery: str) -> Settings:
@@ -243,40 +248,9 @@ def _phase(
                        [latency for _, latency in arrivals.values()])
 
 
-def _report(results: list[PhaseResult], rate: float | None, out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    table = pd.DataFrame([r.row() for r in results])
-    table.to_csv(out_dir / "bench.csv", index=False)
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "---|" * len(table.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    lines = [f"target rate: {rate or 'max'} events/s", "", header, rule, *body]
-    if len(results) >= 2 and results[0].latencies_ms:
-        lines.append("")
-        for result in results[1:]:
-            if result.latencies_ms:
-                ratio = result.percentile(99) / results[0].percentile(99)
-                lines.append(f"{result.name}: p99 / floor p99 = {ratio:.2f}")
-    (out_dir / "bench.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for result in results:
-        if result.latencies_ms:
-            values = np.sort(result.latencies_ms)
-            ax.plot(values, np.linspace(0, 1, len(values)), label=result.name)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency from event time (ms)")
-    ax.set_ylabel("fraction of records")
-    ax.set_title(f"streamrec latency at {rate or 'max'} events/s")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "latency_cdf.png", dpi=120)
-    plt.close(fig)
-    print(f"table and plot written to {out_dir}/")
+def _report(results: list[PhaseResult], rate: float | None, out_dir: Path) -> BenchmarkResult:
+    result = pipeline_result(results, rate)
+    write_report(result, out_dir, "bench")
+    print(render_markdown(result))
+    print(f"table and plot written to {out_dir}/ (bench.md, .csv, .json, .png)")
+    return result

@@ -1,4 +1,4 @@
-"""`streamrec bench-push`: what a frontend sees: how fast the collector answers, and a click's trip to a push.
+"""`streamrec bench push`: what a frontend sees: how fast the collector answers, and a click's trip to a push.
 
 Runs in one process on the configured broker and Redis, in topics, keys and groups of its own: the collector
 and the notifier on 127.0.0.1 (uvicorn in threads) and a recommendation worker thread. Three measurements:
@@ -6,7 +6,8 @@ and the notifier on 127.0.0.1 (uvicorn in threads) and a recommendation worker t
   ingest-100    -- POST a batch of 100 events until the 202;
   click-to-push -- with the user's SSE stream open, POST an add_to_cart until its notification arrives on the
                    stream (a new user each trial, so fatigue rules do not interfere).
-Figures are printed and written as a markdown/CSV table and a PNG of the latency distributions.
+Figures are printed and written by the one report writer (push_latency.md, .csv, .json and a PNG of the
+latency distributions).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
 from tqdm import tqdm
 
 from consumers.notifier.app import create_app as create_notifier
 from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.tokens import mint_user_token
 from consumers.worker.main import build_worker
+from measurement.benchmarks.latency import LATENCY_COLUMNS, latency_figures
+from measurement.report import BenchmarkResult, render_markdown, write_report
 from producers.collector.app import create_app as create_collector
 from producers.collector.demo_catalogue import DEMO_PRODUCTS, seed_demo_catalogue
 from producers.collector.settings import CollectorSettings
@@ -36,17 +38,22 @@ from streamrec.topics import ensure_topics
 
 @dataclass
 class Measurement:
+    """One measurement's raw timings and how many events each request carried."""
+
     name: str
     latencies_ms: list[float]
     events_per_request: int
 
-    def row(self) -> dict[str, object]:
-        values = np.array(self.latencies_ms)
-        return {
-            "measurement": self.name, "requests": len(values), "events_per_request": self.events_per_request,
-            "p50_ms": round(float(np.percentile(values, 50)), 2), "p95_ms": round(float(np.percentile(values, 95)), 2),
-            "p99_ms": round(float(np.percentile(values, 99)), 2), "max_ms": round(float(values.max()), 2),
-        }
+
+def push_result(results: list[Measurement]) -> BenchmarkResult:
+    """The measurements as one table of latency percentiles (no floor: nothing does less than the collector)."""
+    rows = {m.name: {"requests": len(m.latencies_ms), "events per request": m.events_per_request,
+                     **latency_figures(m.latencies_ms)} for m in results}
+    return BenchmarkResult(
+        title="Collector answer (202 after Kafka ack) and click-to-push latency", row_label="measurement",
+        units={"requests": "count", "events per request": "count", **LATENCY_COLUMNS}, rows=rows,
+        samples={m.name: m.latencies_ms for m in results}, samples_label="latency (ms)",
+    )
 
 
 class BackgroundServer:
@@ -126,7 +133,8 @@ def _click_to_push(
 
 def run_push_benchmark(
     base: Settings, singles: int, batches: int, clicks: int, out_dir: Path
-) -> list[Measurement]:
+) -> BenchmarkResult:
+    """Time the collector's answers and click-to-push trips in topics and keys of their own; write the table."""
     run = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={
         "events_topic": f"bench-push-events-{run}", "notifications_topic": f"bench-push-notifications-{run}",
@@ -163,41 +171,12 @@ def run_push_benchmark(
         client = settings.redis_client()
         for stale in client.scan_iter(match=f"{settings.key_prefix}*", count=1000):
             client.delete(stale)
-    _report(results, out_dir)
-    return results
+    return _report(results, out_dir)
 
 
-def _report(results: list[Measurement], out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame([m.row() for m in results])
-    table.to_csv(out_dir / "push_latency.csv", index=False)
-    markdown = _markdown(table)
-    (out_dir / "push_latency.md").write_text(markdown)
-    print(markdown)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for m in results:
-        values = np.sort(m.latencies_ms)
-        ax.plot(values, np.arange(1, len(values) + 1) / len(values), label=f"{m.name} (n={len(values)})")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
-    ax.set_ylabel("fraction of requests")
-    ax.set_title("Collector answer (202 after Kafka ack) and click-to-push latency")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "push_latency.png", dpi=120)
-    plt.close(fig)
-    print(f"wrote {out_dir / 'push_latency.md'}, .csv and .png")
-
-
-def _markdown(table) -> str:
-    columns = list(table.columns)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+def _report(results: list[Measurement], out_dir: Path) -> BenchmarkResult:
+    result = push_result(results)
+    write_report(result, out_dir, "push_latency")
+    print(render_markdown(result))
+    print(f"wrote {out_dir / 'push_latency.md'}, .csv, .json and .png")
+    return result

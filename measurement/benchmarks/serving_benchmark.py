@@ -1,20 +1,20 @@
 """Serving cost per trigger: query tower + FAISS + ranker as the worker calls them, against `model.predict`.
 
 Requests are built from real session contexts (the context before each of the frame's latest product
-events), timed per stage over many repeats; figures are milliseconds per trigger.
+events), timed per stage over many repeats; figures are milliseconds per trigger, as `BenchmarkResult`s for the
+one report writer.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from measurement.report_files import write_bar_plot, write_table
+from measurement.report import BenchmarkResult
 from model.bundle import ModelBundle
 from model.index.faiss_index import query_with_prior
 from model.recommender import RecommendationRequest
@@ -70,26 +70,24 @@ def _stage_times(recommender: TwoTowerRecommender, chunk: list[RecommendationReq
 
 
 def benchmark_serving(bundle: ModelBundle, requests: Sequence[RecommendationRequest], batch_sizes=(1, 32),
-                      candidates: int = 200, repeats: int = 50, progress: bool = True) -> pd.DataFrame:
+                      candidates: int = 200, repeats: int = 50, progress: bool = True) -> BenchmarkResult:
     """Median ms per trigger of each stage and of the whole `recommend_batch`, per batch size."""
     recommender = TwoTowerRecommender(bundle, candidates=candidates, use_ranker=True)  # cost of the full stack
-    rows = {}
-    for batch in tqdm(batch_sizes, desc="serving benchmark", disable=not progress):
+    rows: dict[str, dict[str, float | int | None]] = {}
+    columns = [f"batch of {batch}" for batch in batch_sizes]
+    for batch, column in zip(tqdm(batch_sizes, desc="serving benchmark", disable=not progress), columns, strict=True):
         stage = _stage_times(recommender, list(requests[:batch]), candidates, repeats)
-        rows[f"batch of {batch}"] = {name: value / batch for name, value in stage.items()}
-    table = pd.DataFrame(rows).round(4)
-    table.index.name = "ms per trigger"
-    return table
-
-
-def write_serving_report(table: pd.DataFrame, out_dir: Path, items: int) -> None:
-    write_table(table, out_dir, "serving_cost")
-    write_bar_plot(table.T, list(table.index), out_dir, "serving_cost",
-                   f"Serving cost per trigger, ms ({items:,} items in the index)")
+        for name, value in stage.items():
+            rows.setdefault(name, {})[column] = value / batch
+    return BenchmarkResult(
+        title=f"Serving cost per trigger, ms ({len(bundle.index):,} items in the index)", row_label="stage",
+        units=dict.fromkeys(columns, "ms per trigger"), digits=dict.fromkeys(columns, 4), rows=rows,
+        info={"candidates": candidates, "repeats": repeats, "figure": "median over the repeats / batch size"},
+    )
 
 
 def benchmark_index(sizes=(50_000, 250_000), dim: int = 33, k: int = 200, queries: int = 200,
-                    progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True) -> BenchmarkResult:
     """Flat vs HNSW on random unit vectors: ms per single-query top-k search and HNSW recall against exact."""
     from model.index.faiss_index import ItemIndex, recall_vs_exact, serve_single_threaded
 
@@ -105,8 +103,11 @@ def benchmark_index(sizes=(50_000, 250_000), dim: int = 33, k: int = 200, querie
             index = ItemIndex.build(vectors, exact_limit=limit)
             build_s = time.perf_counter() - started
             one = _median_ms(lambda index=index, first=probe[:1]: index.search(first, k), 50)
-            rows[f"{name} {n:,}"] = {"build s": round(build_s, 2), f"ms per query (top-{k})": round(one, 3),
-                                     f"recall@{k} vs exact": round(recall_vs_exact(index, vectors, probe, k), 4)}
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "index"
-    return table
+            rows[f"{name} {n:,}"] = {"build": build_s, f"query top-{k}": one,
+                                     f"recall@{k} vs exact": recall_vs_exact(index, vectors, probe, k)}
+    return BenchmarkResult(
+        title=f"Flat vs HNSW on random unit vectors ({dim} dims, one query, top {k})", row_label="index",
+        units={"build": "s", f"query top-{k}": "ms", f"recall@{k} vs exact": "fraction"},
+        digits={"build": 2, f"query top-{k}": 3, f"recall@{k} vs exact": 4}, rows=rows,
+        info={"queries": queries, "figure": "median ms of one single-query search over 50 repeats"},
+    )
