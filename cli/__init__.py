@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from cli import bench, dev, evaluation, models, pipeline, sessions, web
+from cli import bench, dev, evaluation, models, pipeline, web
 from streamrec.log_throttle import throttle_library_logs
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (dev, pipeline, models, sessions, evaluation, bench, web):
+for module in (dev, pipeline, models, evaluation, bench, web):
     module.register(app)
 
 

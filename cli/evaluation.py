@@ -137,20 +137,58 @@ def evaluate_sessions(
     _finish(result, out, as_json)
 
 
+SRGNN_MODELS = ["popularity", "item-cosine", "session-knn", "session-cooccurrence"]
+
+
 @evaluate_app.command("srgnn")
 def evaluate_srgnn(
     dataset: str = typer.Option("yoochoose", "--dataset", "-d", help="diginetica or yoochoose (1/64)"),
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeat); default: the baselines"),
+    model: list[str] = typer.Option(
+        None, "--model", "-m", "--models",
+        help="Model name (repeat, or a comma list); default: the baselines. session-gru trains epoch by epoch"),
     max_prefixes: int = typer.Option(None, "--max-prefixes", help="Evaluate only the first N test prefixes"),
+    epochs: int = typer.Option(7, "--epochs", help="session-gru: training epochs (fixed up front)"),
+    batch_size: int = typer.Option(512, "--batch-size", help="session-gru: batch size"),
+    embedding_dim: int = typer.Option(100, "--dim", help="session-gru: item embedding and session vector size"),
+    learning_rate: float = typer.Option(1e-3, "--lr", help="session-gru: Adam learning rate"),
+    lr_decay: float = typer.Option(0.7, "--lr-decay", help="session-gru: learning rate factor after each epoch"),
+    scale: float = typer.Option(12.0, "--scale", help="session-gru: softmax scale for normalised scores"),
+    max_len: int = typer.Option(20, "--max-len", help="session-gru: most recent items kept per prefix"),
+    max_batches: int = typer.Option(None, "--max-batches", help="session-gru: cap batches per epoch (trial runs)"),
+    validation: float = typer.Option(
+        0.0, "--validation", help="session-gru: hold out this fraction of the latest training sessions; stop "
+        "early on it"),
+    patience: int = typer.Option(1, "--patience", help="session-gru: epochs without a better validation score"),
+    threads: int = typer.Option(2, "--threads", help="TensorFlow intra-op threads (the machine is shared)"),
+    data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
     out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-<dataset>)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
-    """Registry models on the SR-GNN-preprocessed benchmarks, HR@20 / MRR@20 beside the published table."""
-    from measurement.evaluation.protocols import run_srgnn_protocol
+    """Registry models and the session GRU on the SR-GNN-preprocessed benchmarks: HR@20 / MRR@20 (fractions)
+    beside the published table. The report is rewritten after every model and GRU epoch (a cut-off run keeps
+    its results); models of an earlier run in the same folder that this run does not redo stay in the table."""
+    from measurement.evaluation.srgnn import SESSION_GRU, earlier_report, run_srgnn_protocol, with_earlier_runs
+    from measurement.evaluation.srgnn_session_gru import SessionGRUTraining
+    from measurement.report import write_report
 
-    chosen = list(model) if model else ["popularity", "item-cosine", "session-knn", "session-cooccurrence"]
-    result = run_srgnn_protocol(dataset, chosen, max_prefixes)
-    _finish(result, out or Path("reports") / f"srgnn-{dataset}", as_json)
+    chosen = [name.strip() for value in (model or SRGNN_MODELS) for name in value.split(",") if name.strip()]
+    out = out or Path("reports") / f"srgnn-{dataset}"
+    if SESSION_GRU in chosen:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    training = SessionGRUTraining(epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim,
+                                  learning_rate=learning_rate, lr_decay=lr_decay, scale=scale, max_len=max_len,
+                                  max_batches=max_batches, validation=validation, patience=patience)
+    earlier = earlier_report(out / "report.json")
+
+    def keep(result) -> None:
+        write_report(with_earlier_runs(result, earlier), out)
+
+    result = run_srgnn_protocol(dataset, chosen, max_prefixes, data_dir=data_root, session_gru=training,
+                                model_dir=out / SESSION_GRU, on_update=keep)
+    _finish(with_earlier_runs(result, earlier), out, as_json)
 
 
 @evaluate_app.command("holdout")

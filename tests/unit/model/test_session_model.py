@@ -120,7 +120,7 @@ def test_diginetica_loader_matches_the_published_sample_counts():
 
 
 def test_validation_split_holds_out_the_most_recent_sessions():
-    from measurement.evaluation.session_benchmark import split_validation
+    from measurement.evaluation.srgnn_session_gru import split_validation
     from model.datasets.srgnn import PrefixSamples, SessionBenchmark
 
     sessions = pd.DataFrame(
