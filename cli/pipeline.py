@@ -31,11 +31,26 @@ def worker(
     ready_file: Path = typer.Option(
         None, "--ready-file", help="Present while the worker owns partitions and Redis and the broker answer"
     ),
+    model: str = typer.Option(
+        None, "--model", "-m",
+        help="The streaming model (session-cooccurrence or session-knn-stream; STREAMREC_STREAMING_MODEL). "
+             "Models trained offline are served by saving them under the model dir: `streamrec train --model`",
+    ),
 ) -> None:
     """Run a recommendation worker in the consumer group until SIGTERM/SIGINT (drains, flushes, commits)."""
+    from typing import get_args
+
     from consumers.worker.main import run_worker
 
-    run_worker(Settings(), ready_file=ready_file)
+    settings = Settings()
+    if model is not None:
+        streaming = get_args(Settings.model_fields["streaming_model"].annotation)
+        if model not in streaming:
+            raise typer.BadParameter(f"{model!r} does not learn from the stream; choose one of {', '.join(streaming)}, "
+                                     f"or save it with `streamrec train --model {model}` to serve it",
+                                     param_hint="--model")
+        settings = settings.model_copy(update={"streaming_model": model})
+    run_worker(settings, ready_file=ready_file)
 
 
 def simulate(

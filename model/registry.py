@@ -86,6 +86,14 @@ def _session_cooccurrence(context: ModelContext) -> Recommender:
     return SessionCooccurrenceRecommender(context.redis, context.key_prefix)
 
 
+def _session_knn_stream(context: ModelContext) -> Recommender:
+    from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
+
+    if context.redis is None:
+        raise ModelUnavailable("session-knn-stream keeps its index in Redis: no Redis client given")
+    return StreamingSessionKNNRecommender(context.redis, context.key_prefix)
+
+
 # One bundle serves both two-tower entries of a run: keyed by the training frame object it was trained on.
 _BUNDLE_CACHE: list[tuple[pd.DataFrame, ModelBundle]] = []
 
@@ -134,6 +142,10 @@ for _spec in (
     ModelSpec(
         "session-cooccurrence", "streaming co-occurrence in Redis (the worker's default)",
         _session_cooccurrence, learns_from_stream=True, needs_redis=True,
+    ),
+    ModelSpec(
+        "session-knn-stream", "V-SKNN over every worker's sessions in Redis, fresh to the event",
+        _session_knn_stream, learns_from_stream=True, needs_redis=True,
     ),
     ModelSpec("two-tower", "two-tower retrieval over FAISS (trained before the window)", _two_tower(False)),
     ModelSpec("two-tower-ranker", "two-tower candidates ranked by wide & deep", _two_tower(True)),

@@ -17,8 +17,9 @@ from pathlib import Path
 import redis
 
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
 from model.bundle_paths import newest_bundle
-from model.recommender import Recommender, RecommenderSource
+from model.recommender import Recommender, RecommenderSource, WithFallback
 from model.saved_models import load_recommender
 from streamrec.settings import Settings
 
@@ -74,7 +75,16 @@ class BundleRecommenderSource:
         return True
 
 
+def streaming_model(settings: Settings, client: redis.Redis) -> Recommender:
+    """The model that learns from the stream under `settings.key_prefix` (`settings.streaming_model`). Session-kNN
+    knows product sessions only: tools, and a start with nothing indexed yet, go to the co-occurrence baseline."""
+    cooccurrence = SessionCooccurrenceRecommender(client, settings.key_prefix)
+    if settings.streaming_model == "session-knn-stream":
+        return WithFallback(StreamingSessionKNNRecommender(client, settings.key_prefix), cooccurrence)
+    return cooccurrence
+
+
 def make_recommender_source(settings: Settings, client: redis.Redis) -> RecommenderSource:
     """The recommender source for a worker or a replay running under `settings.key_prefix`."""
-    baseline = SessionCooccurrenceRecommender(client, settings.key_prefix)
-    return BundleRecommenderSource(settings.model_dir, baseline, settings.model_reload_interval_s)
+    return BundleRecommenderSource(settings.model_dir, streaming_model(settings, client),
+                                   settings.model_reload_interval_s)

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Where the offline datasets live (asos-dsf2020/, diginetica-srgnn/, ...): repo's ../shared/data",
     )
     model_reload_interval_s: float = 10.0
+    streaming_model: Literal["session-cooccurrence", "session-knn-stream"] = Field(
+        "session-cooccurrence",
+        description="The model that learns from the stream in Redis (shared by all workers): served when no saved "
+                    "model is, and the fallback for what a saved model cannot answer (tools, cold starts)",
+    )
 
     # --- Local dev stack ---------------------------------------------------------------------
     dev_dir: Path = Path(".streamrec/dev")

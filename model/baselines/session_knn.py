@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,31 @@ import pandas as pd
 from model.bundle_paths import write_manifest
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT
+
+T = TypeVar("T")
+
+
+def query_weights(items_newest_first: Sequence[T], max_len: int, weighting: str) -> dict[T, float]:
+    """The current session's item weights: the newest `max_len` items, decaying with distance from the newest."""
+    items = list(items_newest_first)[:max_len]
+    n = len(items)
+    weights: dict[T, float] = {}
+    for distance, item in enumerate(items):  # the newest occurrence of an item sets its weight
+        if item in weights:
+            continue
+        if weighting == "linear":
+            weights[item] = (n - distance) / n
+        elif weighting == "div":
+            weights[item] = 1.0 / (distance + 1)
+        else:
+            weights[item] = 1.0
+    return weights
+
+
+def ranked_codes(scores: np.ndarray, wanted: int) -> list[int]:
+    """The `wanted` best positive-scored codes, score descending, ties to the smaller code (item id order)."""
+    positive = np.flatnonzero(scores > 0)
+    return positive[np.lexsort((positive, -scores[positive]))][:wanted].tolist()
 
 
 class SessionKNNRecommender(Recommender):
@@ -55,7 +81,9 @@ class SessionKNNRecommender(Recommender):
         codes = item_ids.map(self.index).to_numpy(dtype=np.int64)
         last_ts = frame.groupby("session_id", sort=False)["ts"].transform("max")
         recency = pd.DataFrame({"session": frame["session_id"].to_numpy(), "last": last_ts.to_numpy(), "item": codes})
-        session_rank = recency.drop_duplicates("session").sort_values("last", kind="stable")["session"]
+        # Recency: a session's last event, ties by session id (the streaming index orders sessions the same way).
+        firsts = recency.drop_duplicates("session").assign(key=lambda f: f["session"].astype(str))
+        session_rank = firsts.sort_values(["last", "key"], kind="stable")["session"]
         order = pd.Series(np.arange(len(session_rank)), index=session_rank.to_numpy())
         recency["sid"] = order.loc[recency["session"].to_numpy()].to_numpy()
         self._index_sessions(recency["sid"].to_numpy(dtype=np.int64), codes, len(session_rank))
@@ -86,19 +114,7 @@ class SessionKNNRecommender(Recommender):
 
     # --- scoring --------------------------------------------------------------------------------
     def _query_weights(self, codes_newest_first: Sequence[int]) -> dict[int, float]:
-        codes = list(codes_newest_first)[: self.max_len]
-        n = len(codes)
-        weights: dict[int, float] = {}
-        for distance, code in enumerate(codes):  # the newest occurrence of an item sets its weight
-            if code in weights:
-                continue
-            if self.weighting == "linear":
-                weights[code] = (n - distance) / n
-            elif self.weighting == "div":
-                weights[code] = 1.0 / (distance + 1)
-            else:
-                weights[code] = 1.0
-        return weights
+        return query_weights(codes_newest_first, self.max_len, self.weighting)
 
     def item_scores(self, codes_newest_first: Sequence[int]) -> np.ndarray:
         """Score of every item code for a session given as item codes, newest first (zeros when unknown)."""
@@ -118,8 +134,8 @@ class SessionKNNRecommender(Recommender):
         similarity = np.bincount(inverse, weights=entry_weights)
         recent = slice(max(0, len(sessions) - self.sample_size), None)  # ids are in time order
         sessions, similarity = sessions[recent], similarity[recent]
-        if len(sessions) > self.k:
-            best = np.argpartition(-similarity, self.k - 1)[: self.k]
+        if len(sessions) > self.k:  # the k most similar, ties to the more recent; then back in time order
+            best = np.sort(np.lexsort((-sessions, -similarity))[: self.k])
             sessions, similarity = sessions[best], similarity[best]
         starts, ends = self.session_ptr[sessions], self.session_ptr[sessions + 1]
         voted = np.concatenate([self.session_items[s:e] for s, e in zip(starts, ends, strict=True)])
@@ -146,9 +162,7 @@ class SessionKNNRecommender(Recommender):
         recent = request.context.recent_items if request.context else ()
         codes = [self.index[i] for i in recent if i in self.index]
         scores = self.item_scores(codes)
-        wanted = min(request.k + len(request.exclude), len(scores))
-        top = np.argpartition(-scores, wanted - 1)[:wanted] if wanted else np.zeros(0, dtype=np.int64)
-        ranked = [c for c in top[np.argsort(-scores[top], kind="stable")] if scores[c] > 0]
+        ranked = ranked_codes(scores, request.k + len(request.exclude))
         ranked += [c for c in self.popular if c not in set(ranked)]  # cold start and fill-in
         out: list[ScoredItem] = []
         for rank, code in enumerate(ranked):

@@ -1,0 +1,232 @@
+"""Streaming V-SKNN: the session-kNN of `session_knn.py` over posting lists in Redis, fresh to the event and shared
+by every worker of the group.
+
+Why Redis and not an index in each worker: sessions are partitioned by user across workers, so a worker-local
+index would see 1/N of the sessions; a full copy per worker (a global table fed from the whole topic) costs N
+copies, N reads of the topic and a start-up bootstrap. In Redis, each worker writes its own partitions' sessions
+and reads everyone's, and the index survives a worker restart (and is rebuilt by `restore-state` like the rest).
+
+Layout under the store's prefix (every command is idempotent and order-free, so a redelivered batch or two workers
+during a rebalance cannot corrupt it; no multi-key script, so the keys can live on different cluster slots):
+- `{s:<session>}:knn-items`: the session's items (set, TTL'd);
+- `{i:<item>}:knn-sessions`: the sessions with the item, scored by each session's last event time (zset, `ZADD GT`
+  so a late event never moves a session back; trimmed to the `posting_cap` most recent, TTL'd). V-SKNN reads at
+  most `sample_size` sessions per item, so a cap of `sample_size` loses nothing;
+- `knn:item-sessions` (sessions per item: idf and the popularity fill) and `knn:sessions` (their number).
+
+Scoring is the offline model's, step for step and in the same order (the same sums, the same tie rules: sessions by
+last event time then id, items by score then id), so on the same events both give the same lists (a test checks).
+The current session is in the index (it was observed before the recommendation): it is left out of its own
+neighbours. A batch of requests costs two pipelined reads: the postings of every query item, then the items of
+every chosen neighbour.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+
+from model.baselines.session_knn import query_weights
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from streamrec.events import PRODUCT, Event
+from streamrec.session_store import SessionContext
+
+_ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
+
+
+@dataclass
+class _Plan:
+    """One request between the two reads: its query weights and chosen neighbours."""
+
+    request: RecommendationRequest
+    weights: dict[str, float]
+    neighbours: list[tuple[str, float]]  # (session, similarity), oldest first
+
+
+class StreamingSessionKNNRecommender(Recommender):
+    """V-SKNN whose index is the stream so far: every observed session is a neighbour at once."""
+
+    name = "session-knn-stream"
+    version = "1"
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key_prefix: str,
+        k: int = 100,
+        sample_size: int = 500,
+        weighting: str = "linear",
+        idf: bool = False,
+        max_len: int = 20,
+        posting_cap: int | None = None,
+        ttl_s: int = 30 * 24 * 3600,
+        popular_size: int = 1000,
+    ) -> None:
+        if weighting not in ("linear", "div", "same"):
+            raise ValueError(f"weighting must be linear, div or same, not {weighting!r}")
+        self.redis = client
+        self.prefix = key_prefix
+        self.k, self.sample_size, self.weighting, self.idf, self.max_len = k, sample_size, weighting, idf, max_len
+        self.posting_cap = posting_cap or sample_size + 1  # + 1: the asking session itself may be among them
+        self.ttl_s = ttl_s
+        self.popular_size = popular_size
+        self._popular: list[str] | None = None  # read once per batch of requests after an observe
+
+    # --- keys -------------------------------------------------------------------------------------
+    def _session_key(self, session_id: str) -> str:
+        return f"{self.prefix}{{s:{session_id}}}:knn-items"
+
+    def _posting_key(self, item_id: str) -> str:
+        return f"{self.prefix}{{i:{item_id}}}:knn-sessions"
+
+    @property
+    def _counts_key(self) -> str:
+        return f"{self.prefix}knn:item-sessions"
+
+    @property
+    def _sessions_key(self) -> str:
+        return f"{self.prefix}knn:sessions"
+
+    # --- learning from the stream ---------------------------------------------------------------
+    def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        """Add the batch's product events: one pipelined read of the sessions' items, one pipelined write."""
+        last_ms: dict[str, int] = {}
+        items: dict[str, dict[str, None]] = defaultdict(dict)
+        for event in events:
+            item = getattr(event, "item_id", None)
+            if event.type in _ITEM_EVENTS and item:
+                last_ms[event.session_id] = max(last_ms.get(event.session_id, 0), event.ts_ms)
+                items[event.session_id][item] = None
+        if not last_ms:
+            return
+        sessions = list(last_ms)
+        read = self.redis.pipeline(transaction=False)
+        for session in sessions:
+            read.smembers(self._session_key(session))
+        known = read.execute()
+        write = self.redis.pipeline(transaction=False)
+        for session, stored in zip(sessions, known, strict=True):
+            old = {m.decode() for m in stored}
+            new = [i for i in items[session] if i not in old]
+            if not old:
+                write.incr(self._sessions_key)
+            if new:
+                write.sadd(self._session_key(session), *new)
+                for item in new:
+                    write.zincrby(self._counts_key, 1, item)
+            write.expire(self._session_key(session), self.ttl_s)
+            for item in [*old, *new]:  # the session is now as recent as its last event in every item's list
+                posting = self._posting_key(item)
+                write.zadd(posting, {session: last_ms[session]}, gt=True)
+                write.zremrangebyrank(posting, 0, -(self.posting_cap + 1))
+                write.expire(posting, self.ttl_s)
+        write.execute()
+        self._popular = None
+
+    # --- scoring ----------------------------------------------------------------------------------
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        plans = self._neighbours(requests)
+        members = self._session_items({s for plan in plans if plan for s, _ in plan.neighbours})
+        idf = self._idf({i for items in members.values() for i in items}) if self.idf else {}
+        popular = self._popular_items() if plans else []
+        out: list[list[ScoredItem]] = []
+        for request, plan in zip(requests, plans, strict=True):
+            if request.kind != PRODUCT:
+                out.append([])  # product sessions only, as the offline model: nothing to say about tools
+                continue
+            scores: dict[str, float] = defaultdict(float)
+            for session, similarity in plan.neighbours if plan else ():
+                for item in members[session]:
+                    scores[item] += similarity * idf[item] if self.idf else similarity
+            out.append(_ranked(scores, popular, request))
+        return out
+
+    def _neighbours(self, requests: Sequence[RecommendationRequest]) -> list[_Plan | None]:
+        """Per request: the query weights and the `k` most similar of the `sample_size` most recent sessions."""
+        asked: list[tuple[RecommendationRequest, list[str], list[str]]] = []
+        read = self.redis.pipeline(transaction=False)
+        for request in requests:
+            recent = list(request.context.recent_items) if request.context and request.kind == PRODUCT else []
+            distinct = list(dict.fromkeys(recent))
+            for item in distinct:
+                read.zrevrange(self._posting_key(item), 0, self.sample_size, withscores=True)
+            asked.append((request, recent, distinct))
+        postings = iter(read.execute())
+        plans: list[_Plan | None] = []
+        for request, recent, distinct in asked:
+            own = request.context.session_id if request.context else None
+            lists: dict[str, list[tuple[str, float]]] = {}
+            for item in distinct:
+                others = [(m.decode(), ts) for m, ts in next(postings) if m.decode() != own]
+                if others:
+                    lists[item] = others[: self.sample_size]
+            weights = query_weights([i for i in recent if i in lists], self.max_len, self.weighting)
+            plans.append(_Plan(request, weights, self._choose(weights, lists)) if weights else None)
+        return plans
+
+    def _choose(self, weights: dict[str, float], lists: dict[str, list[tuple[str, float]]]) -> list[tuple[str, float]]:
+        similarity: dict[str, float] = defaultdict(float)
+        recency: dict[str, tuple[float, str]] = {}
+        for item, weight in weights.items():  # summed in query order, as the offline model sums
+            for session, ts in lists[item]:
+                similarity[session] += weight
+                recency[session] = (ts, session)
+        by_time = sorted(similarity, key=recency.__getitem__)[-self.sample_size:]
+        if len(by_time) > self.k:  # the k most similar, ties to the more recent; then back in time order
+            best = sorted(range(len(by_time)), key=lambda j: (-similarity[by_time[j]], -j))[: self.k]
+            by_time = [by_time[j] for j in sorted(best)]
+        return [(s, similarity[s]) for s in by_time]
+
+    def _session_items(self, sessions: set[str]) -> dict[str, list[str]]:
+        ordered = sorted(sessions)
+        read = self.redis.pipeline(transaction=False)
+        for session in ordered:
+            read.smembers(self._session_key(session))
+        return {s: [m.decode() for m in found] for s, found in zip(ordered, read.execute(), strict=True)}
+
+    def _idf(self, items: set[str]) -> dict[str, float]:
+        ordered = sorted(items)
+        read = self.redis.pipeline(transaction=False)
+        read.get(self._sessions_key)
+        for item in ordered:
+            read.zscore(self._counts_key, item)
+        total, *counts = read.execute()
+        n = float(total or 0)
+        return {i: float(np.log(n / max(float(c or 0), 1.0))) for i, c in zip(ordered, counts, strict=True)}
+
+    def _popular_items(self) -> list[str]:
+        """Items in the most sessions, ties by id (read with every tie at the cut, so the order is exact)."""
+        if self._popular is None:
+            top = self.redis.zrevrange(self._counts_key, 0, self.popular_size - 1, withscores=True)
+            if top:
+                cut = top[-1][1]
+                tied = self.redis.zrangebyscore(self._counts_key, cut, cut, withscores=True)
+                merged = {m.decode(): s for m, s in [*top, *tied]}
+                self._popular = sorted(merged, key=lambda i: (-merged[i], i))[: self.popular_size]
+            else:
+                self._popular = []
+        return self._popular
+
+
+def _ranked(scores: dict[str, float], popular: list[str], request: RecommendationRequest) -> list[ScoredItem]:
+    """Positive scores first (score, then id), popularity after, as `SessionKNNRecommender.recommend` ranks."""
+    ranked = sorted((i for i, s in scores.items() if s > 0), key=lambda i: (-scores[i], i))
+    ranked = ranked[: request.k + len(request.exclude)]
+    chosen = set(ranked)
+    ranked += [i for i in popular if i not in chosen]
+    out: list[ScoredItem] = []
+    for rank, item in enumerate(ranked):
+        if item in request.exclude:
+            continue
+        score = scores.get(item, 0.0)
+        out.append(ScoredItem(item, score if score > 0 else -float(rank)))
+        if len(out) == request.k:
+            break
+    return out
