@@ -221,7 +221,7 @@ def _pipeline_phase(
     mode: Settings, world, events: list[Event], rate: float | None, workers: int, out_dir: Path
 ) -> PhaseResult:
     tag = mode.delivery
-    worker_processes = [spawn_with_settings(["-m", "streamrec", "worker"], mode, out_dir / f"worker-{tag}-{i}.log")
+    worker_processes = [spawn_with_settings(["-m", "cli", "worker"], mode, out_dir / f"worker-{tag}-{i}.log")
                         for i in range(workers)]
     collector = LatencyCollector(mode, mode.notifications_topic, _trigger_id_and_ts)  # read_committed for EOS
     collector.start()
