@@ -67,8 +67,33 @@ def _print_items(title: str, rows: list[tuple[str, float]]) -> None:
     Console().print(table)
 
 
+def _topic_frame(topic: str, since: str | None, until: str | None):
+    """The interactions frame of `topic`'s events in [since, until) by event time (read outside any group)."""
+    from consumers.replay.sources import read_topic_events
+    from model.interactions import events_to_frame
+    from streamrec.settings import get_settings
+
+    start, end = _utc(since), _utc(until)
+    events = [e for e in read_topic_events(get_settings(), topic, until=end) if start is None or e.ts >= start]
+    if not events:
+        raise typer.BadParameter(f"no events in topic {topic} between {since or 'its start'} and {until or 'now'}")
+    return events_to_frame(sorted(events, key=lambda e: e.ts)), None
+
+
+def _utc(value: str | None):
+    if value is None:
+        return None
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+
+
 def train(
-    data: str = typer.Option(..., help=DATA_HELP),
+    data: str = typer.Option(None, help=DATA_HELP),
+    from_topic: str = typer.Option(None, "--from-topic", help="Train on this events topic instead of --data"),
+    since: str = typer.Option(None, "--since", help="With --from-topic: first event time (ISO, UTC unless zoned)"),
+    until: str = typer.Option(None, "--until", help="With --from-topic: end event time, exclusive (ISO)"),
     out: Path = typer.Option(Path("artifacts/models"), help="Model folder; the bundle is written to OUT/<version>"),
     epochs: int = typer.Option(20, help="Two-tower epochs at most (early stopping on a later time slice)"),
     embedding_dim: int = typer.Option(32, help="Embedding size of both towers"),
@@ -83,7 +108,10 @@ def train(
     """Train a model and save it as a new version under OUT (default: two-tower + FAISS + wide & deep ranker)."""
     import json
 
-    frame, catalogue = load_data_option(data)
+    if (data is None) == (from_topic is None):
+        raise typer.BadParameter("give exactly one of --data or --from-topic")
+    frame, catalogue = load_data_option(data) if data is not None else _topic_frame(from_topic, since, until)
+    data = data or f"topic {from_topic} [{since or 'start'}, {until or 'now'})"
     typer.echo(f"{len(frame):,} interactions from {data}", err=True)
     if model != "two-tower":
         from model.registry import ModelUnavailable, fit_and_publish
