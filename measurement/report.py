@@ -122,7 +122,8 @@ def render_markdown(result: EvaluationResult | BenchmarkResult) -> str:
         table = result.table()
         cells = pd.DataFrame([[_cell_text(v) for v in row] for row in table.itertuples(index=False)],
                              columns=table.columns)
-        parts = [f"# {result.title}", "", *_info_lines(result.info), "", markdown_table(cells)]
+        parts = [f"# {result.title}", "", *(_info_lines(result.info) + [""] if result.info else []),
+                 markdown_table(cells)]
         floor = result.floor_lines()
         return "\n".join(parts + (["", *floor] if floor else [])) + "\n"
     frame = rows_frame(result.rows)
