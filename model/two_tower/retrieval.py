@@ -56,10 +56,6 @@ def retrieval_recall_at_k(query_vectors: np.ndarray, item_vectors: np.ndarray, p
                           for row, positive in zip(top.tolist(), np.asarray(positives).tolist(), strict=True)]))
 
 
-# The name model/two_tower/training.py imports (not this change's file): the same function, not a second recall.
-recall_at_k = retrieval_recall_at_k
-
-
 PRIOR_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # multiples of the temperature
 FINE_PRIOR_GRID = tuple(0.25 * step for step in range(17))  # 0, 0.25, ..., 4 x the temperature
 

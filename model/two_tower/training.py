@@ -19,7 +19,7 @@ from model.two_tower.retrieval import (
     PRIOR_GRID,
     choose_popularity_prior,
     in_batch_softmax_loss,
-    recall_at_k,
+    retrieval_recall_at_k,
 )
 from model.two_tower.towers import Towers, TwoTowerConfig, build_towers
 
@@ -155,8 +155,8 @@ def validation_recall(towers: Towers, spec: FeatureSpec, val_sample: RetrievalEx
     """Recall@k on the validation sample (minus the training loss when there is no validation data)."""
     if not len(val_sample):
         return -train_loss
-    return recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec), val_sample.items,
-                       config.validation_k, exclude=val_exclude)
+    return retrieval_recall_at_k(query_vectors(towers, val_sample.queries), item_vectors(towers, spec),
+                                 val_sample.items, config.validation_k, exclude=val_exclude)
 
 
 @dataclass
