@@ -71,7 +71,7 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
 def _spawn(args: list[str], settings: Settings, name: str) -> subprocess.Popen:
     from streamrec.dev_stack import spawn_with_settings
 
-    return spawn_with_settings(["-m", "streamrec", *args], settings, settings.dev_dir / f"{name}.log")
+    return spawn_with_settings(["-m", "cli", *args], settings, settings.dev_dir / f"{name}.log")
 
 
 def _start_web_services(settings: Settings, services: list[subprocess.Popen]) -> str | None:

@@ -102,4 +102,4 @@ def read_notifications_when_done(
 
 def worker_process(settings: Settings, log_path, **overrides: object):
     """Start `streamrec worker` as its own process (so a test can SIGKILL it)."""
-    return spawn_with_settings(["-m", "streamrec", "worker"], settings.model_copy(update=overrides), log_path)
+    return spawn_with_settings(["-m", "cli", "worker"], settings.model_copy(update=overrides), log_path)

@@ -105,7 +105,7 @@ def test_notifier_killed_mid_stream_pushes_each_notification_once(delivery_setti
         producer.flush()
 
     def start_notifier(log_name: str):
-        process = spawn_with_settings(["-m", "streamrec", "notifier"], settings, tmp_path / log_name)
+        process = spawn_with_settings(["-m", "cli", "notifier"], settings, tmp_path / log_name)
         wait_for_port("127.0.0.1", port, 60, process)
         return process
 
