@@ -94,30 +94,32 @@ def _session_knn_stream(context: ModelContext) -> Recommender:
     return StreamingSessionKNNRecommender(context.redis, context.key_prefix)
 
 
-# One bundle serves both two-tower entries of a run: keyed by the training frame object it was trained on.
-_BUNDLE_CACHE: list[tuple[pd.DataFrame, ModelBundle]] = []
+# One bundle serves both entries of a history encoder in a run: keyed by the training frame object and the encoder.
+_BUNDLE_CACHE: list[tuple[pd.DataFrame, str, ModelBundle]] = []
 
 
-def _bundle(context: ModelContext) -> ModelBundle:
+def _bundle(context: ModelContext, history_encoder: str = "mean") -> ModelBundle:
     from model.training import TrainingConfig, train_bundle
 
-    for frame, bundle in _BUNDLE_CACHE:
-        if frame is context.train:
+    for frame, encoder, bundle in _BUNDLE_CACHE:
+        if frame is context.train and encoder == history_encoder:
             return bundle
     config = TrainingConfig()
     config.two_tower.epochs = context.epochs or config.two_tower.epochs
+    config.two_tower.history_encoder = history_encoder
     bundle = train_bundle(context.train, config, progress=True, trained_on="evaluation window warm-up")
-    _BUNDLE_CACHE[:] = [(context.train, bundle)]
+    _BUNDLE_CACHE[:] = [entry for entry in _BUNDLE_CACHE if entry[0] is context.train] + [
+        (context.train, history_encoder, bundle)]
     return bundle
 
 
-def _two_tower(use_ranker: bool) -> Callable[[ModelContext], Recommender]:
+def _two_tower(use_ranker: bool, history_encoder: str = "mean") -> Callable[[ModelContext], Recommender]:
     def build(context: ModelContext) -> Recommender:
         from model.baselines.popularity import PopularityRecommender
         from model.two_tower.recommender import TwoTowerRecommender
 
         fallback = PopularityRecommender().fit(context.train)
-        model = TwoTowerRecommender(_bundle(context), fallback=fallback, use_ranker=use_ranker)
+        model = TwoTowerRecommender(_bundle(context, history_encoder), fallback=fallback, use_ranker=use_ranker)
         if use_ranker and model.rank is None:
             raise ModelUnavailable("the trained bundle has no ranker")
         return model
@@ -149,6 +151,8 @@ for _spec in (
     ),
     ModelSpec("two-tower", "two-tower retrieval over FAISS (trained before the window)", _two_tower(False)),
     ModelSpec("two-tower-ranker", "two-tower candidates ranked by wide & deep", _two_tower(True)),
+    ModelSpec("two-tower-gru", "two-tower whose query tower reads the session with the GRU + attention encoder",
+              _two_tower(False, "gru")),
 ):
     register_model(_spec)
 

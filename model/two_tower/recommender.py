@@ -59,7 +59,8 @@ class TwoTowerRecommender(Recommender):
         # Final score = ranker logit + blend * retrieval logit ((q.v + prior) / T).
         self.blend = bundle.config.ranker_blend if blend is None else blend
         self.temperature = bundle.config.two_tower.temperature
-        self.name = "two-tower+ranker" if self.rank else "two-tower"
+        base = "two-tower-gru" if bundle.config.two_tower.history_encoder == "gru" else "two-tower"
+        self.name = f"{base}+ranker" if self.rank else base
         # Items added after training (attribute-based vectors): their index rows follow the vocabulary's.
         self.extra_items: list[str] = []
         self.index = bundle.index  # copied before the first item is added: the bundle stays as trained

@@ -12,6 +12,7 @@ from typing import Literal
 import keras
 from pydantic import BaseModel, Field
 
+from model.session_gru.encoder import SessionEncoder
 from model.two_tower.features import DENSE_FEATURES, FeatureSpec
 
 
@@ -21,6 +22,10 @@ class TwoTowerConfig(BaseModel):
     embedding_dim: int = Field(32, ge=4)
     hidden_units: int = Field(64, ge=4)
     history_length: int = Field(10, ge=1)
+    history_encoder: Literal["mean", "gru"] = Field(
+        "mean", description="How the query tower reads the recent items: the mean of their embeddings, or the "
+        "session GRU + attention encoder (NARM) over them in order")
+    encoder_units: int = Field(64, ge=4, description="GRU units of the gru history encoder")
     temperature: float = Field(0.05, gt=0)
     logq_correction: bool = True
     item_id_dropout: float = Field(0.1, ge=0, le=1, description="Share of positives trained with the id hidden")
@@ -53,8 +58,27 @@ def _embedding(n: int, dim: int, l2: float, name: str) -> keras.layers.Embedding
                                   embeddings_initializer=keras.initializers.RandomNormal(stddev=0.05), name=name)
 
 
+def _read_history(history, item_embedding: keras.layers.Embedding, config: TwoTowerConfig):
+    """The recent items (newest first, known ones only, 0-padded on the right) as one vector."""
+    if config.history_encoder == "gru":
+        # The encoder reads oldest first: reverse each row's filled part, leave its padding where it is.
+        lengths = keras.ops.sum(keras.ops.cast(keras.ops.greater(history, 0), "int32"), axis=1)
+        steps = keras.ops.arange(keras.ops.shape(history)[1])[None, :]
+        filled = keras.ops.less(steps, lengths[:, None])
+        flipped = keras.ops.where(filled, lengths[:, None] - 1 - steps, steps)
+        oldest_first = keras.ops.take_along_axis(history, flipped, axis=1)
+        encoder = SessionEncoder(item_embedding, hidden_units=config.encoder_units, output_dim=config.embedding_dim,
+                                 embedding_dropout=0.1, state_dropout=0.1, name="history_encoder")
+        return encoder(oldest_first, lengths)
+    # Mean of the recent items' id embeddings; index 0 (padding) is masked out.
+    history_vectors = item_embedding(history)
+    mask = keras.ops.expand_dims(keras.ops.cast(keras.ops.greater(history, 0), "float32"), -1)
+    return keras.ops.sum(history_vectors * mask, axis=1) / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+
+
 def build_towers(spec: FeatureSpec, config: TwoTowerConfig) -> Towers:
-    """Query tower: user, mean of recent items, categories seen, session and time features.
+    """Query tower: user, recent items (their mean, or the session GRU over them), categories seen, session and
+    time features.
 
     Item tower: id plus attributes (category, brand, price band).
     """
@@ -84,10 +108,7 @@ def build_towers(spec: FeatureSpec, config: TwoTowerConfig) -> Towers:
     history = keras.Input((spec.history_length,), dtype="int32", name="history")
     categories = keras.Input((len(spec.categories),), dtype="float32", name="categories")
     dense = keras.Input((len(DENSE_FEATURES),), dtype="float32", name="dense")
-    # Mean of the recent items' id embeddings; index 0 (padding or unknown item) is masked out.
-    history_vectors = item_embedding(history)
-    mask = keras.ops.expand_dims(keras.ops.cast(keras.ops.greater(history, 0), "float32"), -1)
-    pooled = keras.ops.sum(history_vectors * mask, axis=1) / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+    pooled = _read_history(history, item_embedding, config)
     query_parts = [
         _embedding(len(spec.users), dim, config.l2, "user_embedding")(user),
         pooled,
