@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -28,28 +29,36 @@ def _stream_halves(settings, seed: int, n_events: int = 1200):
     return events[:half], events[half:], expected_triggers(events[:half], nth), expected_triggers(events, nth)
 
 
-def test_worker_waits_out_a_redis_stall_longer_than_its_timeout(fault_settings, private_redis, tmp_path,
-                                                                 fault_table):
-    first, second, first_triggers, triggers = _stream_halves(fault_settings, seed=41)
+@contextmanager
+def _worker_past_the_first_half(fault_settings, tmp_path, seed: int):
+    """A worker process that has notified the first half's triggers; SIGTERMed on the way out."""
+    first, second, first_triggers, triggers = _stream_halves(fault_settings, seed=seed)
     ledger = NotificationLedger(fault_settings, triggers)
     log = tmp_path / "worker.log"
     worker = worker_process(fault_settings, log, max_poll_records=50)
     try:
         send(fault_settings, first)
         ledger.wait_for(first_triggers, timeout_s=60)
+        yield worker, log, ledger, second
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+
+
+def test_worker_waits_out_a_redis_stall_longer_than_its_timeout(fault_settings, private_redis, tmp_path,
+                                                                 fault_table):
+    with _worker_past_the_first_half(fault_settings, tmp_path, seed=41) as (worker, log, ledger, second):
         private_redis.stall()
-        send(fault_settings, second)  # arrives while Redis does not answer
-        time.sleep(6)  # six times the socket timeout
-        assert worker.poll() is None, "the worker exited during the stall:\n" + log.read_text()[-3000:]
-        private_redis.resume()
+        try:
+            send(fault_settings, second)  # arrives while Redis does not answer
+            time.sleep(6)  # six times the socket timeout
+            assert worker.poll() is None, "the worker exited during the stall:\n" + log.read_text()[-3000:]
+        finally:
+            private_redis.resume()
         fault_end = time.monotonic()
         recovery_s = ledger.time_to_recover(fault_end)
         counts = ledger.counts()
         alive = worker.poll() is None
-    finally:
-        private_redis.resume()
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(20)
     fault_table.append(FaultRow("Redis SIGSTOP 6 s (socket timeout 1 s)", fault_settings.delivery, counts,
                                 alive and recovery_s is not None, recovery_s))
     text = log.read_text()
@@ -60,13 +69,7 @@ def test_worker_waits_out_a_redis_stall_longer_than_its_timeout(fault_settings, 
 
 
 def test_worker_survives_redis_restarting_empty(fault_settings, private_redis, tmp_path, fault_table):
-    first, second, first_triggers, triggers = _stream_halves(fault_settings, seed=43)
-    ledger = NotificationLedger(fault_settings, triggers)
-    log = tmp_path / "worker.log"
-    worker = worker_process(fault_settings, log, max_poll_records=50)
-    try:
-        send(fault_settings, first)
-        ledger.wait_for(first_triggers, timeout_s=60)
+    with _worker_past_the_first_half(fault_settings, tmp_path, seed=43) as (worker, log, ledger, second):
         private_redis.kill()
         send(fault_settings, second[: len(second) // 2])  # arrives while Redis is down
         time.sleep(3)
@@ -77,9 +80,6 @@ def test_worker_survives_redis_restarting_empty(fault_settings, private_redis, t
         recovery_s = ledger.time_to_recover(fault_end)
         counts = ledger.counts(timeout_s=60)
         alive = worker.poll() is None
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(20)
     fault_table.append(FaultRow("Redis SIGKILL, restarted empty (no persistence)", fault_settings.delivery, counts,
                                 alive and recovery_s is not None, recovery_s,
                                 "state rebuilt from the log by the worker (restore-state)"))
