@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from cli import models as model_commands
+from cli.options import utc_time
 from streamrec.settings import Settings
 
 evaluate_app = typer.Typer(
@@ -16,15 +16,6 @@ evaluate_app = typer.Typer(
 )
 
 DEFAULT_MODELS = ("popularity", "item-cosine", "session-knn", "session-cooccurrence", "two-tower", "two-tower-ranker")
-
-
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
 
 
 def _models(models: list[str] | None, truth: Path | None) -> list[str]:
@@ -75,7 +66,7 @@ def replay(
     if every_nth_page_view is not None:
         live = live.model_copy(update={"trigger_every_nth_page_view": every_nth_page_view})
     run_id = new_run_id()
-    window_start, window_end = _when(since), _when(until)
+    window_start, window_end = utc_time(since), utc_time(until)
     if file is not None:
         events, dataset_start = read_file_events(file, fmt)
         window_start = window_start or dataset_start

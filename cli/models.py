@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from cli.options import utc_time
 from producers.training_data import DATA_HELP
 
 
@@ -73,20 +74,11 @@ def _topic_frame(topic: str, since: str | None, until: str | None):
     from model.interactions import events_to_frame
     from streamrec.settings import get_settings
 
-    start, end = _utc(since), _utc(until)
+    start, end = utc_time(since), utc_time(until)
     events = [e for e in read_topic_events(get_settings(), topic, until=end) if start is None or e.ts >= start]
     if not events:
         raise typer.BadParameter(f"no events in topic {topic} between {since or 'its start'} and {until or 'now'}")
     return events_to_frame(sorted(events, key=lambda e: e.ts)), None
-
-
-def _utc(value: str | None):
-    if value is None:
-        return None
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
 
 
 def train(
