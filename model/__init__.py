@@ -1,1 +1,1 @@
-"""Offline side of streamrec: data loading, training, the FAISS index, the ranker, metrics."""
+"""The offline library: the Recommender interface and registry, model families, FAISS, datasets, metrics, saving."""
