@@ -103,3 +103,14 @@ def read_notifications_when_done(
 def worker_process(settings: Settings, log_path, **overrides: object):
     """Start `streamrec worker` as its own process (so a test can SIGKILL it)."""
     return spawn_with_settings(["-m", "cli", "worker"], settings.model_copy(update=overrides), log_path)
+
+
+def run_one_worker_over(settings: Settings, events: Sequence[Event]) -> tuple[RunningWorker, list[ConsumerRecord]]:
+    """Start a worker, send `events`, read every notification it published once it committed them all, stop it."""
+    running = start_worker(settings)
+    try:
+        send(settings, events)
+        records = read_notifications_when_done(settings, [running], len(events))
+    finally:
+        running.shutdown()
+    return running, records

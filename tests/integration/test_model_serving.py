@@ -14,7 +14,14 @@ from model.training import TrainingConfig, train_bundle
 from model.two_tower.towers import TwoTowerConfig
 from producers.simulator import simulate
 from streamrec.notifications import decode_notification
-from tests.pipeline_helpers import expected_triggers, read_notifications_when_done, seed_catalogue, send, start_worker
+from tests.pipeline_helpers import (
+    expected_triggers,
+    read_notifications_when_done,
+    run_one_worker_over,
+    seed_catalogue,
+    send,
+    start_worker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +78,7 @@ def test_worker_serves_a_saved_session_gru_from_the_model_dir(settings):
     seed_catalogue(settings, world)
     triggers = expected_triggers(events, settings.trigger_every_nth_page_view)
 
-    running = start_worker(settings)  # the saved model is there before the first batch
-    try:
-        send(settings, events)
-        records = read_notifications_when_done(settings, [running], len(events))
-    finally:
-        running.shutdown()
+    running, records = run_one_worker_over(settings, events)  # the saved model is there before the first batch
 
     notifications = [decode_notification(r.value) for r in records]
     assert running.worker.pipeline.source.loaded_path == path

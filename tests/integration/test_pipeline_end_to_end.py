@@ -10,7 +10,11 @@ import pytest
 from producers.simulator import simulate
 from streamrec.events import PRODUCT, TOOL
 from streamrec.notifications import decode_notification, notification_id_for
-from tests.pipeline_helpers import expected_triggers, read_notifications_when_done, seed_catalogue, send, start_worker
+from tests.pipeline_helpers import (
+    expected_triggers,
+    run_one_worker_over,
+    seed_catalogue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,12 +26,7 @@ def test_every_trigger_yields_exactly_one_unfiltered_notification(settings):
     assert len(triggers) > 100  # the stream really exercises every trigger rule
     assert {e.type for e in events if e.event_id in triggers} >= {"page_view", "task_completed", "purchase"}
 
-    running = start_worker(settings)
-    try:
-        send(settings, events)
-        records = read_notifications_when_done(settings, [running], len(events))
-    finally:
-        running.shutdown()
+    running, records = run_one_worker_over(settings, events)
 
     notifications = [decode_notification(r.value) for r in records]
     per_trigger = Counter(n.trigger_event_id for n in notifications)
