@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from streamrec.events import Event, EventDecodeError, parse_event, utc_now
@@ -63,13 +64,15 @@ def split_at(
 
 def read_topic_events(
     settings: Settings, topic: str | None = None, until: datetime | None = None, idle_s: float = 3.0,
-    max_events: int | None = None, progress: bool = True,
+    max_events: int | None = None, progress: bool = True, stall_s: float = 30.0,
 ) -> list[Event]:
     """Every decodable event of `topic` from the beginning (records after `until` dropped by event time).
 
     Reads without a consumer group (no committed offsets are touched). A partition is done once it hands
     over an event at or after `until` (or after the moment the read began, for a topic that keeps
-    receiving live traffic); reading stops when every partition is done or none delivered for `idle_s`.
+    receiving live traffic); reading stops when every partition is done or none delivered for `idle_s`, but
+    a partition still short of the end offset the broker gave at the start waits up to `stall_s` (a busy broker
+    can take longer than `idle_s` to hand over a partition's first records; stopping then lost whole partitions).
     Undecodable records are counted and skipped: the worker dead-letters them, a replay only reads.
     """
     from streamrec.kafka_clients import make_consumer
@@ -92,9 +95,11 @@ def read_topic_events(
         undecodable = 0
         stop_at = min(until, utc_now()) if until is not None else utc_now()
         done: set[TopicPartition] = set()
+        ends = _end_offsets(consumer, assigned)
         last_record = time.monotonic()
         bar = tqdm(desc=f"read {topic}", unit="ev", disable=not progress)
-        while time.monotonic() - last_record < idle_s and len(done) < len(assigned):
+        while len(done) < len(assigned) and time.monotonic() - last_record < (
+                stall_s if _short_of_end(consumer, assigned, done, ends) else idle_s):
             polled = consumer.poll(timeout_ms=200, max_records=5000)
             for tp, records in polled.items():
                 last_record = time.monotonic()
@@ -119,6 +124,29 @@ def read_topic_events(
         return events
     finally:
         consumer.close()
+
+
+def _end_offsets(consumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The partitions' end offsets as the read begins; empty when the broker does not answer them."""
+    try:
+        return dict(consumer.end_offsets(partitions, timeout_ms=5000))
+    except KafkaError as error:
+        log.debug("end offsets unknown: %r", error)
+        return {}
+
+
+def _short_of_end(consumer, partitions: list[TopicPartition], done: set[TopicPartition],
+                  ends: dict[TopicPartition, int]) -> bool:
+    """Whether a partition that is not done has not yet been read up to its starting end offset."""
+    for tp in partitions:
+        if tp in done or tp not in ends:
+            continue
+        try:
+            if consumer.position(tp, timeout_ms=200) < ends[tp]:
+                return True
+        except (KafkaError, AssertionError):  # position unknown yet: the partition has not started
+            return True
+    return False
 
 
 def detect_file_format(path: Path) -> str:
