@@ -79,8 +79,8 @@ class AlsRecommender(Recommender):
             seeds += query_history(request.context)
         return tuple(dict.fromkeys(seeds))[: self.history_cap]
 
-    def _user_vector(self, fitted: _KindFactors, request: RecommendationRequest) -> np.ndarray | None:
-        seeds = self._seeds(request)
+    def _user_vector(self, fitted: _KindFactors, request: RecommendationRequest,
+                     seeds: tuple[str, ...]) -> np.ndarray | None:
         user = fitted.users.get(request.user_id)
         if not seeds and user is not None:
             return np.asarray(fitted.model.user_factors[user])
@@ -93,12 +93,13 @@ class AlsRecommender(Recommender):
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         fitted = self.kinds.get(request.kind)
+        seeds = self._seeds(request)
         ranked: list[ScoredItem] = []
         if fitted is not None:
-            vector = self._user_vector(fitted, request)
+            vector = self._user_vector(fitted, request, seeds)
             if vector is not None:
                 scores = np.asarray(fitted.model.item_factors) @ vector
-                blocked = set(request.exclude) | set(self._seeds(request))
+                blocked = set(request.exclude) | set(seeds)
                 take = min(len(scores), request.k + len(blocked))
                 top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
                 for i in top[np.argsort(-scores[top], kind="stable")]:
@@ -108,12 +109,13 @@ class AlsRecommender(Recommender):
                     if len(ranked) == request.k:
                         break
         if len(ranked) < request.k:
-            ranked += self._fill(request, ranked)
+            ranked += self._fill(request, ranked, seeds)
         return ranked
 
-    def _fill(self, request: RecommendationRequest, ranked: list[ScoredItem]) -> list[ScoredItem]:
+    def _fill(self, request: RecommendationRequest, ranked: list[ScoredItem],
+              seeds: tuple[str, ...]) -> list[ScoredItem]:
         """Popularity below every ALS score, for users and kinds ALS knows nothing about."""
-        chosen = set(request.exclude) | set(self._seeds(request)) | {s.item_id for s in ranked}
+        chosen = set(request.exclude) | set(seeds) | {s.item_id for s in ranked}
         fill = RecommendationRequest(request.user_id, request.k - len(ranked), request.kind, exclude=frozenset(chosen))
         floor = min((s.score for s in ranked), default=0.0)
         popular = self.popularity.recommend(fill)
