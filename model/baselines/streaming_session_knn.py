@@ -164,7 +164,8 @@ class StreamingSessionKNNRecommender(Recommender):
             own = request.context.session_id if request.context else None
             lists: dict[str, list[tuple[str, float]]] = {}
             for item in distinct:
-                others = [(m.decode(), ts) for m, ts in next(postings) if m.decode() != own]
+                others = [(session, ts) for session, ts in ((m.decode(), ts) for m, ts in next(postings))
+                          if session != own]
                 if others:
                     lists[item] = others[: self.sample_size]
             weights = query_weights([i for i in recent if i in lists], self.max_len, self.weighting)
