@@ -65,6 +65,7 @@ class StreamingSessionKNNRecommender(Recommender):
         posting_cap: int | None = None,
         ttl_s: int = 30 * 24 * 3600,
         popular_size: int = 1000,
+        popular_refresh_ms: int = 60_000,
     ) -> None:
         if weighting not in ("linear", "div", "same"):
             raise ValueError(f"weighting must be linear, div or same, not {weighting!r}")
@@ -74,7 +75,12 @@ class StreamingSessionKNNRecommender(Recommender):
         self.posting_cap = posting_cap or sample_size + 1  # + 1: the asking session itself may be among them
         self.ttl_s = ttl_s
         self.popular_size = popular_size
-        self._popular: list[str] | None = None  # read once per batch of requests after an observe
+        # The popularity fill is re-read when the stream's event time has moved on by `popular_refresh_ms` (0: after
+        # every observe, as the offline model would see it; the figures differ in the fourth decimal at 60 s).
+        self.popular_refresh_ms = popular_refresh_ms
+        self._popular: list[str] | None = None
+        self._popular_read_at_ms = 0  # the latest observed event time when the fill was read
+        self._observed_ms = 0  # the latest event time observed
 
     # --- keys -------------------------------------------------------------------------------------
     def _session_key(self, session_id: str) -> str:
@@ -125,7 +131,9 @@ class StreamingSessionKNNRecommender(Recommender):
                 write.zremrangebyrank(posting, 0, -(self.posting_cap + 1))
                 write.expire(posting, self.ttl_s)
         write.execute()
-        self._popular = None
+        self._observed_ms = max(self._observed_ms, *last_ms.values())
+        if self._observed_ms - self._popular_read_at_ms >= self.popular_refresh_ms:
+            self._popular = None
 
     # --- scoring ----------------------------------------------------------------------------------
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
@@ -135,7 +143,6 @@ class StreamingSessionKNNRecommender(Recommender):
         plans = self._neighbours(requests)
         members = self._session_items({s for plan in plans if plan for s, _ in plan.neighbours})
         idf = self._idf({i for items in members.values() for i in items}) if self.idf else {}
-        popular = self._popular_items() if plans else []
         out: list[list[ScoredItem]] = []
         for request, plan in zip(requests, plans, strict=True):
             if request.kind != PRODUCT:
@@ -145,7 +152,9 @@ class StreamingSessionKNNRecommender(Recommender):
             for session, similarity in plan.neighbours if plan else ():
                 for item in members[session]:
                     scores[item] += similarity * idf[item] if self.idf else similarity
-            out.append(_ranked(scores, popular, request))
+            # The fill is read only when the neighbours leave the list short (most requests never need it).
+            short = sum(1 for s in scores.values() if s > 0) < request.k + len(request.exclude)
+            out.append(_ranked(scores, self._popular_items() if short else [], request))
         return out
 
     def _neighbours(self, requests: Sequence[RecommendationRequest]) -> list[_Plan | None]:
@@ -156,7 +165,9 @@ class StreamingSessionKNNRecommender(Recommender):
             recent = list(request.context.recent_items) if request.context and request.kind == PRODUCT else []
             distinct = list(dict.fromkeys(recent))
             for item in distinct:
-                read.zrevrange(self._posting_key(item), 0, self.sample_size, withscores=True)
+                # Raw: without `withscores` redis-py leaves the reply alone (its legacy RESP2-shape conversion of
+                # every score cost more than the whole scoring); `_score_pairs` reads either protocol's shape.
+                read.execute_command("ZREVRANGE", self._posting_key(item), 0, self.sample_size, "WITHSCORES")
             asked.append((request, recent, distinct))
         postings = iter(read.execute())
         plans: list[_Plan | None] = []
@@ -164,8 +175,7 @@ class StreamingSessionKNNRecommender(Recommender):
             own = request.context.session_id if request.context else None
             lists: dict[str, list[tuple[str, float]]] = {}
             for item in distinct:
-                others = [(session, ts) for session, ts in ((m.decode(), ts) for m, ts in next(postings))
-                          if session != own]
+                others = [(session, ts) for session, ts in _score_pairs(next(postings)) if session != own]
                 if others:
                     lists[item] = others[: self.sample_size]
             weights = query_weights([i for i in recent if i in lists], self.max_len, self.weighting)
@@ -208,12 +218,25 @@ class StreamingSessionKNNRecommender(Recommender):
             top = self.redis.zrevrange(self._counts_key, 0, self.popular_size - 1, withscores=True)
             if top:
                 cut = top[-1][1]
-                tied = self.redis.zrangebyscore(self._counts_key, cut, cut, withscores=True)
+                # Members tied at the cut come back in id order, so the first `popular_size` of them are the ones
+                # the exact order keeps: the limit loses nothing (on a long tail thousands of items tie at the cut).
+                tied = self.redis.zrangebyscore(self._counts_key, cut, cut, start=0, num=self.popular_size,
+                                                withscores=True)
                 merged = {m.decode(): s for m, s in [*top, *tied]}
                 self._popular = sorted(merged, key=lambda i: (-merged[i], i))[: self.popular_size]
             else:
                 self._popular = []
+            self._popular_read_at_ms = self._observed_ms
         return self._popular
+
+
+def _score_pairs(reply: list) -> list[tuple[str, float]]:
+    """`(member, score)` pairs of a raw `ZREVRANGE ... WITHSCORES` reply: nested pairs (RESP3) or flat (RESP2)."""
+    if not reply:
+        return []
+    if isinstance(reply[0], list | tuple):
+        return [(m.decode(), float(ts)) for m, ts in reply]
+    return [(reply[j].decode(), float(reply[j + 1])) for j in range(0, len(reply), 2)]
 
 
 def _ranked(scores: dict[str, float], popular: list[str], request: RecommendationRequest) -> list[ScoredItem]:

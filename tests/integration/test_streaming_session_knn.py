@@ -94,3 +94,47 @@ def test_a_session_is_a_neighbour_from_its_first_event_but_never_its_own(setting
     own = SessionContext(user_id="b", session_id="sb", recent_items=("x",))
     ranked = model.recommend(RecommendationRequest("b", 2, context=own, exclude=frozenset({"x"})))
     assert [s.item_id for s in ranked] == ["y"] and ranked[0].score > 0  # from sa; sb itself does not vote
+
+
+def _page_view(session: str, item: str, ts_ms: int):
+    from datetime import UTC, datetime
+
+    from streamrec.events import PageView
+
+    return PageView(event_id=f"{session}-{item}", user_id=f"u-{session}", session_id=session, item_id=item,
+                    ts=datetime.fromtimestamp(ts_ms / 1000, UTC))
+
+
+def test_the_popularity_fill_keeps_the_lowest_ids_of_a_long_tie_at_the_cut(settings):
+    """The tie read at the cut is limited to `popular_size` members: it must still keep the exact order."""
+    streaming = _streaming(settings.redis_url, settings.key_prefix, popular_size=3, popular_refresh_ms=0)
+    tail = [_page_view(f"s{n}", f"item-{n:02d}", 1000 + n) for n in range(30)]  # 30 items tied at one session
+    streaming.observe([*tail, _page_view("a", "item-99", 5000), _page_view("b", "item-99", 6000)], [])
+    cold = RecommendationRequest("q", 3, context=SessionContext(user_id="q", session_id="q", recent_items=("new",)))
+    assert [s.item_id for s in streaming.recommend(cold)] == ["item-99", "item-00", "item-01"]
+    streaming.observe([_page_view("c", "item-05", 7000), _page_view("d", "item-05", 8000)], [])
+    assert [s.item_id for s in streaming.recommend(cold)] == ["item-05", "item-99", "item-00"]  # refreshed at once
+
+
+def test_the_fill_is_re_read_once_event_time_moves_on_by_the_refresh_interval(settings):
+    streaming = _streaming(settings.redis_url, settings.key_prefix, popular_size=2, popular_refresh_ms=60_000)
+    streaming.observe([_page_view("a", "x", 1000), _page_view("b", "x", 2000), _page_view("c", "y", 3000)], [])
+    cold = RecommendationRequest("q", 2, context=SessionContext(user_id="q", session_id="q", recent_items=("new",)))
+    assert [s.item_id for s in streaming.recommend(cold)] == ["x", "y"]
+    streaming.observe([_page_view(s, "z", 30_000) for s in ("d", "e", "f")], [])  # 27 s later: the fill is kept
+    assert [s.item_id for s in streaming.recommend(cold)] == ["x", "y"]
+    streaming.observe([_page_view("g", "z", 70_000)], [])  # 69 s after the read: re-read
+    assert [s.item_id for s in streaming.recommend(cold)] == ["z", "x"]
+
+
+def test_resp2_and_resp3_connections_give_the_same_lists(traffic, settings):
+    events, frame, queries = traffic
+    lists = []
+    for protocol in (2, 3):
+        client = redis.Redis.from_url(settings.redis_url, protocol=protocol)
+        streaming = StreamingSessionKNNRecommender(client, f"{settings.key_prefix}p{protocol}:", **PARAMS)
+        for start in range(0, len(events), 500):
+            streaming.observe(events[start:start + 500], [])
+        lists.append([[(s.item_id, s.score) for s in r] for r in streaming.recommend_batch(queries)])
+    assert lists[0] == lists[1]
+    assert any(r and r[0][1] > 0 for r in lists[0])
