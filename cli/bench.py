@@ -1,6 +1,7 @@
 """`streamrec bench ...`: commands that time things (the live pipeline beside the broker's floor, the consumer
-group's hand-overs, serving cost per trigger, a saved session model's recommend(), the collector and a click's
-trip to a push). Each writes its table through the one report writer (md, csv, json, png).
+group's hand-overs, serving cost per trigger, every candidate source's cost alone and batched, a saved session
+model's recommend(), the collector and a click's trip to a push). Each writes its table through the one report
+writer (md, csv, json, png).
 
 `streamrec evaluate ...` judges models; these only measure speed. Heavy imports happen inside the commands.
 """
@@ -13,6 +14,7 @@ import typer
 
 from cli import models as model_commands
 from producers.training_data import DATA_HELP
+from streamrec.events import Event
 from streamrec.settings import Settings
 
 bench_app = typer.Typer(help="Time the pipeline, the group, serving and pushes (tables and PNGs under reports/).",
@@ -115,6 +117,87 @@ def bench_session_serving(
     bench = load_benchmark(dataset, data_root, max_len=recommender.config.max_len)
     name = f"{model_dir} ({recommender.config.n_items:,} items)"
     _show(serving_latency(recommender, bench, name, requests), out, f"session_serving_{dataset}")
+
+
+def _bench_events(data: str) -> list[Event]:
+    """The events of a `--data` value: `sim:N[:SEED]` simulated as `train --data` does, else a dataset file or
+    folder read as replay reads it (streaming sources warm up on real events, not on frame rows)."""
+    from consumers.replay.sources import read_file_events
+    from producers.simulator import simulate
+
+    if data.startswith("sim:"):
+        parts = data.split(":")
+        try:
+            n_events, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 7
+        except (IndexError, ValueError) as error:
+            raise typer.BadParameter(f"{data!r}: expected sim:N or sim:N:SEED with integers", param_hint="--data") \
+                from error
+        return simulate(n_events, seed=seed)[1]
+    if not Path(data).exists():
+        raise typer.BadParameter(f"{data!r} is neither sim:N, a folder nor a file", param_hint="--data")
+    return read_file_events(Path(data))[0]
+
+
+def _reachable_redis(settings: Settings):
+    """A Redis client when one answers at the settings' URL, else None (streaming sources are then skipped)."""
+    import redis
+
+    client = settings.redis_client()
+    try:
+        client.ping()
+    except redis.RedisError:
+        return None
+    return client
+
+
+@bench_app.command("sources")
+def bench_sources(
+    data: str = typer.Option("sim:20000", "--data",
+                             help="'sim:N[:SEED]' (simulated shop), or a dataset file or folder as `streamrec replay "
+                                  "--file` reads it (event log, ASOS, yoochoose, rees46)"),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Source to time (repeat); default: every registered "
+                                                                "one, those that cannot be built here skipped"),
+    requests: int = typer.Option(256, "--requests", "-n", help="Trigger requests (contexts of the latest events)"),
+    batch: str = typer.Option("1,32", "--batch", help="recommend_batch chunk sizes, comma-separated"),
+    epochs: int = typer.Option(None, "--epochs", help="Training epochs of the neural sources (default: theirs)"),
+    out: Path = typer.Option(Path("reports/sources"), "--out", help="Folder for the table and plot"),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (the report's source_cost.json)"),
+) -> None:
+    """Ms per trigger of every candidate source, one recommend() at a time (p50/p99) and batched, beside its
+    fit/warm-up seconds: fitted on the first 80% of events, streaming ones warmed through Redis."""
+    import contextlib
+    import sys
+
+    from measurement.benchmarks.source_cost import benchmark_sources
+    from measurement.report import write_report
+    from model.registry import get_spec, model_names
+
+    try:
+        sizes = tuple(int(s) for s in batch.split(",") if s.strip())
+    except ValueError as error:
+        raise typer.BadParameter(f"{batch!r}: expected comma-separated integers", param_hint="--batch") from error
+    if not sizes or min(sizes) < 1:
+        raise typer.BadParameter("batch sizes must be positive integers", param_hint="--batch")
+    settings = Settings()
+    # The oracle reads the planted truth: a yardstick for accuracy, not a source a worker could serve.
+    names = list(model) if model else [n for n in model_names() if not get_spec(n).needs_truth]
+    client = _reachable_redis(settings)
+    if client is None:
+        typer.echo(f"no Redis answers at {settings.redis_url} (`streamrec dev up`): streaming sources are skipped",
+                   err=True)
+    # Training code writes progress lines to stdout; with --json stdout carries the JSON alone.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        events = _bench_events(data)
+        typer.echo(f"{len(events):,} events from {data}; timing {', '.join(names)}", err=True)
+        result = benchmark_sources(names, events, requests, sizes, settings.recommendations_per_notification,
+                                   client, settings, epochs, source=data)
+    for name, reason in result.info["skipped"].items():
+        typer.echo(f"skipped {name}: {reason}", err=True)
+    if as_json:
+        write_report(result, out, "source_cost")
+        typer.echo(result.model_dump_json())
+        return
+    _show(result, out, "source_cost")
 
 
 @bench_app.command("push")
