@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, PrivateAttr
+
+from model.interactions import utc_ms  # noqa: F401  (re-exported: the towers' callers import it from here)
 
 UNKNOWN = "[UNK]"
 # Dense query features, in this order: activity of the session, then time of day / week / year as sin, cos.
@@ -182,7 +183,3 @@ def build_feature_spec(frame: pd.DataFrame, history_length: int = 10, price_band
     return spec
 
 
-def utc_ms(ts: pd.Series) -> np.ndarray:
-    """Milliseconds since the epoch for a UTC timestamp column."""
-    delta = pd.to_datetime(ts, utc=True) - datetime(1970, 1, 1, tzinfo=UTC)
-    return np.asarray(delta // pd.Timedelta(milliseconds=1), dtype=np.int64)

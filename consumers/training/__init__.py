@@ -1,0 +1,1 @@
+"""Training from the stream: models whose examples are logged by replaying events through the worker."""

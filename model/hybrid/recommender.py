@@ -1,0 +1,82 @@
+"""The served hybrid: every candidate source's top-N, united, featured and ranked by the listwise ranker.
+
+`candidates(requests)` is the one code path from a batch of triggers to (candidates, feature matrix); serving
+ranks its output, and the example log (`model.hybrid.example_log`) records it while a training window is replayed
+through the worker's pipeline. Without a trained ranker the union is ordered by reciprocal-rank fusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.hybrid.candidates import CandidateSet, gather, reciprocal_rank_order
+from model.hybrid.features import candidate_features, feature_names
+from model.hybrid.item_stats import ItemStats
+from model.hybrid.ranker import ListwiseRanker
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from streamrec.events import PRODUCT, Event
+from streamrec.session_store import SessionContext
+
+
+@dataclass
+class Featured:
+    """One trigger's candidate set and its feature matrix (rows follow `candidates.items`)."""
+
+    candidates: CandidateSet
+    features: np.ndarray
+
+
+class HybridRecommender(Recommender):
+    name = "hybrid"
+    version = "1"
+
+    def __init__(self, sources: Mapping[str, Recommender], stats: ItemStats, ranker: ListwiseRanker | None = None,
+                 depth: int = 50, max_candidates: int = 200, fallback: Recommender | None = None) -> None:
+        self.sources = dict(sources)
+        self.stats = stats
+        self.ranker = ranker
+        self.depth = depth
+        self.max_candidates = max_candidates
+        self.fallback = fallback  # tools (the sources are product models)
+        self.feature_names = feature_names(list(self.sources))
+
+    def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        self.stats.observe(events)
+        for source in self.sources.values():
+            source.observe(events, contexts)
+        if self.fallback is not None and all(self.fallback is not s for s in self.sources.values()):
+            self.fallback.observe(events, contexts)
+
+    def candidates(self, requests: Sequence[RecommendationRequest]) -> list[Featured]:
+        sets = gather(requests, self.sources, self.depth, self.max_candidates)
+        names = list(self.sources)
+        return [Featured(s, candidate_features(s, names, self.stats)) for s in sets]
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        products = [j for j, r in enumerate(requests) if r.kind == PRODUCT]
+        out: list[list[ScoredItem]] = [[] for _ in requests]
+        for j, featured in zip(products, self.candidates([requests[j] for j in products]), strict=True):
+            out[j] = self._rank(featured)
+        others = [j for j, r in enumerate(requests) if r.kind != PRODUCT]
+        if others and self.fallback is not None:
+            for j, answer in zip(others, self.fallback.recommend_batch([requests[j] for j in others]), strict=True):
+                out[j] = answer
+        return out
+
+    def _rank(self, featured: Featured) -> list[ScoredItem]:
+        items = featured.candidates.items
+        if not items:
+            return []
+        if self.ranker is None:
+            scores = np.asarray(reciprocal_rank_order(featured.candidates))
+        else:
+            scores = self.ranker.scores(featured.features)
+        order = sorted(range(len(items)), key=lambda j: (-scores[j], items[j]))
+        k = featured.candidates.request.k
+        return [ScoredItem(items[j], float(scores[j])) for j in order[:k]]
