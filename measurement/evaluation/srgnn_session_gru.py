@@ -104,9 +104,8 @@ def run_session_gru(
     best_pick: tuple[list[MetricRow], str] = ([], "")
     headline = GRUHeadline([], [], "")
 
-    # TODO(later issue: the session benchmark's best-on-test epoch): without validation the weights saved to
-    # model_dir follow the best *test* HR@20 + MRR@20 (the headline row is the last epoch, but the saved model is
-    # chosen on test). Left as is in the one-room refactor, which does not change model selection.
+    # Model selection never reads the test split: without validation the last epoch's weights are kept (the epoch
+    # count is fixed up front); with validation, the best validation epoch's.
     def evaluate(epoch: int, record: dict) -> bool:
         nonlocal train_seconds, best, since_best, best_pick, headline
         train_seconds += record["seconds"]
@@ -114,7 +113,7 @@ def run_session_gru(
         hr, mrr = score_top_k(rank_top_k(model, bench.test, K), bench.test.targets)
         note = f"epoch {epoch}/{config.epochs}, loss {record['loss']:.4f}"
         epochs.extend(_pair(f"epoch {epoch:02d}", hr, mrr, len(bench.test)))
-        selection = hr + mrr  # without validation only the saved weights follow this; the headline is the last
+        selection = None
         if validation is not None:
             val_hr, val_mrr = score_top_k(rank_top_k(model, validation, K), validation.targets)
             note += (f", picked on validation (last {training.validation:.0%} of sessions): "
@@ -131,7 +130,9 @@ def run_session_gru(
         (model_dir / "history.json").write_text(json.dumps(history, indent=2))
         plot_history(bench.name, [e for e in epochs if e.slice.startswith("epoch")], published,
                      model_dir.parent / f"{model_dir.name}-epochs.png")
-        if selection > best:
+        if selection is None:
+            recommender.save(model_dir)  # the latest epoch, whatever the test figures say
+        elif selection > best:
             best, best_pick, since_best = selection, current, 0
             recommender.save(model_dir)
         else:

@@ -132,3 +132,36 @@ def test_validation_split_holds_out_the_most_recent_sessions():
     assert len(train) == 8 * 2 and len(validation) == 2 * 2
     assert set(validation.targets.tolist()) == {26, 27, 29, 30}  # sessions 8 and 9, the latest
     assert not set(train.targets.tolist()) & set(validation.targets.tolist())
+
+
+def test_without_validation_the_saved_weights_are_the_last_epochs_never_the_best_on_test(tmp_path, monkeypatch):
+    """Test figures that fall after epoch 1 must not decide which weights are kept (the old code kept epoch 1's)."""
+    import measurement.evaluation.srgnn_session_gru as protocol
+    import model.session_gru.network as network
+    import model.session_gru.training as training
+    from model.datasets.srgnn import SessionBenchmark
+
+    sessions = pd.DataFrame(
+        {"session": np.repeat(np.arange(10), 3), "pos": np.tile(np.arange(3), 10), "item": np.arange(30) + 1}
+    )
+    prefixes = session_prefixes(sessions, 5)
+    bench = SessionBenchmark("synthetic", 30, sessions, prefixes, prefixes)
+    test_figures = iter([(0.5, 0.2), (0.3, 0.1), (0.1, 0.05)])  # best on test at epoch 1
+    saved_after: list[int] = []
+    epoch_now = [0]
+
+    def fake_train(model, samples, on_epoch_end, progress, max_batches):
+        for epoch in (1, 2, 3):
+            epoch_now[0] = epoch
+            if on_epoch_end(epoch, {"seconds": 0.1, "loss": 1.0}):
+                break
+
+    monkeypatch.setattr(training, "train_next_item_model", fake_train)
+    monkeypatch.setattr(network, "rank_top_k", lambda model, samples, k: np.zeros((len(samples), k), np.int64))
+    monkeypatch.setattr(protocol, "score_top_k", lambda top, targets, k=20: next(test_figures))
+    monkeypatch.setattr(SessionModelRecommender, "save", lambda self, folder: saved_after.append(epoch_now[0]))
+    config = protocol.SessionGRUTraining(epochs=3, embedding_dim=8, batch_size=4)
+    published = {"NARM": (0.0, 0.0), "SR-GNN": (0.0, 0.0)}
+    headline = protocol.run_session_gru(bench, tmp_path / "model", config, published, progress=False)
+    assert saved_after[-1] == 3
+    assert "epoch 3/3" in headline.note
