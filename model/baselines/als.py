@@ -160,6 +160,7 @@ class AlsRecommender(Recommender):
             vocab = json.loads((folder / f"als-{kind}.json").read_text())
             with threadpool_limits(1, "blas"):
                 als = AlternatingLeastSquares(**model.params)
+            als.num_threads = 1  # serving: one user per request (see fit)
             als.user_factors, als.item_factors = arrays["user_factors"], arrays["item_factors"]
             matrix = csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]),
                                 shape=(len(vocab["users"]), len(vocab["items"])))
