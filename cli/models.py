@@ -94,7 +94,8 @@ def train(
     l2: float = typer.Option(1e-4, help="L2 penalty on the two-tower embeddings"),
     model: str = typer.Option(
         "two-tower", "--model", "-m",
-        help="two-tower (the bundle: towers, FAISS, ranker), or any model fitted offline by its registry name "
+        help="two-tower (the bundle: towers, FAISS, ranker), hybrid (every source + the listwise ranker, trained "
+             "through the worker's pipeline; needs Redis), or any model fitted offline by its registry name "
              "(session-gru, als, session-knn, item-cosine, popularity); the worker serves the newest under OUT"),
 ) -> None:
     """Train a model and save it as a new version under OUT (default: two-tower + FAISS + wide & deep ranker)."""
@@ -105,6 +106,15 @@ def train(
     frame, catalogue = load_data_option(data) if data is not None else _topic_frame(from_topic, since, until)
     data = data or f"topic {from_topic} [{since or 'start'}, {until or 'now'})"
     typer.echo(f"{len(frame):,} interactions from {data}", err=True)
+    if model == "hybrid":
+        from consumers.training.hybrid_training import publish_hybrid
+        from streamrec.settings import get_settings
+
+        path, trained = publish_hybrid(frame, out, get_settings())
+        typer.echo(json.dumps({"examples": trained.examples.next_in_candidates, "triggers": trained.examples.logged,
+                               "best_epoch": trained.report.best_epoch, "seconds": trained.seconds}, indent=2))
+        typer.echo(f"hybrid written to {path}")
+        return
     if model != "two-tower":
         from model.registry import ModelUnavailable, fit_and_publish
 

@@ -5,7 +5,7 @@ Loaders import their model inside, so looking for models (the worker between bat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from model.bundle_paths import publish_version, read_manifest, write_manifest
@@ -71,14 +71,20 @@ _LOADERS: dict[str, Callable[[Path], Recommender]] = {
 
 def saved_kinds() -> list[str]:
     """The kinds `load_recommender` can load."""
-    return ["two-tower", *_LOADERS]
+    return ["two-tower", "hybrid", *_LOADERS]
 
 
-def load_recommender(path: Path, fallback: Recommender | None = None) -> Recommender:
+def load_recommender(path: Path, fallback: Recommender | None = None,
+                     streaming: Mapping[str, Recommender] | None = None) -> Recommender:
     """The recommender saved in `path`, versioned as its manifest says; `fallback` answers what it cannot
-    (tools, and for the two-tower cold starts), as the worker's streaming baseline does."""
+    (tools, and for the two-tower cold starts), as the worker's streaming baseline does. A hybrid gets its
+    streaming sources from `streaming` (the worker's, by name)."""
     manifest = read_manifest(path)
-    if manifest.kind == "two-tower":
+    if manifest.kind == "hybrid":
+        from model.hybrid.saved import load_hybrid
+
+        model = load_hybrid(path, streaming or {}, fallback)
+    elif manifest.kind == "two-tower":
         model = _two_tower(path, fallback)
     elif manifest.kind in _LOADERS:
         model = _LOADERS[manifest.kind](path)
@@ -86,6 +92,6 @@ def load_recommender(path: Path, fallback: Recommender | None = None) -> Recomme
         raise ValueError(f"{path}: unknown saved model kind {manifest.kind!r}; known: {', '.join(saved_kinds())}")
     if manifest.version:
         model.version = manifest.version
-    if fallback is not None and manifest.kind != "two-tower":
+    if fallback is not None and manifest.kind not in ("two-tower", "hybrid"):
         model = WithFallback(model, fallback)
     return model

@@ -75,16 +75,30 @@ class BundleRecommenderSource:
         return True
 
 
-def streaming_model(settings: Settings, client: redis.Redis) -> Recommender:
-    """The model that learns from the stream under `settings.key_prefix` (`settings.streaming_model`). Session-kNN
-    knows product sessions only: tools, and a start with nothing indexed yet, go to the co-occurrence baseline."""
-    cooccurrence = SessionCooccurrenceRecommender(client, settings.key_prefix)
+def streaming_sources(settings: Settings, client: redis.Redis) -> dict[str, Recommender]:
+    """The models that learn from the stream under `settings.key_prefix`, by name (one object each per worker)."""
+    return {"session-knn-stream": StreamingSessionKNNRecommender(client, settings.key_prefix),
+            "session-cooccurrence": SessionCooccurrenceRecommender(client, settings.key_prefix)}
+
+
+def streaming_model(settings: Settings, client: redis.Redis,
+                    sources: dict[str, Recommender] | None = None) -> Recommender:
+    """The model served with no saved model (`settings.streaming_model`), and the fallback of a saved one.
+    Session-kNN knows product sessions only: tools, and a start with nothing indexed yet, go to co-occurrence."""
+    sources = sources or streaming_sources(settings, client)
+    cooccurrence = sources["session-cooccurrence"]
     if settings.streaming_model == "session-knn-stream":
-        return WithFallback(StreamingSessionKNNRecommender(client, settings.key_prefix), cooccurrence)
+        return WithFallback(sources["session-knn-stream"], cooccurrence)
     return cooccurrence
 
 
 def make_recommender_source(settings: Settings, client: redis.Redis) -> RecommenderSource:
-    """The recommender source for a worker or a replay running under `settings.key_prefix`."""
-    return BundleRecommenderSource(settings.model_dir, streaming_model(settings, client),
-                                   settings.model_reload_interval_s)
+    """The recommender source for a worker or a replay running under `settings.key_prefix`: the newest saved
+    model (a hybrid shares the worker's streaming sources), else the streaming model."""
+    sources = streaming_sources(settings, client)
+
+    def load(path: Path, fallback: Recommender) -> Recommender:
+        return load_recommender(path, fallback, streaming=sources)
+
+    return BundleRecommenderSource(settings.model_dir, streaming_model(settings, client, sources),
+                                   settings.model_reload_interval_s, loader=load)

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     )
     model_reload_interval_s: float = 10.0
     streaming_model: Literal["session-cooccurrence", "session-knn-stream"] = Field(
-        "session-cooccurrence",
+        "session-knn-stream",
         description="The model that learns from the stream in Redis (shared by all workers): served when no saved "
                     "model is, and the fallback for what a saved model cannot answer (tools, cold starts)",
     )

@@ -43,40 +43,61 @@ class HybridTraining:
 
 
 def hybrid_sources(train: pd.DataFrame, client: redis.Redis, key_prefix: str, stats: ItemStats,
-                   seed: int = 7) -> dict[str, Recommender]:
+                   seed: int = 7, neural: bool = True) -> dict[str, Recommender]:
     """The candidate sources, fitted on `train` (offline ones) or living under `key_prefix` (streaming ones)."""
     from model.baselines.als import AlsRecommender
     from model.baselines.item_cosine import ItemCosineRecommender
     from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
     from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
 
-    return {
+    sources: dict[str, Recommender] = {
         "session-knn-stream": StreamingSessionKNNRecommender(client, key_prefix),
         "session-cooccurrence": SessionCooccurrenceRecommender(client, key_prefix),
         "item-cosine": ItemCosineRecommender().fit(train),
         "als": AlsRecommender(seed=seed).fit(train),
         "trending": TrendingRecommender(stats),
     }
+    if neural:
+        sources["two-tower-gru"] = _session_encoder(train, seed)
+    return sources
+
+
+def _session_encoder(train: pd.DataFrame, seed: int) -> Recommender:
+    """The GRU + attention session encoder as the query tower of FAISS retrieval (retrieval only: the hybrid ranks)."""
+    from model.training import TrainingConfig, train_bundle
+    from model.two_tower.recommender import TwoTowerRecommender
+
+    config = TrainingConfig(ranker=None)
+    config.two_tower.history_encoder = "gru"
+    config.two_tower.seed = seed
+    bundle = train_bundle(train, config, progress=True, trained_on="hybrid: events before the logged stretch")
+    return TwoTowerRecommender(bundle, use_ranker=False)
 
 
 def train_hybrid(train: pd.DataFrame, client: redis.Redis, key_prefix: str, settings: Settings,
-                 log_events: int = 20_000, config: RankerConfig | None = None,
+                 log_events: int = 40_000, config: RankerConfig | None = None, neural: bool = True,
                  progress: bool = True) -> HybridTraining:
-    """Log examples on the last `log_events` training events, fit the ranker, return the hybrid to serve."""
+    """Log examples on the last `log_events` training events, fit the ranker, return the hybrid to serve.
+
+    The served hybrid keeps the offline sources fitted before the logged stretch (the ranker learned their scores
+    as they are then; refitting on the stretch would change what it learned on and double the training time); the
+    streaming sources and item statistics are rebuilt under `key_prefix` from the stream they observe.
+    """
     seconds: dict[str, float] = {}
     started = time.monotonic()
     train = train.sort_values("ts", kind="mergesort").reset_index(drop=True)
     events = frame_to_events(train)
-    cut = max(0, len(events) - log_events)
-    earlier = train.iloc[:cut] if cut else train.iloc[:0]
+    cut = max(len(events) - log_events, len(events) // 2)  # at most the newer half: the sources need a past
+    earlier = train[train["ts"] < events[cut].ts] if cut < len(events) else train
     scratch = settings.model_copy(update={"key_prefix": f"{key_prefix}hybrid-train:",
                                           "trigger_every_nth_page_view": 1})
     store = SessionStore(client, scratch)
     store.delete_namespace()
     try:
         stats = ItemStats()
-        logger = ExampleLog(HybridRecommender(hybrid_sources(earlier if len(earlier) else train, client,
-                                                             scratch.key_prefix, stats), stats))
+        fitted_on = earlier if len(earlier) else train
+        sources = hybrid_sources(fitted_on, client, scratch.key_prefix, stats, neural=neural)
+        logger = ExampleLog(HybridRecommender(sources, stats))
         seconds["fit sources"] = time.monotonic() - started
         warm_up(store, StaticRecommenderSource(logger), events[:cut], progress=progress, desc="hybrid: warm-up")
         seconds["warm up"] = time.monotonic() - started - seconds["fit sources"]
@@ -90,11 +111,28 @@ def train_hybrid(train: pd.DataFrame, client: redis.Redis, key_prefix: str, sett
     ranker, report = train_ranker(examples.features, examples.mask, examples.labels, logger.hybrid.feature_names,
                                   config, progress)
     seconds["train ranker"] = time.monotonic() - started - sum(seconds.values())
-    served_stats = ItemStats()
-    sources = hybrid_sources(train, client, key_prefix, served_stats)
-    hybrid = HybridRecommender(sources, served_stats, ranker, fallback=sources["session-cooccurrence"])
-    seconds["refit sources"] = time.monotonic() - started - sum(seconds.values())
+    hybrid = _served(sources, client, key_prefix, ranker)
     return HybridTraining(hybrid, examples, report, {k: round(v, 2) for k, v in seconds.items()})
+
+
+def _served(logged_with: dict[str, Recommender], client: redis.Redis, key_prefix: str,
+            ranker) -> HybridRecommender:
+    """The sources the ranker was trained with, streaming ones moved to `key_prefix` with fresh state."""
+    from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+    from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
+
+    stats = ItemStats()
+    sources: dict[str, Recommender] = {}
+    for name, source in logged_with.items():
+        if isinstance(source, StreamingSessionKNNRecommender):
+            sources[name] = StreamingSessionKNNRecommender(client, key_prefix)
+        elif isinstance(source, SessionCooccurrenceRecommender):
+            sources[name] = SessionCooccurrenceRecommender(client, key_prefix)
+        elif isinstance(source, TrendingRecommender):
+            sources[name] = TrendingRecommender(stats)
+        else:
+            sources[name] = source
+    return HybridRecommender(sources, stats, ranker, fallback=sources["session-cooccurrence"])
 
 
 def _log_triggers(store: SessionStore, logger: ExampleLog, events: list, progress: bool) -> None:
@@ -107,3 +145,24 @@ def _log_triggers(store: SessionStore, logger: ExampleLog, events: list, progres
         pipeline.confirm(pipeline.prepare(batch))
         bar.update(len(batch))
     bar.close()
+
+
+def publish_hybrid(train: pd.DataFrame, model_dir, settings: Settings, log_events: int = 40_000,
+                   neural: bool = True, progress: bool = True):
+    """Train the hybrid on `train` (examples logged in a scratch namespace) and save it as a new version under
+    `model_dir`, with item statistics of the whole frame, for the worker to serve with its own streaming sources."""
+    import uuid
+
+    from model.saved_models import publish_model
+
+    client = settings.redis_client()
+    scratch = f"{settings.key_prefix}train-{uuid.uuid4().hex[:8]}:"
+    trained = train_hybrid(train, client, scratch, settings, log_events=log_events, neural=neural,
+                           progress=progress)
+    trained.hybrid.stats = ItemStats.from_frame(train)
+    for source in trained.hybrid.sources.values():
+        if isinstance(source, TrendingRecommender):
+            source.stats = trained.hybrid.stats
+    path = publish_model(trained.hybrid, model_dir)
+    log.info("hybrid published to %s (%s)", path, trained.seconds)
+    return path, trained

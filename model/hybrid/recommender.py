@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from model.hybrid.candidates import CandidateSet, gather, reciprocal_rank_order
 from model.hybrid.features import candidate_features, feature_names
 from model.hybrid.item_stats import ItemStats
 from model.hybrid.ranker import ListwiseRanker
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RecommendationRequest, Recommender, ScoredItem, WithFallback
 from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
 
@@ -34,7 +35,7 @@ class HybridRecommender(Recommender):
     version = "1"
 
     def __init__(self, sources: Mapping[str, Recommender], stats: ItemStats, ranker: ListwiseRanker | None = None,
-                 depth: int = 50, max_candidates: int = 200, fallback: Recommender | None = None) -> None:
+                 depth: int = 100, max_candidates: int = 300, fallback: Recommender | None = None) -> None:
         self.sources = dict(sources)
         self.stats = stats
         self.ranker = ranker
@@ -44,11 +45,19 @@ class HybridRecommender(Recommender):
         self.feature_names = feature_names(list(self.sources))
 
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        """Statistics, the fallback, and every source the fallback does not already observe: each event once."""
         self.stats.observe(events)
-        for source in self.sources.values():
-            source.observe(events, contexts)
-        if self.fallback is not None and all(self.fallback is not s for s in self.sources.values()):
+        inside_fallback = {id(part) for part in _parts(self.fallback)}
+        if self.fallback is not None:
             self.fallback.observe(events, contexts)
+        for source in self.sources.values():
+            if id(source) not in inside_fallback:
+                source.observe(events, contexts)
+
+    def save(self, folder: Path) -> Path:
+        from model.hybrid.saved import save_hybrid
+
+        return save_hybrid(self, folder)
 
     def candidates(self, requests: Sequence[RecommendationRequest]) -> list[Featured]:
         sets = gather(requests, self.sources, self.depth, self.max_candidates)
@@ -80,3 +89,12 @@ class HybridRecommender(Recommender):
         order = sorted(range(len(items)), key=lambda j: (-scores[j], items[j]))
         k = featured.candidates.request.k
         return [ScoredItem(items[j], float(scores[j])) for j in order[:k]]
+
+
+def _parts(recommender: Recommender | None) -> list[Recommender]:
+    """`recommender` and, through `WithFallback`s, every recommender it delegates to."""
+    if recommender is None:
+        return []
+    if isinstance(recommender, WithFallback):
+        return [recommender, *_parts(recommender.model), *_parts(recommender.fallback)]
+    return [recommender]

@@ -61,7 +61,7 @@ def test_hot_reload_during_streaming_loses_nothing(settings):
     first_ids = {e.event_id for e in events[:half]}
     before = [n for n in notifications if n.trigger_event_id in first_ids]
     after = [n for n in notifications if n.trigger_event_id not in first_ids]
-    assert before and {n.model_name for n in before} == {"session-cooccurrence"}
+    assert before and {n.model_name for n in before} == {"session-knn-stream"}  # the streaming default
     served = [n for n in after if n.model_name.startswith("two-tower")]
     assert served and {n.model_version for n in served} == {bundle.version}
     # Tool triggers stay with the streaming baseline, which kept learning from the stream.
@@ -117,3 +117,31 @@ def test_target_users_scores_users_latest_redis_context(settings, redis_client):
         return context.categories.get(category, 0) / max(1, sum(context.categories.values()))
 
     assert sum(share(u.user_id) for u in users) / 10 > sum(share(u) for u in known) / len(known)
+
+
+def test_worker_serves_a_saved_hybrid_with_its_own_streaming_sources(settings):
+    """The hybrid trained through the pipeline, published, loaded by the worker with the worker's streaming sources
+    (one object each, observed once), answering products; tools stay with the streaming fallback."""
+    from consumers.training.hybrid_training import publish_hybrid
+
+    world, events = simulate(2400, seed=29)
+    path, trained = publish_hybrid(events_to_frame(events[:1200]), settings.model_dir, settings, log_events=600,
+                                   neural=False, progress=False)
+    assert trained.examples.next_in_candidates > 50 and trained.report.best_epoch >= 1
+    seed_catalogue(settings, world)
+    later = events[1200:]
+    triggers = expected_triggers(later, settings.trigger_every_nth_page_view)
+
+    running, records = run_one_worker_over(settings, later)
+
+    notifications = [decode_notification(r.value) for r in records]
+    source = running.worker.pipeline.source
+    assert source.loaded_path == path
+    served = source.current()
+    assert served.name == "hybrid" and served.ranker is not None
+    fallback_parts = {id(served.fallback.model), id(served.fallback.fallback)}
+    assert {id(served.sources["session-knn-stream"]), id(served.sources["session-cooccurrence"])} == fallback_parts
+    products = [n for n in notifications if n.trigger_event_type != "task_completed"]
+    assert products and {(n.model_name, n.model_version) for n in products} == {("hybrid", path.name)}
+    assert len(triggers - {n.trigger_event_id for n in notifications}) < 0.1 * len(triggers)  # nothing lost
+    assert all(i.kind == "tool" for n in notifications if n.trigger_event_type == "task_completed" for i in n.items)
