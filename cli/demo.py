@@ -23,20 +23,22 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
     from producers.simulator import world_for_events
     from streamrec.dev_stack import DevStack
 
-    typer.echo("1/4 local stack")
+    typer.echo("1/5 local stack")
     for service in DevStack(settings).up():
         typer.echo(f"    {service.describe()}")
 
-    typer.echo("2/4 catalogue: simulated shop and tool suite (planted tastes)")
+    typer.echo("2/5 catalogue: simulated shop and tool suite (planted tastes)")
     world, _ = world_for_events(int(duration_s * rate), seed)
     seed_catalogue(settings, products=world.product_ids, tools=world.tool_ids)
     typer.echo(f"    {len(world.product_ids)} products in {world.config.categories} categories, "
                f"{len(world.tool_ids)} tools, {len(world.user_ids)} users")
 
+    _train_hybrid(settings, world, seed)
+
     settings.dev_dir.mkdir(parents=True, exist_ok=True)
     ready_file = settings.dev_dir / "worker.ready"
     ready_file.unlink(missing_ok=True)
-    typer.echo(f"3/4 services (logs under {settings.dev_dir}/)")
+    typer.echo(f"4/5 services (logs under {settings.dev_dir}/)")
     services = [_spawn(["worker", "--ready-file", str(ready_file)], settings, "worker")]
     demo_url = _start_web_services(settings, services)
     try:
@@ -48,7 +50,7 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
         typer.echo("    worker ready (owns partitions of the events topic)")
         if demo_url:
             typer.echo(f"    demo shop page (click around, pushed recommendations appear as toasts):\n    {demo_url}")
-        typer.echo(f"4/4 streaming {duration_s:.0f}s of traffic at {rate:.0f} events/s; notifications as they arrive:")
+        typer.echo(f"5/5 streaming {duration_s:.0f}s of traffic at {rate:.0f} events/s; notifications as they arrive:")
         typer.echo(f"    {'user':<14} {'trigger':<15} {'latency':>10}  model: items(score)")
         printer = threading.Thread(target=print_notifications, args=(settings, None, duration_s + 8), daemon=True)
         printer.start()
@@ -66,6 +68,25 @@ def run_demo(settings: Settings, duration_s: float = 30.0, rate: float = 100.0, 
         for process in services:
             process.wait(30)
     typer.echo("done. The broker and Redis keep running: `streamrec dev status`, `streamrec dev down`.")
+
+
+def _train_hybrid(settings: Settings, world, seed: int, events: int = 8000) -> None:
+    """The served model: the hybrid trained on past traffic of the same shop (other visits, another seed), through
+    the worker's pipeline, published where the worker loads it. Without the neural source, to stay well under a
+    minute on two cores; `streamrec train --model hybrid` trains the full one."""
+    import itertools
+
+    from consumers.training.hybrid_training import publish_hybrid
+    from model.interactions import events_to_frame
+    from producers.simulator import TrafficConfig, generate_events
+
+    started = time.monotonic()
+    typer.echo(f"3/5 model: the hybrid (every candidate source + listwise ranker) on {events:,} past simulated events")
+    past = list(itertools.islice(generate_events(world, TrafficConfig(seed=seed + 1000)), events))
+    path, trained = publish_hybrid(events_to_frame(past), settings.model_dir, settings, neural=False, progress=False)
+    typer.echo(f"    {trained.examples.logged:,} triggers logged through the pipeline, "
+               f"{trained.examples.next_in_candidates:,} training lists; trained in "
+               f"{time.monotonic() - started:.0f}s, published to {path}")
 
 
 def _spawn(args: list[str], settings: Settings, name: str) -> subprocess.Popen:
