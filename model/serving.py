@@ -10,6 +10,7 @@ nothing is lost or processed twice by a reload. New saved models are looked for 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ class BundleRecommenderSource:
         reload_interval_s: float,
         loader: Callable[[Path, Recommender], Recommender] = load_recommender,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self.model_dir = model_dir
         self.fallback = fallback
@@ -47,11 +49,21 @@ class BundleRecommenderSource:
         self._recommender: Recommender = fallback
         self._rejected: set[Path] = set()
         self._next_check = 0.0
+        # In the background, a new version loads on its own thread while the old one keeps serving; `current()`
+        # hands out the new one from the first batch after it is ready (one reference swap: a batch never
+        # straddles two models, and no batch waits for a load). The first model loads before the first batch.
+        self.background = background
+        self._loading: threading.Thread | None = None
         self.check_now()
 
     def current(self) -> Recommender:
-        if self.clock() >= self._next_check:
-            self.check_now()
+        if self.clock() >= self._next_check and (self._loading is None or not self._loading.is_alive()):
+            self._next_check = self.clock() + self.reload_interval_s
+            if self.background:
+                self._loading = threading.Thread(target=self.check_now, name="model-reload", daemon=True)
+                self._loading.start()
+            else:
+                self.check_now()
         return self._recommender
 
     def check_now(self) -> bool:
@@ -101,4 +113,4 @@ def make_recommender_source(settings: Settings, client: redis.Redis) -> Recommen
         return load_recommender(path, fallback, streaming=sources)
 
     return BundleRecommenderSource(settings.model_dir, streaming_model(settings, client, sources),
-                                   settings.model_reload_interval_s, loader=load)
+                                   settings.model_reload_interval_s, loader=load, background=True)

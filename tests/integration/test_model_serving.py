@@ -44,7 +44,13 @@ def test_hot_reload_during_streaming_loses_nothing(settings):
             time.sleep(0.1)
         assert running.worker.committed_records == half
         bundle.save(settings.model_dir)  # appears while the worker is streaming
-        send(settings, events[half:])
+        quarter = half + len(events) // 4
+        send(settings, events[half:quarter])  # the worker loads it in the background meanwhile
+        source = running.worker.pipeline.source
+        deadline = time.monotonic() + 60
+        while source.loaded_path is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        send(settings, events[quarter:])
         records = read_notifications_when_done(settings, [running], len(events))
     finally:
         running.shutdown()

@@ -140,3 +140,38 @@ def test_the_gru_history_encoder_reads_order_and_round_trips(tmp_path):
     assert np.allclose(loaded.query_vector(RecommendationRequest("stranger", 10, context=SessionContext(
         user_id="stranger", session_id="s", recent_items=items))), query(items), atol=1e-6)
     assert loaded.recommend_batch(_requests(loaded.bundle)) == model.recommend_batch(_requests(trained))
+
+
+def test_a_background_reload_keeps_serving_the_old_model_until_the_new_one_is_ready(tmp_path):
+    """No batch waits for a load: while a slow loader runs, `current()` answers at once with the model served."""
+    import threading
+    import time as clock_time
+
+    from model.serving import BundleRecommenderSource
+
+    now = [0.0]
+    release = threading.Event()
+
+    def loader(path, fallback):
+        if path.name.startswith("20260102"):
+            release.wait(10)
+        return _Named(path.name)
+
+    def publish(name: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+
+    publish("20260101T000000000Z")
+    source = BundleRecommenderSource(tmp_path, _Named("baseline"), reload_interval_s=10, loader=loader,
+                                     clock=lambda: now[0], background=True)
+    assert source.current().name == "20260101T000000000Z"  # the first model is there before the first batch
+    publish("20260102T000000000Z")
+    now[0] = 10
+    started = clock_time.monotonic()
+    assert source.current().name == "20260101T000000000Z"  # the load has started, the old model answers
+    now[0] = 20
+    assert source.current().name == "20260101T000000000Z"  # still loading: no second load is started
+    assert clock_time.monotonic() - started < 1.0
+    release.set()
+    source._loading.join(5)
+    assert source.current().name == "20260102T000000000Z" and source.reloads == 2
