@@ -194,8 +194,37 @@ def offers(
     _print_items(f"{offer_type} offers for {user}", ranked)
 
 
+def trainer(
+    topic: str = typer.Option(None, "--topic", help="Events topic (default: STREAMREC_EVENTS_TOPIC)"),
+    window_hours: float = typer.Option(24.0, "--window-hours", help="Train on the last N hours of event time"),
+    every_minutes: float = typer.Option(60.0, "--every-minutes", help="Start a round every N minutes"),
+    out: Path = typer.Option(None, "--out", help="Model folder the workers serve (default: STREAMREC_MODEL_DIR)"),
+    rounds: int = typer.Option(None, "--rounds", help="Stop after N rounds (default: until SIGTERM/SIGINT)"),
+    min_events: int = typer.Option(1000, "--min-events", help="Skip a round with fewer events in the window"),
+    neural: bool = typer.Option(True, "--neural/--no-neural", help="Include the GRU session encoder as a source"),
+    keep: int = typer.Option(3, "--keep", help="Versions kept in the model folder"),
+) -> None:
+    """Retrain the hybrid on a sliding window of the events topic and publish it; workers swap it in live."""
+    import signal
+    import threading
+
+    from consumers.training.trainer import run_trainer
+    from streamrec.settings import get_settings
+
+    settings = get_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    done = run_trainer(settings, topic or settings.events_topic, window_hours * 3600, every_minutes * 60,
+                       out or settings.model_dir, stop, rounds=rounds, min_events=min_events, neural=neural,
+                       keep=keep)
+    for result in done:
+        typer.echo(result.model_dump_json())
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
+    app.command("trainer")(trainer)
     app.command("recommend")(recommend)
     app.command("similar")(similar)
     app.command("target-users")(target_users_command)
