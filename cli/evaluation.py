@@ -58,6 +58,7 @@ def replay(
     from consumers.replay.namespace import new_run_id
     from consumers.replay.runner import replay_side_by_side
     from consumers.replay.sources import read_file_events, read_topic_events, split_at
+    from consumers.replay.topic_input import TopicReplayInput
     from measurement import evaluation  # noqa: F401  (registers the oracle among the models)
 
     if (topic is None) == (file is None):
@@ -78,16 +79,19 @@ def replay(
             stage_events(events, live, topic)
             events = read_topic_events(live, topic, until=window_end)
             source = f"{file} via Kafka topic {topic}"
+        data = split_at(events, source, window_start, window_end, warmup_share)
     else:
-        events = read_topic_events(live, topic, until=window_end)
-        source = f"topic {topic}"
-    data = split_at(events, source, window_start, window_end, warmup_share)
-    # With --json, stdout carries the JSON only: progress lines go to stderr.
-    typer.echo(f"replaying {len(data.window)} events ({len(data.warmup)} before the window) as run {run_id}",
-               err=as_json)
+        # The topic is read once per model instead of held: memory stays at the training frame.
+        data = TopicReplayInput(live, topic, window_start, window_end, warmup_share, source=f"topic {topic}")
+
+    def announce(outline) -> None:
+        # With --json, stdout carries the JSON only: progress lines go to stderr.
+        typer.echo(f"replaying {outline.window_events} events ({outline.warmup_events} before the window) "
+                   f"as run {run_id}", err=as_json)
+
     out = out or Path("reports") / f"replay-{run_id}"
     manifest = replay_side_by_side(_models(model, truth), data, live, out, run_id=run_id, depth=depth,
-                                   truth_path=truth, publish=publish)
+                                   truth_path=truth, publish=publish, on_outline=announce)
     for run in manifest.models:
         typer.echo(f"{run.name}: {run.window_events} events in {run.replay_seconds:.1f}s "
                    f"({run.events_per_s:.0f} ev/s), {run.notifications} notifications", err=as_json)

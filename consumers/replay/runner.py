@@ -1,17 +1,20 @@
-"""Drive the worker's `RecommendationPipeline` over a `ReplayInput`, one model at a time, side by side.
+"""Drive the worker's `RecommendationPipeline` over replay input, one model at a time, side by side.
 
-Per model: a fresh namespace (`replay:<run>:<model>:` keys, `replay.<run>.<model>.notifications` topic);
-the model is fitted on the warm-up events only (offline models) or learns them by observing (streaming
-models); warm-up events build session state with triggers off; then the window is replayed in batches
-that end at each trigger, so no trigger sees a later event. Nothing is written under the live prefix.
+A first pass over the input writes events.parquet and builds the training frame of the warm-up events. Per
+model: a fresh namespace (`replay:<run>:<model>:` keys, `replay.<run>.<model>.notifications` topic); the
+model is fitted on that frame (offline models) or learns the warm-up events by observing (streaming models);
+warm-up events build session state with triggers off; then the window is replayed in batches that end at each
+trigger, so no trigger sees a later event. Each model reads the input afresh (`ReplayEvents.replay_pass`), so
+a streamed topic is never held in memory. Nothing is written under the live prefix.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -23,12 +26,10 @@ from consumers.replay.batching import leak_free_batches
 from consumers.replay.namespace import new_run_id, replay_settings
 from consumers.replay.recording import RecordingRecommender
 from consumers.replay.records import ReplayRecord
+from consumers.replay.replay_events import ReplayEvents, ReplayOutline
 from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
-from consumers.replay.sources import ReplayInput
 from consumers.replay.warm_up import warm_up
 from consumers.worker.recommendation_pipeline import PipelineStats, RecommendationPipeline
-from model.datasets.event_log import write_event_log
-from model.interactions import events_to_frame
 from model.recommender import StaticRecommenderSource
 from model.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
 from streamrec.events import Event
@@ -85,7 +86,7 @@ def _settings_digest(settings: Settings) -> dict[str, object]:
 
 def replay_model(
     spec: ModelSpec,
-    data: ReplayInput,
+    data: ReplayEvents,
     live: Settings,
     client: redis.Redis,
     run_id: str,
@@ -96,8 +97,16 @@ def replay_model(
     publish: bool = False,
     keep_state: bool = False,
     progress: bool = True,
+    outline: ReplayOutline | None = None,
 ) -> ModelRun:
-    """Replay `data` through the pipeline with one model in its own namespace; returns its run summary."""
+    """Replay `data` through the pipeline with one model in its own namespace; returns its run summary.
+
+    `outline` and `train` come from `data.outline()` (done here when not given); `train` may also be a frame
+    of the caller's.
+    """
+    if outline is None or train is None:
+        outline, frame = data.outline(progress=progress)
+        train = train if train is not None else frame
     settings = replay_settings(live, run_id, spec.name)
     store = SessionStore(client, settings)
     store.delete_namespace()  # a clean namespace, even when a run id is reused
@@ -105,11 +114,14 @@ def replay_model(
     all_sinks = [*sinks, *([topic_sink] if topic_sink else [])]
     try:
         started = time.monotonic()
-        model = _build_model(spec, data, live, client, settings, depth, train, truth_path)
+        model = _build_model(spec, train, live, client, settings, depth, truth_path)
         source = StaticRecommenderSource(model)
-        warm_up(store, source, data.warmup, progress=progress, desc=f"{spec.name}: warm-up")
-        fit_seconds = time.monotonic() - started
-        stats, seconds = _replay_window(spec.name, data.window, store, source, model, all_sinks, progress)
+        with data.replay_pass() as one_pass:
+            warm_up(store, source, one_pass.warmup(), progress=progress, desc=f"{spec.name}: warm-up",
+                    total=outline.warmup_events)
+            fit_seconds = time.monotonic() - started
+            stats, seconds = _replay_window(spec.name, one_pass.window(), outline.window_events, store, source,
+                                            model, all_sinks, progress)
     finally:
         if topic_sink is not None:
             topic_sink.close()
@@ -118,9 +130,9 @@ def replay_model(
     run = ModelRun(
         name=spec.name, version=model.version, key_prefix=settings.key_prefix,
         notifications_topic=settings.notifications_topic if publish else None,
-        window_events=len(data.window), triggers=stats.triggers, notifications=stats.notifications,
+        window_events=outline.window_events, triggers=stats.triggers, notifications=stats.notifications,
         no_candidates=stats.no_candidates, fit_seconds=round(fit_seconds, 3), replay_seconds=round(seconds, 3),
-        events_per_s=round(len(data.window) / seconds, 1) if seconds > 0 else 0.0,
+        events_per_s=round(outline.window_events / seconds, 1) if seconds > 0 else 0.0,
     )
     log.info("replayed %s: %d events in %.1fs (%.0f ev/s), %d notifications",
              spec.name, run.window_events, seconds, run.events_per_s, run.notifications)
@@ -129,18 +141,16 @@ def replay_model(
 
 def _build_model(
     spec: ModelSpec,
-    data: ReplayInput,
+    train: pd.DataFrame,
     live: Settings,
     client: redis.Redis,
     settings: Settings,
     depth: int,
-    train: pd.DataFrame | None,
     truth_path: Path | None,
 ) -> RecordingRecommender:
-    """The model fitted on the warm-up events (or `train`), wrapped to record what it ranked per trigger."""
-    frame = train if train is not None else events_to_frame(data.warmup)
+    """The model fitted on the warm-up frame `train`, wrapped to record what it ranked per trigger."""
     context = ModelContext(
-        train=frame, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
+        train=train, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
         model_dir=live.model_dir,
     )
     return RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
@@ -148,24 +158,26 @@ def _build_model(
 
 def _replay_window(
     name: str,
-    window: Sequence[Event],
+    window: Iterable[Event],
+    total: int,
     store: SessionStore,
     source: StaticRecommenderSource,
     model: RecordingRecommender,
     sinks: Sequence[ReplaySink],
     progress: bool,
 ) -> tuple[PipelineStats, float]:
-    """Run the window through the pipeline in leak-free batches, writing each batch's records to `sinks`.
-
-    Returns the pipeline's stats and the seconds the window took.
+    """Run the window (`total` events, read lazily) through the pipeline in leak-free batches, writing each
+    batch's records to `sinks`. Returns the pipeline's stats and the seconds the window took.
     """
     settings = store.settings
-    now: list[datetime] = [window[0].ts] if window else []
+    events = iter(window)
+    first = next(events, None)
+    now: list[datetime] = [first.ts] if first is not None else []
     # Deterministic output: a notification's created_at is its batch's event time, not the wall clock.
     pipeline = RecommendationPipeline(store, source, settings, clock=lambda: now[0])
     started = time.monotonic()
-    bar = tqdm(total=len(window), desc=f"{name}: replay", unit="ev", disable=not progress)
-    for batch in leak_free_batches(window, settings):
+    bar = tqdm(total=total, desc=f"{name}: replay", unit="ev", disable=not progress)
+    for batch in leak_free_batches(chain([first], events) if first is not None else (), settings):
         now[0] = batch[-1].ts
         notifications = pipeline.prepare(batch)
         records = [_record(n, model) for n in notifications]
@@ -191,7 +203,7 @@ def _record(notification: Notification, model: RecordingRecommender) -> ReplayRe
 
 def replay_side_by_side(
     model_names: Sequence[str],
-    data: ReplayInput,
+    data: ReplayEvents,
     live: Settings,
     out_dir: Path,
     client: redis.Redis | None = None,
@@ -200,16 +212,21 @@ def replay_side_by_side(
     truth_path: Path | None = None,
     publish: bool = False,
     progress: bool = True,
+    on_outline: Callable[[ReplayOutline], None] | None = None,
 ) -> ReplayManifest:
-    """Replay the same events with each model; write events.parquet, notifications/<model>.jsonl, manifest.json."""
+    """Replay the same events with each model; write events.parquet, notifications/<model>.jsonl, manifest.json.
+
+    `on_outline` hears the counts once the first pass over `data` has them (before any model runs).
+    """
     client = client or redis.Redis.from_url(live.redis_url)
     run_id = run_id or new_run_id()
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_event_log(_all_events(data), out_dir / "events.parquet")
+    outline, train = data.outline(out_dir / "events.parquet", progress=progress)
+    if on_outline is not None:
+        on_outline(outline)
     (out_dir / "window.json").write_text(
-        ReplayWindow(start=data.window_start, warmup_events=len(data.warmup)).model_dump_json()
+        ReplayWindow(start=outline.window_start, warmup_events=outline.warmup_events).model_dump_json()
     )
-    train = events_to_frame(data.warmup)
     runs: list[ModelRun] = []
     skipped: dict[str, str] = {}
     for name in model_names:
@@ -219,7 +236,7 @@ def replay_side_by_side(
             try:
                 runs.append(
                     replay_model(spec, data, live, client, run_id, [sink], depth, train, truth_path, publish,
-                                 progress=progress)
+                                 progress=progress, outline=outline)
                 )
             finally:
                 sink.close()
@@ -228,13 +245,9 @@ def replay_side_by_side(
             skipped[name] = str(error)
             (out_dir / "notifications" / f"{name}.jsonl").unlink(missing_ok=True)
     manifest = ReplayManifest(
-        run_id=run_id, source=data.source, warmup_events=len(data.warmup), window_events=len(data.window),
-        window_start=data.window_start, window_end=data.window_end, depth=depth,
-        settings=_settings_digest(live), models=runs, skipped=skipped,
+        run_id=run_id, source=data.source, warmup_events=outline.warmup_events,
+        window_events=outline.window_events, window_start=outline.window_start, window_end=outline.window_end,
+        depth=depth, settings=_settings_digest(live), models=runs, skipped=skipped,
     )
     (out_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     return manifest
-
-
-def _all_events(data: ReplayInput) -> list[Event]:
-    return [*data.warmup, *data.window]

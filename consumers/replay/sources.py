@@ -1,4 +1,6 @@
-"""Events to replay: the events topic read from the beginning, or a dataset file, in event-time order.
+"""Events to replay held in memory: a dataset file, or a topic read whole, in event-time order.
+
+A replay of a topic streams it instead (`topic_input.TopicReplayInput`); both meet the runner as `ReplayEvents`.
 
 The time window is applied to each event's own `ts`, never through the broker's offset-for-time lookups
 (unreliable on some Kafka-compatible brokers, and record timestamps need not be event times).
@@ -7,17 +9,17 @@ The time window is applied to each event's own `ts`, never through the broker's 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 
-from kafka import TopicPartition
-from kafka.errors import KafkaError
+import pandas as pd
 from tqdm import tqdm
 
-from streamrec.events import Event, EventDecodeError, parse_event, utc_now
+from consumers.replay.replay_events import OutlineWriter, ReplayOutline, ReplayPass
+from streamrec.events import Event
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,8 @@ FILE_FORMATS = ("auto", "event-log", "asos", "yoochoose", "rees46")
 
 @dataclass
 class ReplayInput:
-    """Events before the window (warm-up and training data) and the window itself, each in event-time order."""
+    """Events before the window (warm-up and training data) and the window itself, each in event-time order, in
+    memory (a file's events, or a test's); the runner reads it as `ReplayEvents` like a streamed topic."""
 
     warmup: list[Event]
     window: list[Event]
@@ -40,6 +43,20 @@ class ReplayInput:
     @property
     def window_end(self) -> datetime | None:
         return self.window[-1].ts if self.window else None
+
+    def outline(self, events_path: Path | None = None, progress: bool = False) -> tuple[ReplayOutline, pd.DataFrame]:
+        """events.parquet, counts and training frame, built as a streamed input builds them (same files)."""
+        with OutlineWriter(events_path) as outline:
+            for event in self.warmup:
+                outline.log(event)
+                outline.warmup(event)
+            for event in self.window:
+                outline.log(event)
+                outline.window(event)
+            return outline.finish()
+
+    def replay_pass(self) -> ReplayPass:
+        return ReplayPass(iter(self.warmup), iter(self.window))
 
 
 def in_event_time_order(events: Iterable[Event]) -> list[Event]:
@@ -66,87 +83,18 @@ def read_topic_events(
     settings: Settings, topic: str | None = None, until: datetime | None = None, idle_s: float = 3.0,
     max_events: int | None = None, progress: bool = True, stall_s: float = 30.0,
 ) -> list[Event]:
-    """Every decodable event of `topic` from the beginning (records after `until` dropped by event time).
+    """Every decodable event of `topic` from the beginning (records after `until` dropped by event time), held
+    in a list: for callers that want them all (training from a topic). A replay streams them instead.
 
-    Reads without a consumer group (no committed offsets are touched). A partition is done once it hands
-    over an event at or after `until` (or after the moment the read began, for a topic that keeps
-    receiving live traffic); reading stops when every partition is done or none delivered for `idle_s`, but
-    a partition still short of the end offset the broker gave at the start waits up to `stall_s` (a busy broker
-    can take longer than `idle_s` to hand over a partition's first records; stopping then lost whole partitions).
-    Undecodable records are counted and skipped: the worker dead-letters them, a replay only reads.
+    The rules of the read (when a partition is done, how long a slow one is waited for) are
+    `TopicEventStream`'s; the events come in its merge order, event-time order when each partition is.
     """
-    from streamrec.kafka_clients import make_consumer
+    from consumers.replay.topic_stream import TopicEventStream
 
     topic = topic or settings.events_topic
-    consumer = make_consumer(settings, None, "streamrec-replay-reader")
-    try:
-        partitions = None
-        deadline = time.monotonic() + 15
-        while not partitions and time.monotonic() < deadline:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                time.sleep(0.2)
-        if not partitions:
-            raise ValueError(f"topic {topic!r} does not exist or has no partitions")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        events: list[Event] = []
-        undecodable = 0
-        stop_at = min(until, utc_now()) if until is not None else utc_now()
-        done: set[TopicPartition] = set()
-        ends = _end_offsets(consumer, assigned)
-        last_record = time.monotonic()
-        bar = tqdm(desc=f"read {topic}", unit="ev", disable=not progress)
-        while len(done) < len(assigned) and time.monotonic() - last_record < (
-                stall_s if _short_of_end(consumer, assigned, done, ends) else idle_s):
-            polled = consumer.poll(timeout_ms=200, max_records=5000)
-            for tp, records in polled.items():
-                last_record = time.monotonic()
-                bar.update(len(records))
-                for record in records:
-                    try:
-                        event = parse_event(record.value, settings.max_event_bytes)
-                    except EventDecodeError:
-                        undecodable += 1
-                        continue
-                    if event.ts >= stop_at:
-                        done.add(tp)
-                    if until is None or event.ts < until:
-                        events.append(event)
-                if tp in done:
-                    consumer.pause(tp)  # caught up: the rest of this partition is after the window
-            if max_events is not None and len(events) >= max_events:
-                break
-        bar.close()
-        if undecodable:
-            log.warning("skipped %d undecodable records in %s", undecodable, topic)
-        return events
-    finally:
-        consumer.close()
-
-
-def _end_offsets(consumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """The partitions' end offsets as the read begins; empty when the broker does not answer them."""
-    try:
-        return dict(consumer.end_offsets(partitions, timeout_ms=5000))
-    except KafkaError as error:
-        log.debug("end offsets unknown: %r", error)
-        return {}
-
-
-def _short_of_end(consumer, partitions: list[TopicPartition], done: set[TopicPartition],
-                  ends: dict[TopicPartition, int]) -> bool:
-    """Whether a partition that is not done has not yet been read up to its starting end offset."""
-    for tp in partitions:
-        if tp in done or tp not in ends:
-            continue
-        try:
-            if consumer.position(tp, timeout_ms=200) < ends[tp]:
-                return True
-        except (KafkaError, AssertionError):  # position unknown yet: the partition has not started
-            return True
-    return False
+    with TopicEventStream.open(settings, topic, until=until, idle_s=idle_s, stall_s=stall_s) as stream:
+        events = tqdm(stream, desc=f"read {topic}", unit="ev", disable=not progress)
+        return list(islice(events, max_events))
 
 
 def detect_file_format(path: Path) -> str:

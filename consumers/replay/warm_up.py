@@ -6,7 +6,9 @@ training events before anything is judged; this is the one way they do it, so bo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Iterator, Sized
+from itertools import islice
 
 from tqdm import tqdm
 
@@ -34,13 +36,26 @@ def without_triggers(settings: Settings) -> Settings:
 def warm_up(
     store: SessionStore,
     source: RecommenderSource,
-    events: Sequence[Event],
+    events: Iterable[Event],
     batch_size: int = WARMUP_BATCH,
     progress: bool = False,
     desc: str = "warm-up",
+    total: int | None = None,
 ) -> None:
     """Apply `events` to `store` and let the model observe them, in batches, under the store's settings minus
-    every trigger (nothing is recommended or sent)."""
+    every trigger (nothing is recommended or sent). `events` may be a stream; `total` sizes its progress bar."""
     warm = RecommendationPipeline(store, source, without_triggers(store.settings))
-    for i in tqdm(range(0, len(events), batch_size), desc=desc, unit="batch", disable=not progress or not events):
-        warm.prepare(events[i : i + batch_size])
+    if total is None and isinstance(events, Sized):
+        total = len(events)
+    batches = math.ceil(total / batch_size) if total is not None else None
+    with tqdm(total=batches, desc=desc, unit="batch", disable=not progress or total == 0) as bar:
+        for batch in _batches(events, batch_size):
+            warm.prepare(batch)
+            bar.update()
+
+
+def _batches(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    """Consecutive batches of `size` (the last one shorter), read lazily."""
+    it = iter(events)
+    while batch := list(islice(it, size)):
+        yield batch
