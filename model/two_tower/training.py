@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,7 +213,8 @@ def train_two_tower(
         if fixed_epochs:
             history.best_epoch = epoch + 1
             if progress:
-                tqdm.write(f"two-tower epoch {epoch + 1} (fixed count): loss {history.train_loss[-1]:.4f}")
+                tqdm.write(f"two-tower epoch {epoch + 1} (fixed count): loss {history.train_loss[-1]:.4f}",
+                           file=sys.stderr)
             continue
         recall = validation_recall(towers, spec, val_sample, val_exclude, config, history.train_loss[-1])
         history.validation_recall.append(recall)
@@ -220,7 +222,7 @@ def train_two_tower(
                  config.validation_k, recall)
         if progress:
             tqdm.write(f"two-tower epoch {epoch + 1}: loss {history.train_loss[-1]:.4f} "
-                       f"validation recall@{config.validation_k} {recall:.4f}")
+                       f"validation recall@{config.validation_k} {recall:.4f}", file=sys.stderr)
         if best.update(recall, epoch, history, config.patience):
             break
     best.restore()

@@ -140,3 +140,13 @@ def test_items_first_seen_in_the_stream_become_recommendable(trained):
     session = SessionContext(user_id="x", session_id="s", recent_items=tuple(same), categories={category: 5})
     ranked = [s.item_id for s in model.recommend(RecommendationRequest("x", 500, context=session))]
     assert "launched-today" in ranked
+
+
+def test_training_progress_goes_to_stderr_never_stdout(capsys):
+    """`--json` commands print only JSON on stdout; the epoch lines once went there and broke `replay --json`."""
+    _, events = simulate(1500, seed=4)
+    config = TrainingConfig(two_tower=TwoTowerConfig(embedding_dim=8, hidden_units=8, batch_size=256, epochs=2),
+                            ranker=None)
+    train_bundle(events_to_frame(events), config, progress=True)
+    captured = capsys.readouterr()
+    assert "two-tower epoch" in captured.err and captured.out == ""
