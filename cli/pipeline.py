@@ -105,11 +105,12 @@ def stream_sessions(
     """
     from producers.session_stream import StreamClock, srgnn_stream
     from producers.session_stream import stream_sessions as run
-    from streamrec.topics import TopicSpec, ensure_topics
+    from streamrec.topics import ensure_topics, historical_topic
 
     settings = Settings()
-    # Our brokers never auto-create topics: create the named one like the events topic (same partitions).
-    specs = None if topic is None else [TopicSpec(topic, settings.events_partitions, settings.replication_factor, {})]
+    # Our brokers never auto-create topics: create the named one like the events topic (same partitions), keeping
+    # every record (the clock starts in January 2026: a 7-day retention deleted the whole stream).
+    specs = None if topic is None else [historical_topic(settings, topic)]
     ensure_topics(settings, specs)
     summary = run(settings, srgnn_stream(dataset, StreamClock(seed=seed), limit_sessions), topic, rate)
     if as_json:

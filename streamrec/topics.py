@@ -62,6 +62,16 @@ class TopicReport:
         return not self.mismatches
 
 
+# Past events staged for replay or training keep their event time as record time (months or years ago): a broker's
+# time retention (7 days by default) would delete them at its next check, mid-read. These topics keep everything.
+KEEP_EVERYTHING = {"retention.ms": "-1"}
+
+
+def historical_topic(settings: Settings, name: str) -> TopicSpec:
+    """An events-shaped topic for past events (replay staging, real sessions as a stream): no time retention."""
+    return TopicSpec(name, settings.events_partitions, settings.replication_factor, dict(KEEP_EVERYTHING))
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """The topics a deployment needs, with their configured partition counts."""
     rf = settings.replication_factor

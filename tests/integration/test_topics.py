@@ -43,3 +43,37 @@ def test_streamrec_topics_exits_non_zero_naming_topic_counts_and_fix(settings, m
 def test_fewer_partitions_wanted_than_exist_says_it_cannot_be_fixed_in_place():
     message = PartitionMismatch("events", found=6, expected=4).describe()
     assert "cannot remove partitions" in message and "6" in message and "4" in message
+
+
+def test_staged_past_events_survive_the_brokers_time_retention(settings):
+    """Staged events keep their event time as record time: a replay topic of 2019 events must not be deleted by
+    the 7-day retention at the broker's next check (it was, mid-replay, on Apache Kafka)."""
+    from datetime import UTC, datetime
+
+    from consumers.replay.sources import read_topic_events
+    from consumers.replay.through_kafka import stage_events
+    from streamrec.events import PageView
+
+    topic = f"{settings.events_topic}.staged"
+    old = [PageView(user_id=f"u{i}", session_id="s", item_id="i", ts=datetime(2019, 10, 1, 0, i, tzinfo=UTC))
+           for i in range(20)]
+    stage_events(old, settings, topic, progress=False)
+    admin = _admin(settings)
+    try:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        configs = dict(described["topic"][topic])  # kafka-python 3: the topic's non-default configs
+    finally:
+        admin.close()
+    if "retention.ms" not in configs:
+        pytest.skip("this broker does not describe topic configs")
+    retention = configs["retention.ms"]
+    assert (retention["value"] if isinstance(retention, dict) else retention) == "-1"
+    assert len(read_topic_events(settings, topic, progress=False)) == 20
+
+
+def _admin(settings):
+    from kafka import KafkaAdminClient
+
+    return KafkaAdminClient(client_id="test-admin", **settings.kafka_client_options())
