@@ -87,6 +87,15 @@ class BundleRecommenderSource:
         return True
 
 
+def served_model_name(settings: Settings) -> str:
+    """What `streamrec worker` serves under `settings` right now: the newest saved model's kind, else the
+    streaming model (replay reports mark it, so a table says which row users are sent)."""
+    from model.bundle_paths import read_manifest
+
+    newest = newest_bundle(settings.model_dir)
+    return read_manifest(newest).kind if newest is not None else settings.streaming_model
+
+
 def streaming_sources(settings: Settings, client: redis.Redis) -> dict[str, Recommender]:
     """The models that learn from the stream under `settings.key_prefix`, by name (one object each per worker)."""
     return {"session-knn-stream": StreamingSessionKNNRecommender(client, settings.key_prefix),

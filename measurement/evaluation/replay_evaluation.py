@@ -19,6 +19,8 @@ from measurement.evaluation.ground_truth import EventLog, Targets
 from measurement.evaluation.offers import price_bands, weighted_auc_by_offer
 from measurement.report import EvaluationResult
 from model.metrics import MetricRow, coverage_at_k, ks_up_to, popularity_percentile_at_k, rows_for
+from model.serving import served_model_name
+from streamrec.settings import Settings
 
 TARGETS = ("next", "engaged", "converted")
 
@@ -105,8 +107,9 @@ def _trigger_item(record: ReplayRecord, log: EventLog) -> str | None:
 
 
 def evaluate_replay(replay_dir: Path, horizon_s: int = 24 * 3600, ks: tuple[int, ...] | None = None,
-                    ) -> EvaluationResult:
-    """Score every model's notifications in a replay folder."""
+                    served: str | None = None) -> EvaluationResult:
+    """Score every model's notifications in a replay folder; `served` (default: what the worker serves under the
+    environment's settings) is marked `"served": true` in the runs."""
     manifest = json.loads((replay_dir / "manifest.json").read_text())
     log = load_event_log(replay_dir)
     rows: list[MetricRow] = []
@@ -119,7 +122,9 @@ def evaluate_replay(replay_dir: Path, horizon_s: int = 24 * 3600, ks: tuple[int,
         rows += evaluate_model_records(run["name"], list(read_records(path)), log, horizon_s, ks)
         rows.append(MetricRow(run["name"], "all", "all", "replay_events_per_s", None, run["events_per_s"],
                               run["window_events"]))
+    served = served or served_model_name(Settings())
     info = {
+        "served": served,
         "source": manifest["source"],
         "window": f"{manifest['window_start']} .. {manifest['window_end']}",
         "warmup_events": manifest["warmup_events"],
@@ -127,7 +132,8 @@ def evaluate_replay(replay_dir: Path, horizon_s: int = 24 * 3600, ks: tuple[int,
         "horizon_s": horizon_s,
         "settings": manifest["settings"],
         "skipped": manifest["skipped"],
-        "runs": {r["name"]: {k: r[k] for k in ("triggers", "notifications", "no_candidates", "events_per_s",
-                                               "fit_seconds", "replay_seconds")} for r in manifest["models"]},
+        "runs": {r["name"]: {**{k: r[k] for k in ("triggers", "notifications", "no_candidates", "events_per_s",
+                                                  "fit_seconds", "replay_seconds")}, "served": r["name"] == served}
+                 for r in manifest["models"]},
     }
     return EvaluationResult(title=f"Replay of {manifest['source']}", models=models, rows=rows, info=info)

@@ -76,8 +76,10 @@ def test_the_same_input_gives_the_same_report(settings, redis_client, tmp_path):
     for run in ("first", "second"):
         out = tmp_path / run
         replay_side_by_side(["popularity", "session-cooccurrence"], data, settings, out, redis_client, progress=False)
-        reports.append((out, evaluate_replay(out)))
+        reports.append((out, evaluate_replay(out, served="session-cooccurrence")))
     (first_dir, first), (second_dir, second) = reports
+    runs = first.info["runs"]
+    assert runs["session-cooccurrence"]["served"] is True and runs["popularity"]["served"] is False
     for name in ("popularity", "session-cooccurrence"):
         a = (first_dir / "notifications" / f"{name}.jsonl").read_text()
         assert a and a == (second_dir / "notifications" / f"{name}.jsonl").read_text()

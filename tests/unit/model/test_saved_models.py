@@ -141,3 +141,13 @@ def test_with_fallback_fills_empty_answers_from_the_fallback():
     model = WithFallback(Silent(), _Tools())
     assert (model.name, model.version) == ("silent", "3")
     assert model.recommend(RecommendationRequest("u", 1)) == [ScoredItem("fallback-item", 0.5)]
+
+
+def test_the_served_model_is_the_newest_saved_kind_else_the_streaming_model(fitted, tmp_path: Path):
+    from model.serving import served_model_name
+    from streamrec.settings import Settings
+
+    settings = Settings(model_dir=tmp_path, streaming_model="session-cooccurrence")
+    assert served_model_name(settings) == "session-cooccurrence"
+    publish_model(fitted["session-gru"], tmp_path)
+    assert served_model_name(settings) == "session-gru"
