@@ -200,6 +200,24 @@ def bench_sources(
     _show(result, out, "source_cost")
 
 
+@bench_app.command("reload")
+def bench_reload(
+    live_events: int = typer.Option(4000, "--events", "-n", help="Live events served before the publish"),
+    batch: int = typer.Option(100, "--batch", help="Events per batch (the worker's poll)"),
+    neural: bool = typer.Option(False, "--neural/--no-neural", help="Hybrids with the GRU session encoder"),
+    out: Path = typer.Option(Path("reports/bench"), "--out", help="Folder for the table and plot"),
+) -> None:
+    """Batch latency before, during and after a hot reload of a retrained hybrid, and the retrain's time."""
+    import tempfile
+
+    from measurement.benchmarks.reload_benchmark import run_reload_benchmark
+
+    with tempfile.TemporaryDirectory() as model_dir:
+        result = run_reload_benchmark(Settings(), Path(model_dir), live_events=live_events, batch=batch,
+                                      neural=neural)
+    _show(result, out, "reload")
+
+
 @bench_app.command("push")
 def bench_push(
     singles: int = typer.Option(300, "--singles", help="Single-event POSTs to time"),
