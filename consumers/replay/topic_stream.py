@@ -66,8 +66,14 @@ class TopicEventStream:
         self, readers: dict[int, object], topic: str, ends: dict[int, int], stop_at: datetime,
         until: datetime | None = None, max_event_bytes: int | None = None, idle_s: float = 3.0,
         stall_s: float = 30.0, buffer: int = PARTITION_BUFFER, clock: Callable[[], float] = time.monotonic,
+        exact_ends: bool = True,
     ) -> None:
         self.topic = topic
+        # Ends from an earlier pass are exact (where it stopped). Ends the broker gave are a floor only: some
+        # Kafka-compatible brokers (Tansu) answer end offsets below records they already hold, and a read that
+        # stopped there lost about 1% of the events; past such an end a partition is read until a poll comes
+        # back empty (records appended after the read began are still cut by event time, `stop_at`).
+        self._exact_ends = exact_ends
         self.undecodable = 0
         self.out_of_order = 0
         self.stalled: list[int] = []
@@ -102,6 +108,7 @@ class TopicEventStream:
         try:
             partitions = _partitions_of(probe, topic)
             assigned = [TopicPartition(topic, p) for p in partitions]
+            exact = ends is not None
             ends = _end_offsets(probe, assigned) if ends is None else {p: ends.get(p, 0) for p in partitions}
             for tp in assigned:  # the probe reads the first partition
                 reader = readers[tp.partition] = probe if not readers else reader_consumer()
@@ -109,7 +116,7 @@ class TopicEventStream:
                 reader.seek_to_beginning(tp)
             if stop_at is None:
                 stop_at = min(until, utc_now()) if until is not None else utc_now()
-            return cls(readers, topic, ends, stop_at, until, settings.max_event_bytes, **options)
+            return cls(readers, topic, ends, stop_at, until, settings.max_event_bytes, exact_ends=exact, **options)
         except BaseException:
             for reader in [probe, *(r for r in readers.values() if r is not probe)]:
                 reader.close()
@@ -127,10 +134,12 @@ class TopicEventStream:
 
     def reached(self) -> dict[int, int]:
         """Per partition, where this read stopped: the `ends` that make a later read see the same records."""
-        return {
-            p: part.end if part.end is not None and p not in self.stalled else (part.next_offset or 0)
-            for p, part in self._parts.items()
-        }
+        if self._exact_ends:
+            return {
+                p: part.end if part.end is not None and p not in self.stalled else (part.next_offset or 0)
+                for p, part in self._parts.items()
+            }
+        return {p: part.next_offset or 0 for p, part in self._parts.items()}
 
     def __iter__(self) -> Iterator[Event]:
         heads: list[tuple[datetime, int, int]] = []  # (event time, partition, offset) of each non-empty buffer
@@ -169,13 +178,16 @@ class TopicEventStream:
             part = self._parts[p]
             if part.waiting_since is None:
                 part.waiting_since = self._clock()
-            if part.end is not None and self._caught_up(part):
+            if part.end is not None and self._exact_ends and self._caught_up(part):
                 self._finish(part)
             else:
-                for record in part.reader.poll(timeout_ms=200, max_records=self._cap).get(part.tp, []):
+                records = part.reader.poll(timeout_ms=200, max_records=self._cap).get(part.tp, [])
+                for record in records:
                     self._take(part, record)
                     if part.finished:
                         break
+                if not records and part.end is not None and not self._exact_ends and self._caught_up(part):
+                    self._finish(part)  # at or past the broker's end, and nothing more came
             if part.buffer:
                 part.waiting_since = None
                 fed.append(p)
@@ -187,8 +199,8 @@ class TopicEventStream:
 
     def _take(self, part: _Partition, record) -> None:
         """Buffer one record's event, or finish the partition at its end offset or event-time limit."""
-        if part.end is not None and record.offset >= part.end:
-            self._finish(part)  # appended after the read began
+        if self._exact_ends and part.end is not None and record.offset >= part.end:
+            self._finish(part)  # beyond where the first pass stopped
             return
         part.next_offset = record.offset + 1
         try:
@@ -201,7 +213,7 @@ class TopicEventStream:
             if event.ts >= self._stop_at:
                 self._finish(part)
                 return
-        if part.end is not None and part.next_offset >= part.end:
+        if self._exact_ends and part.end is not None and part.next_offset >= part.end:
             self._finish(part)
 
     def _settle(self, p: int, part: _Partition, now: float) -> None:

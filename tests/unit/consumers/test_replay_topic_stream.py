@@ -126,3 +126,13 @@ def test_an_event_behind_an_earlier_one_in_its_partition_is_counted():
     reader = stream(fakes, {0: 2, 1: 1})
     assert [e.ts.second for e in reader] == [3, 5, 1]
     assert reader.out_of_order == 1
+
+
+def test_end_offsets_from_the_broker_are_a_floor_and_a_later_pass_stops_exactly_where_the_first_did():
+    """Tansu answered end offsets below records it already held: a first pass that stopped there lost events."""
+    values = {0: [view(0, s) for s in range(6)], 1: [view(1, s) for s in range(4)]}
+    first = stream(readers(values), {0: 4, 1: 2}, exact_ends=False)  # the broker's ends, too low
+    assert len(list(first)) == 10 and first.reached() == {0: 6, 1: 4}
+    later = stream(readers(values), first.reached())  # exact: the first pass's stopping points
+    assert len(list(later)) == 10
+    assert len(list(stream(readers(values), {0: 4, 1: 2}))) == 6  # exact ends cut where they say
