@@ -73,9 +73,10 @@ def next_items(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
     rows = frame[frame["event_type"].isin(PRODUCT_EVENTS) & frame["item_id"].notna()]
     rows = rows.sort_values("ts", kind="mergesort")
     ts = utc_ms(rows["ts"])
+    items = rows["item_id"].astype(str).to_numpy()  # once: per session it made labelling quadratic (hours on 1M)
     out: dict[str, tuple[np.ndarray, list[str]]] = {}
     for session, index in rows.groupby(rows["session_id"].astype(str), sort=False).indices.items():
-        out[session] = (ts[index], rows["item_id"].astype(str).to_numpy()[index].tolist())
+        out[session] = (ts[index], items[index].tolist())
     return out
 
 
