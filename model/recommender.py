@@ -87,9 +87,12 @@ class WithFallback(Recommender):
         results: list[list[ScoredItem]] = [[] for _ in requests]
         for i, answer in zip(ours, self.model.recommend_batch([requests[i] for i in ours]), strict=True):
             results[i] = answer
-        left = [i for i, answer in enumerate(results) if not answer]
-        for i, answer in zip(left, self.fallback.recommend_batch([requests[i] for i in left]), strict=True):
-            results[i] = answer
+        # Short answers are topped up too, not only empty ones: a model that knows little yet (a streaming index
+        # after Redis came back empty) must not leave a trigger with fewer items than the fallback can give.
+        left = [i for i, answer in enumerate(results) if len(answer) < requests[i].k]
+        for i, extra in zip(left, self.fallback.recommend_batch([requests[i] for i in left]), strict=True):
+            have = {s.item_id for s in results[i]}
+            results[i] = [*results[i], *(s for s in extra if s.item_id not in have)][: requests[i].k]
         return results
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:

@@ -151,3 +151,16 @@ def test_the_served_model_is_the_newest_saved_kind_else_the_streaming_model(fitt
     assert served_model_name(settings) == "session-cooccurrence"
     publish_model(fitted["session-gru"], tmp_path)
     assert served_model_name(settings) == "session-gru"
+
+
+def test_with_fallback_tops_up_short_answers_without_repeating_items():
+    class Short(Recommender):
+        def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+            return [ScoredItem("a", 2.0)]
+
+    class Many(Recommender):
+        def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+            return [ScoredItem(i, 1.0) for i in ("a", "b", "c", "d")]
+
+    answer = WithFallback(Short(), Many()).recommend(RecommendationRequest("u", 3))
+    assert [s.item_id for s in answer] == ["a", "b", "c"]
