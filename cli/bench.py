@@ -21,11 +21,14 @@ bench_app = typer.Typer(help="Time the pipeline, the group, serving and pushes (
                         no_args_is_help=True)
 
 
-def _show(result, out: Path, stem: str) -> None:
-    """Write the table through the one report writer and print it."""
+def _show(result, out: Path, stem: str, as_json: bool = False) -> None:
+    """Write the table through the one report writer and print it (with `as_json`, only the JSON on stdout)."""
     from measurement.report import render_markdown, write_report
 
     written = write_report(result, out, stem)
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
     typer.echo(render_markdown(result))
     typer.echo("wrote " + ", ".join(str(p) for p in written.values()))
 
@@ -59,18 +62,13 @@ def bench_group(
 ) -> None:
     """Time the consumer group's hand-overs on this broker: join, second join, clean leave, SIGKILL."""
     from measurement.benchmarks.group_benchmark import group_result, measure_group
-    from measurement.report import write_report
     from streamrec.dev_stack import DevStack
 
     settings = Settings()
     timings = measure_group(settings, rounds)
     broker = next((s.kind for s in DevStack(settings).status() if s.name == "broker"), None) or "the broker"
     result = group_result(timings, broker, settings)
-    if as_json:
-        write_report(result, out, "group")
-        typer.echo(result.model_dump_json())
-        return
-    _show(result, out, "group")
+    _show(result, out, "group", as_json)
 
 
 @bench_app.command("serving")
@@ -169,7 +167,6 @@ def bench_sources(
     import sys
 
     from measurement.benchmarks.source_cost import benchmark_sources
-    from measurement.report import write_report
     from model.registry import get_spec, model_names
 
     try:
@@ -193,11 +190,7 @@ def bench_sources(
                                    client, settings, epochs, source=data)
     for name, reason in result.info["skipped"].items():
         typer.echo(f"skipped {name}: {reason}", err=True)
-    if as_json:
-        write_report(result, out, "source_cost")
-        typer.echo(result.model_dump_json())
-        return
-    _show(result, out, "source_cost")
+    _show(result, out, "source_cost", as_json)
 
 
 @bench_app.command("reload")
