@@ -3,9 +3,9 @@ every trigger's candidates and features, label them with what the session did ne
 
 Time order throughout: the sources are fitted (offline ones) or warmed up (streaming ones) on the events before the
 logged stretch, the stretch is replayed with a trigger on every page view in a scratch namespace (deleted after),
-and the ranker's validation split is the newest share of the logged triggers. The served hybrid then gets sources
-fitted on the whole training frame; its streaming sources and item statistics learn the stream by observing it
-(replay's warm-up, or the worker's own events).
+and the ranker's validation split is the newest share of the logged triggers. The served hybrid keeps the offline
+sources the ranker was trained with; its streaming sources and item statistics start fresh and learn the stream by
+observing it (replay's warm-up, or the worker's own events).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def gather(requests: Sequence[RecommendationRequest], sources: Mapping[str, Reco
                     by_item.setdefault(scored.item_id, {})[name] = Hit(rank, scored.score, top)
         items = list(by_item)
         if len(items) > max_candidates:
-            fused = {i: sum(1.0 / (60 + h.rank) for h in by_item[i].values()) for i in items}
+            fused = {i: _fused(by_item[i]) for i in items}
             items = sorted(items, key=lambda i: -fused[i])[:max_candidates]
         sets.append(CandidateSet(request, items, [by_item[i] for i in items]))
     return sets
@@ -53,4 +53,8 @@ def gather(requests: Sequence[RecommendationRequest], sources: Mapping[str, Reco
 
 def reciprocal_rank_order(candidates: CandidateSet) -> list[float]:
     """The untrained blend: reciprocal-rank fusion (k = 60, as Cormack et al.), one score per candidate."""
-    return [sum(1.0 / (60 + h.rank) for h in hits.values()) for hits in candidates.hits]
+    return [_fused(hits) for hits in candidates.hits]
+
+
+def _fused(hits: dict[str, Hit]) -> float:
+    return sum(1.0 / (60 + h.rank) for h in hits.values())

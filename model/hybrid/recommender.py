@@ -43,15 +43,16 @@ class HybridRecommender(Recommender):
         self.max_candidates = max_candidates
         self.fallback = fallback  # tools (the sources are product models)
         self.feature_names = feature_names(list(self.sources))
+        # Sources the fallback already observes (the worker's streaming models are shared with it), found once.
+        self._inside_fallback = {id(part) for part in _parts(fallback)}
 
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         """Statistics, the fallback, and every source the fallback does not already observe: each event once."""
         self.stats.observe(events)
-        inside_fallback = {id(part) for part in _parts(self.fallback)}
         if self.fallback is not None:
             self.fallback.observe(events, contexts)
         for source in self.sources.values():
-            if id(source) not in inside_fallback:
+            if id(source) not in self._inside_fallback:
                 source.observe(events, contexts)
 
     def save(self, folder: Path) -> Path:
