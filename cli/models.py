@@ -108,11 +108,13 @@ def train(
     typer.echo(f"{len(frame):,} interactions from {data}", err=True)
     if model == "hybrid":
         from consumers.training.hybrid_training import publish_hybrid
+        from model.hybrid.conversion import conversion_summary
         from streamrec.settings import get_settings
 
         path, trained = publish_hybrid(frame, out, get_settings())
         typer.echo(json.dumps({"examples": trained.examples.next_in_candidates, "triggers": trained.examples.logged,
-                               "best_epoch": trained.report.best_epoch, "seconds": trained.seconds}, indent=2))
+                               "best_epoch": trained.report.best_epoch, "seconds": trained.seconds,
+                               "conversion": conversion_summary(trained.conversion)}, indent=2))
         typer.echo(f"hybrid written to {path}")
         return
     if model != "two-tower":

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from consumers.replay.batching import leak_free_batches
 from consumers.replay.warm_up import warm_up
 from consumers.worker.recommendation_pipeline import RecommendationPipeline
+from model.hybrid.conversion import ConversionReport, conversion_examples, train_conversion
 from model.hybrid.example_log import ExampleLog, Examples, labelled
 from model.hybrid.item_stats import ItemStats
 from model.hybrid.ranker import RankerConfig, TrainingReport, train_ranker
@@ -40,6 +41,7 @@ class HybridTraining:
     examples: Examples
     report: TrainingReport
     seconds: dict[str, float]
+    conversion: ConversionReport
 
 
 def hybrid_sources(train: pd.DataFrame, client: redis.Redis, key_prefix: str, stats: ItemStats,
@@ -111,8 +113,14 @@ def train_hybrid(train: pd.DataFrame, client: redis.Redis, key_prefix: str, sett
     ranker, report = train_ranker(examples.features, examples.mask, examples.labels, logger.hybrid.feature_names,
                                   config, progress)
     seconds["train ranker"] = time.monotonic() - started - sum(seconds.values())
+    conversion, conversion_report = train_conversion(conversion_examples(logger.logged, train),
+                                                     logger.hybrid.feature_names, list(sources), ranker, config,
+                                                     progress)
+    seconds["train conversion"] = time.monotonic() - started - sum(seconds.values())
     hybrid = _served(sources, client, key_prefix, ranker)
-    return HybridTraining(hybrid, examples, report, {k: round(v, 2) for k, v in seconds.items()})
+    hybrid.conversion = conversion
+    return HybridTraining(hybrid, examples, report, {k: round(v, 2) for k, v in seconds.items()},
+                          conversion_report)
 
 
 def _served(logged_with: dict[str, Recommender], client: redis.Redis, key_prefix: str,

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from model.hybrid.candidates import reciprocal_rank_order
 from model.hybrid.item_stats import PRODUCT_EVENTS
-from model.hybrid.recommender import Featured, HybridRecommender
+from model.hybrid.recommender import Featured, HybridRecommender, ranked
 from model.interactions import utc_ms
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, Event
@@ -28,6 +29,7 @@ class LoggedTrigger:
     trigger_item: str | None
     items: list[str]
     features: np.ndarray
+    fusion: np.ndarray | None = None  # the untrained order's score per candidate (the retrieval score)
 
 
 @dataclass
@@ -50,9 +52,10 @@ class ExampleLog(Recommender):
         featured: list[Featured] = self.hybrid.candidates(products)
         answers: dict[int, list[ScoredItem]] = {}
         for request, one in zip(products, featured, strict=True):
+            fusion = np.asarray(reciprocal_rank_order(one.candidates))
             self.logged.append(LoggedTrigger(request.context.session_id, request.now_ms, request.trigger_item,
-                                             one.candidates.items, one.features))
-            answers[id(request)] = self.hybrid._rank(one)
+                                             one.candidates.items, one.features, fusion))
+            answers[id(request)] = ranked(one.candidates.items, fusion, request.k)
         return [answers.get(id(r), []) for r in requests]
 
 

@@ -97,6 +97,20 @@ def _masked_softmax_loss(labels, logits, mask):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+def weighted_logistic_loss(positive_weight: float):
+    """Binary cross-entropy per candidate, positives weighted by `positive_weight` (the rare purchases), padding
+    out; the mean is over real candidates."""
+
+    def loss(labels, logits, mask):
+        import tensorflow as tf
+
+        per = tf.nn.weighted_cross_entropy_with_logits(labels=labels, logits=logits, pos_weight=positive_weight)
+        weights = tf.cast(mask, per.dtype)
+        return tf.reduce_sum(per * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+    return loss
+
+
 def train_ranker(features: np.ndarray, mask: np.ndarray, labels: np.ndarray, feature_names: list[str],
                  config: RankerConfig | None = None, progress: bool = True) -> tuple[ListwiseRanker, TrainingReport]:
     """Fit on (triggers x candidates x features) with the positive's index per trigger, triggers in time order.
@@ -104,15 +118,24 @@ def train_ranker(features: np.ndarray, mask: np.ndarray, labels: np.ndarray, fea
     The newest `validation_share` of the triggers is the validation split; training stops `patience` epochs after
     the best validation loss, whose weights are returned.
     """
+    config = config or RankerConfig()
+    n = len(labels)
+    cut = int(n * (1 - config.validation_share))
+    return fit_wide_deep(features, mask, labels, cut, n, _masked_softmax_loss, feature_names, config, progress,
+                         "ranker")
+
+
+def fit_wide_deep(features: np.ndarray, mask: np.ndarray, targets: np.ndarray, cut: int, end: int, loss_fn,
+                  feature_names: list[str], config: RankerConfig, progress: bool,
+                  what: str) -> tuple[ListwiseRanker, TrainingReport]:
+    """The wide & deep network fitted on triggers [0, cut) with `loss_fn(targets, logits, mask)`, epochs chosen
+    on [cut, end) (the best validation loss's weights are kept; triggers after `end` are not seen)."""
     import keras
     import tensorflow as tf
 
-    config = config or RankerConfig()
     keras.utils.set_random_seed(config.seed)
-    n = len(labels)
-    cut = int(n * (1 - config.validation_share))
-    if cut < 1 or cut >= n:
-        raise ValueError(f"need triggers on both sides of the validation cut: {n} logged")
+    if cut < 1 or cut >= end:
+        raise ValueError(f"need triggers on both sides of the validation cut: {end} logged")
     rows = features[:cut][mask[:cut]]
     mean = rows.mean(axis=0)
     std = rows.std(axis=0)
@@ -125,25 +148,25 @@ def train_ranker(features: np.ndarray, mask: np.ndarray, labels: np.ndarray, fea
     @tf.function(reduce_retracing=True)
     def step(xb, yb, mb):
         with tf.GradientTape() as tape:
-            loss = _masked_softmax_loss(yb, model(xb, training=True), mb)
+            loss = loss_fn(yb, model(xb, training=True), mb)
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables,
                                       strict=True))
         return loss
 
     @tf.function(reduce_retracing=True)
     def evaluate(xb, yb, mb):
-        return _masked_softmax_loss(yb, model(xb, training=False), mb)
+        return loss_fn(yb, model(xb, training=False), mb)
 
     rng = np.random.default_rng(config.seed)
     best, best_epoch, best_weights, history = np.inf, 0, model.get_weights(), []
     for epoch in range(1, config.max_epochs + 1):
         order = rng.permutation(cut)
-        losses = [float(step(x[b], labels[b], mask[b]))
+        losses = [float(step(x[b], targets[b], mask[b]))
                   for b in (order[i:i + config.batch_size] for i in range(0, cut, config.batch_size))]
-        valid = float(evaluate(x[cut:], labels[cut:], mask[cut:]))
+        valid = float(evaluate(x[cut:end], targets[cut:end], mask[cut:end]))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_loss": valid})
         if progress:
-            log.info("ranker epoch %d: train %.4f, validation %.4f", epoch, np.mean(losses), valid)
+            log.info("%s epoch %d: train %.4f, validation %.4f", what, epoch, np.mean(losses), valid)
         if valid < best - 1e-5:
             best, best_epoch, best_weights = valid, epoch, model.get_weights()
         elif epoch - best_epoch >= config.patience:
@@ -156,5 +179,5 @@ def train_ranker(features: np.ndarray, mask: np.ndarray, labels: np.ndarray, fea
                             (np.asarray(wide_layer.kernel), np.asarray(wide_layer.bias)), feature_names)
     ranker.keras_model = model  # kept for the test that NumPy serving gives the Keras scores
     report = TrainingReport(epochs_run=len(history), best_epoch=best_epoch, train_triggers=cut,
-                            validation_triggers=n - cut, validation_loss=best, history=history)
+                            validation_triggers=end - cut, validation_loss=best, history=history)
     return ranker, report

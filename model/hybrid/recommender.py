@@ -42,6 +42,7 @@ class HybridRecommender(Recommender):
         self.depth = depth
         self.max_candidates = max_candidates
         self.fallback = fallback  # tools (the sources are product models)
+        self.conversion: ListwiseRanker | None = None  # the purchase head (`model.hybrid.conversion`), if trained
         self.feature_names = feature_names(list(self.sources))
         # Sources the fallback already observes (the worker's streaming models are shared with it), found once.
         self._inside_fallback = {id(part) for part in _parts(fallback)}
@@ -68,6 +69,10 @@ class HybridRecommender(Recommender):
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]
 
+    def purchase_logits(self, featured: Featured) -> np.ndarray | None:
+        """The conversion head's logit per candidate (None without one): the odds the session buys it."""
+        return None if self.conversion is None else self.conversion.scores(featured.features)
+
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
         products = [j for j, r in enumerate(requests) if r.kind == PRODUCT]
         out: list[list[ScoredItem]] = [[] for _ in requests]
@@ -87,9 +92,13 @@ class HybridRecommender(Recommender):
             scores = np.asarray(reciprocal_rank_order(featured.candidates))
         else:
             scores = self.ranker.scores(featured.features)
-        order = sorted(range(len(items)), key=lambda j: (-scores[j], items[j]))
-        k = featured.candidates.request.k
-        return [ScoredItem(items[j], float(scores[j])) for j in order[:k]]
+        return ranked(items, scores, featured.candidates.request.k)
+
+
+def ranked(items: Sequence[str], scores: np.ndarray, k: int) -> list[ScoredItem]:
+    """The `k` best items by score (ties by item id), the one ordering serving and the example log share."""
+    order = sorted(range(len(items)), key=lambda j: (-scores[j], items[j]))
+    return [ScoredItem(items[j], float(scores[j])) for j in order[:k]]
 
 
 def _parts(recommender: Recommender | None) -> list[Recommender]:

@@ -26,6 +26,8 @@ def save_hybrid(hybrid: HybridRecommender, folder: Path) -> Path:
         raise ValueError("an untrained hybrid (no ranker) is not saved: train it first")
     folder.mkdir(parents=True, exist_ok=True)
     hybrid.ranker.save(folder / "ranker")
+    if hybrid.conversion is not None:
+        hybrid.conversion.save(folder / "conversion")
     stats = hybrid.stats
     (folder / "item_stats.json").write_text(json.dumps({
         "half_life_ms": stats.half_life_ms, "total": stats.total, "recent": stats.recent,
@@ -70,6 +72,8 @@ def load_hybrid(folder: Path, streaming: Mapping[str, Recommender], fallback: Re
             sources[name] = load_recommender(folder / "sources" / name)
     hybrid = HybridRecommender(sources, stats, ListwiseRanker.load(folder / "ranker"), depth=meta["depth"],
                                max_candidates=meta["max_candidates"], fallback=fallback)
+    if (folder / "conversion").exists():
+        hybrid.conversion = ListwiseRanker.load(folder / "conversion")
     if hybrid.feature_names != meta["features"]:
         raise ValueError(f"{folder}: saved with features {meta['features']}, this code computes {hybrid.feature_names}")
     return hybrid
