@@ -1,4 +1,4 @@
-"""The conversion head: labels from later purchases in the session, AUC, and a fit that must find the purchase signal."""
+"""The conversion head: labels from later purchases in the session, AUC, a fit that must find the purchase signal."""
 
 from __future__ import annotations
 
