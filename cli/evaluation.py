@@ -52,6 +52,11 @@ def replay(
     out: Path = typer.Option(None, "--out", help="Output folder (default reports/replay-<run>)"),
     evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Write the evaluation report too"),
     horizon_hours: float = typer.Option(24.0, "--horizon-hours", help="Horizon for used/bought targets"),
+    retrain_every_minutes: float = typer.Option(
+        None, "--retrain-every-minutes",
+        help="Retrain each model every N minutes of event time inside the window, as `streamrec trainer` would"),
+    retrain_window_hours: float = typer.Option(
+        168.0, "--retrain-window-hours", help="With --retrain-every-minutes: the sliding window each retrain reads"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Drive the worker's recommendation code over past events, per model, in an isolated namespace."""
@@ -91,10 +96,13 @@ def replay(
 
     out = out or Path("reports") / f"replay-{run_id}"
     manifest = replay_side_by_side(_models(model, truth), data, live, out, run_id=run_id, depth=depth,
-                                   truth_path=truth, publish=publish, on_outline=announce)
+                                   truth_path=truth, publish=publish, on_outline=announce,
+                                   retrain_every_s=retrain_every_minutes * 60 if retrain_every_minutes else None,
+                                   retrain_window_s=retrain_window_hours * 3600)
     for run in manifest.models:
+        retrained = f", {run.retrains} retrains ({run.retrain_seconds:.0f}s)" if run.retrains else ""
         typer.echo(f"{run.name}: {run.window_events} events in {run.replay_seconds:.1f}s "
-                   f"({run.events_per_s:.0f} ev/s), {run.notifications} notifications", err=as_json)
+                   f"({run.events_per_s:.0f} ev/s), {run.notifications} notifications{retrained}", err=as_json)
     for name, reason in manifest.skipped.items():
         typer.echo(f"skipped {name}: {reason}", err=as_json)
     if evaluate:

@@ -41,6 +41,9 @@ class ModelSpec:
     learns_from_stream: bool = False  # True: warmed up by observing events, not by `fit`
     needs_redis: bool = False
     needs_truth: bool = False
+    # Retrain at a cadence (replay's --retrain-every): (events of the sliding window, the running model) -> the
+    # model to swap in. None: offline models are rebuilt with `build`, streaming-only ones left as they are.
+    retrain: Callable[[ModelContext, Recommender], Recommender] | None = None
 
 
 class ModelUnavailable(RuntimeError):

@@ -26,6 +26,11 @@ class RecordingRecommender(Recommender):
         self.observing = learns_from_stream
         self._ranked: dict[tuple[str, int], list[ScoredItem]] = {}
 
+    def swap(self, inner: Recommender) -> None:
+        """Serve `inner` from the next batch on (a retrained model), keeping what was recorded."""
+        self.inner = inner
+        self.version = inner.version
+
     def fit(self, interactions: pd.DataFrame) -> RecordingRecommender:
         self.inner.fit(interactions)
         return self

@@ -27,10 +27,11 @@ from consumers.replay.namespace import new_run_id, replay_settings
 from consumers.replay.recording import RecordingRecommender
 from consumers.replay.records import ReplayRecord
 from consumers.replay.replay_events import ReplayEvents, ReplayOutline
+from consumers.replay.retraining import Retraining
 from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
 from consumers.replay.warm_up import warm_up
 from consumers.worker.recommendation_pipeline import PipelineStats, RecommendationPipeline
-from model.recommender import StaticRecommenderSource
+from model.recommender import Recommender, StaticRecommenderSource
 from model.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
 from streamrec.events import Event
 from streamrec.notifications import Notification
@@ -50,8 +51,10 @@ class ModelRun(BaseModel):
     notifications: int
     no_candidates: int
     fit_seconds: float
-    replay_seconds: float
+    replay_seconds: float  # the window through the pipeline, retraining excluded (live, it runs beside)
     events_per_s: float
+    retrains: int = 0  # with a retrain cadence: models swapped in during the window
+    retrain_seconds: float = 0.0
 
 
 class ReplayManifest(BaseModel):
@@ -98,11 +101,15 @@ def replay_model(
     keep_state: bool = False,
     progress: bool = True,
     outline: ReplayOutline | None = None,
+    retrain_every_s: float | None = None,
+    retrain_window_s: float = 7 * 24 * 3600,
 ) -> ModelRun:
     """Replay `data` through the pipeline with one model in its own namespace; returns its run summary.
 
     `outline` and `train` come from `data.outline()` (done here when not given); `train` may also be a frame
-    of the caller's.
+    of the caller's. With `retrain_every_s`, the model is retrained every that many seconds of event time on the
+    last `retrain_window_s` of events and swapped in between batches (models that only learn from the stream are
+    left as they are: they are fresh already).
     """
     if outline is None or train is None:
         outline, frame = data.outline(progress=progress)
@@ -116,12 +123,13 @@ def replay_model(
         started = time.monotonic()
         model = _build_model(spec, train, live, client, settings, depth, truth_path)
         source = StaticRecommenderSource(model)
+        retraining = _retraining(spec, train, live, client, settings, truth_path, retrain_every_s, retrain_window_s)
         with data.replay_pass() as one_pass:
             warm_up(store, source, one_pass.warmup(), progress=progress, desc=f"{spec.name}: warm-up",
                     total=outline.warmup_events)
             fit_seconds = time.monotonic() - started
             stats, seconds = _replay_window(spec.name, one_pass.window(), outline.window_events, store, source,
-                                            model, all_sinks, progress)
+                                            model, all_sinks, progress, retraining)
     finally:
         if topic_sink is not None:
             topic_sink.close()
@@ -133,6 +141,8 @@ def replay_model(
         window_events=outline.window_events, triggers=stats.triggers, notifications=stats.notifications,
         no_candidates=stats.no_candidates, fit_seconds=round(fit_seconds, 3), replay_seconds=round(seconds, 3),
         events_per_s=round(outline.window_events / seconds, 1) if seconds > 0 else 0.0,
+        retrains=len(retraining.done) if retraining else 0,
+        retrain_seconds=round(sum(r.seconds for r in retraining.done), 3) if retraining else 0.0,
     )
     log.info("replayed %s: %d events in %.1fs (%.0f ev/s), %d notifications",
              spec.name, run.window_events, seconds, run.events_per_s, run.notifications)
@@ -156,6 +166,26 @@ def _build_model(
     return RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
 
 
+def _retraining(spec: ModelSpec, train: pd.DataFrame, live: Settings, client: redis.Redis, settings: Settings,
+                truth_path: Path | None, every_s: float | None, window_s: float) -> Retraining | None:
+    """The cadence's retrainer for `spec` (None without a cadence, or for a model that only learns online)."""
+    if not every_s:
+        return None
+    retrain = spec.retrain
+    if retrain is None:
+        if spec.learns_from_stream:
+            log.info("%s learns from the stream: not retrained", spec.name)
+            return None
+        retrain = lambda context, _running: spec.build(context)  # noqa: E731 - an offline model is refitted
+
+    def build(frame: pd.DataFrame, running: Recommender) -> Recommender:
+        context = ModelContext(train=frame, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
+                               model_dir=live.model_dir)
+        return retrain(context, running)
+
+    return Retraining(int(every_s * 1000), int(window_s * 1000), train, build)
+
+
 def _replay_window(
     name: str,
     window: Iterable[Event],
@@ -165,9 +195,11 @@ def _replay_window(
     model: RecordingRecommender,
     sinks: Sequence[ReplaySink],
     progress: bool,
+    retraining: Retraining | None = None,
 ) -> tuple[PipelineStats, float]:
     """Run the window (`total` events, read lazily) through the pipeline in leak-free batches, writing each
-    batch's records to `sinks`. Returns the pipeline's stats and the seconds the window took.
+    batch's records to `sinks`. Returns the pipeline's stats and the seconds the window took (retraining not
+    counted). With `retraining`, a retrain owed by the next batch's time is done before that batch.
     """
     settings = store.settings
     events = iter(window)
@@ -179,12 +211,19 @@ def _replay_window(
     bar = tqdm(total=total, desc=f"{name}: replay", unit="ev", disable=not progress)
     for batch in leak_free_batches(chain([first], events) if first is not None else (), settings):
         now[0] = batch[-1].ts
+        at_ms = int(now[0].timestamp() * 1000)
+        if retraining is not None and retraining.due(at_ms):  # on the batches before this one (all in its past)
+            paused = time.monotonic()
+            model.swap(retraining.retrain(at_ms, model.inner))
+            started += time.monotonic() - paused
         notifications = pipeline.prepare(batch)
         records = [_record(n, model) for n in notifications]
         for sink in sinks:
             sink.write(records)
         pipeline.confirm(notifications)
         model.forget()
+        if retraining is not None:
+            retraining.observe(batch)
         bar.update(len(batch))
         elapsed = time.monotonic() - started
         if elapsed > 0:
@@ -213,6 +252,8 @@ def replay_side_by_side(
     publish: bool = False,
     progress: bool = True,
     on_outline: Callable[[ReplayOutline], None] | None = None,
+    retrain_every_s: float | None = None,
+    retrain_window_s: float = 7 * 24 * 3600,
 ) -> ReplayManifest:
     """Replay the same events with each model; write events.parquet, notifications/<model>.jsonl, manifest.json.
 
@@ -236,7 +277,8 @@ def replay_side_by_side(
             try:
                 runs.append(
                     replay_model(spec, data, live, client, run_id, [sink], depth, train, truth_path, publish,
-                                 progress=progress, outline=outline)
+                                 progress=progress, outline=outline, retrain_every_s=retrain_every_s,
+                                 retrain_window_s=retrain_window_s)
                 )
             finally:
                 sink.close()

@@ -19,6 +19,17 @@ def _hybrid(context: ModelContext) -> Recommender:
     return train_hybrid(context.train, context.redis, context.key_prefix, Settings()).hybrid
 
 
+def _retrain_hybrid(context: ModelContext, running: Recommender) -> Recommender:
+    """A new hybrid from the sliding window that keeps the running one's item statistics (they have seen the stream
+    to this moment, as a worker's loaded statistics have once it observed since the load)."""
+    from model.hybrid.recommender import HybridRecommender
+
+    new = _hybrid(context)
+    if isinstance(running, HybridRecommender) and isinstance(new, HybridRecommender):
+        new.adopt_stats(running.stats)
+    return new
+
+
 def _hybrid_rrf(context: ModelContext) -> Recommender:
     from consumers.training.hybrid_training import hybrid_sources
     from model.hybrid.item_stats import ItemStats
@@ -34,6 +45,6 @@ def _hybrid_rrf(context: ModelContext) -> Recommender:
 
 
 register_model(ModelSpec("hybrid", "union of every source, ranked by the listwise ranker trained on replayed triggers",
-                         _hybrid, learns_from_stream=True, needs_redis=True))
+                         _hybrid, learns_from_stream=True, needs_redis=True, retrain=_retrain_hybrid))
 register_model(ModelSpec("hybrid-rrf", "union of every source, ordered by reciprocal-rank fusion (untrained)",
                          _hybrid_rrf, learns_from_stream=True, needs_redis=True))

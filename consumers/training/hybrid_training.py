@@ -167,10 +167,7 @@ def publish_hybrid(train: pd.DataFrame, model_dir, settings: Settings, log_event
     scratch = f"{settings.key_prefix}train-{uuid.uuid4().hex[:8]}:"
     trained = train_hybrid(train, client, scratch, settings, log_events=log_events, neural=neural,
                            progress=progress)
-    trained.hybrid.stats = ItemStats.from_frame(train)
-    for source in trained.hybrid.sources.values():
-        if isinstance(source, TrendingRecommender):
-            source.stats = trained.hybrid.stats
+    trained.hybrid.adopt_stats(ItemStats.from_frame(train))
     path = publish_model(trained.hybrid, model_dir)
     log.info("hybrid published to %s (%s)", path, trained.seconds)
     return path, trained

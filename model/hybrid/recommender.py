@@ -56,6 +56,13 @@ class HybridRecommender(Recommender):
             if id(source) not in self._inside_fallback:
                 source.observe(events, contexts)
 
+    def adopt_stats(self, stats: ItemStats) -> None:
+        """Use `stats` (the stream's so far, or a frame's) for the features and every trending source."""
+        self.stats = stats
+        for source in self.sources.values():
+            if hasattr(source, "stats") and isinstance(source.stats, ItemStats):
+                source.stats = stats
+
     def save(self, folder: Path) -> Path:
         from model.hybrid.saved import save_hybrid
 

@@ -162,3 +162,20 @@ def test_yoochoose_sessions_replay_through_kafka(settings, redis_client, tmp_pat
     assert run.window_events > 10_000 and run.notifications > 1000
     hr = [r.value for r in result.rows if (r.metric, r.k, r.target, r.slice) == ("HR", 20, "next", "all")]
     assert 0 < hr[0] < 1
+
+
+def test_a_replay_retrains_at_the_cadence_and_each_model_sees_only_its_past(settings, redis_client, tmp_path):
+    """Popularity retrained every 20 minutes of event time: the retrain after the burst offers FUTURE to the late
+    triggers, and none before it does (a retrain reads only events older than the batch it precedes)."""
+    events, window_start, future_at = planted_future_events()
+    live = settings.model_copy(update={"trigger_every_nth_page_view": 1, "trigger_on_purchase": False})
+    data = split_at(events, "planted", window_start, None)
+    manifest = replay_side_by_side(["popularity"], data, live, tmp_path, redis_client, progress=False,
+                                   retrain_every_s=20 * 60)
+    assert manifest.models[0].retrains == 2
+    records = list(read_records(tmp_path / "notifications" / "popularity.jsonl"))
+    before = [r for r in records if r.notification.trigger_ts < future_at]
+    after = [r for r in records if r.notification.trigger_ts > future_at + timedelta(minutes=5)]
+    assert len(before) >= 10 and len(after) == 3
+    assert all(FUTURE not in r.ranked for r in before)
+    assert all(r.ranked[0] == FUTURE for r in after), [r.ranked[:5] for r in after]
