@@ -64,3 +64,32 @@ def test_without_purchases_the_head_is_skipped_with_the_reason():
     examples.converted[:] = 0
     model, report = train_conversion(examples, ["a", "b", "c", "d"], ["s"], progress=False)
     assert model is None and "no purchases" in report.skipped
+
+
+def test_the_head_is_saved_and_loaded_with_the_hybrid(tmp_path):
+    from model.hybrid.features import feature_names
+    from model.hybrid.item_stats import ItemStats
+    from model.hybrid.recommender import HybridRecommender
+    from model.hybrid.saved import load_hybrid, save_hybrid
+    from tests.unit.model.test_hybrid import Fixed, _request
+
+    sources = {"session-knn-stream": Fixed(["a", "b", "c"])}
+    hybrid = HybridRecommender(sources, ItemStats())
+    featured = hybrid.candidates([_request()])[0]
+    examples = _planted(n=400, candidates=3)
+    width = len(feature_names(list(sources)))
+    examples.features = np.repeat(examples.features[..., :1], width, axis=-1) * np.linspace(0.5, 1.5, width)
+    hybrid.ranker, _ = fit_listwise_for_test(examples, width)
+    hybrid.conversion, _ = train_conversion(examples, hybrid.feature_names, list(sources),
+                                            config=RankerConfig(max_epochs=2), progress=False)
+    loaded = load_hybrid(save_hybrid(hybrid, tmp_path / "h"), sources, None)
+    assert loaded.conversion is not None
+    assert np.allclose(loaded.purchase_logits(featured), hybrid.purchase_logits(featured))
+
+
+def fit_listwise_for_test(examples: ConversionExamples, width: int):
+    from model.hybrid.ranker import train_ranker
+
+    labels = examples.converted.argmax(axis=1).astype(np.int32)
+    return train_ranker(examples.features, examples.mask, labels, [f"f{j}" for j in range(width)],
+                        RankerConfig(max_epochs=1), progress=False)
