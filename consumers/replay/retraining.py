@@ -60,8 +60,7 @@ class Retraining:
         """The model trained on events in [now - window, now): only what a live trainer could have read by then."""
         started = time.monotonic()
         since = pd.Timestamp(now_ms - self.window_ms, unit="ms", tz="UTC")
-        recent = [e for e in self._seen if _ms(e) < now_ms]
-        frame = pd.concat([self.before, events_to_frame(recent)], ignore_index=True) if recent else self.before
+        frame = pd.concat([self.before, events_to_frame(self._seen)], ignore_index=True) if self._seen else self.before
         frame = frame[(frame["ts"] >= since) & (frame["ts"] < pd.Timestamp(now_ms, unit="ms", tz="UTC"))]
         model = self.build(frame.reset_index(drop=True), running)
         self.done.append(RetrainLog(now_ms, len(frame), round(time.monotonic() - started, 3)))

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from model.hybrid.example_log import LoggedTrigger, feature_width, next_items, padded
 from model.hybrid.ranker import ListwiseRanker, RankerConfig, TrainingReport, fit_wide_deep, weighted_logistic_loss
-from model.interactions import utc_ms
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +45,16 @@ class ConversionReport:
     sources_auc: dict[str, float] = field(default_factory=dict)
 
 
-def purchases(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
-    """Per session: its purchase times (ms, sorted) and items."""
-    rows = frame[(frame["event_type"] == "purchase") & frame["item_id"].notna()].sort_values("ts", kind="mergesort")
-    ts, items = utc_ms(rows["ts"]), rows["item_id"].astype(str).to_numpy()
-    return {session: (ts[index], items[index].tolist())
-            for session, index in rows.groupby(rows["session_id"].astype(str), sort=False).indices.items()}
-
-
-def conversion_examples(logged: Sequence, frame: pd.DataFrame) -> ConversionExamples:
-    """`logged` (`LoggedTrigger`s from the example log) in time order, each candidate labelled by a later purchase
-    of it in the trigger's session."""
-    bought = purchases(frame)
+def conversion_examples(logged: Sequence[LoggedTrigger], frame: pd.DataFrame) -> ConversionExamples:
+    """`logged` (from the example log) in time order, each candidate labelled by a later purchase of it in the
+    trigger's session."""
+    bought = next_items(frame, ("purchase",))
     ordered = sorted(logged, key=lambda t: t.now_ms)
-    width = ordered[0].features.shape[1] if ordered else 0
-    size = max((len(t.items) for t in ordered), default=1)
-    features = np.zeros((len(ordered), size, width), np.float32)
-    mask = np.zeros((len(ordered), size), bool)
-    converted = np.zeros((len(ordered), size), np.float32)
-    fusion = np.zeros((len(ordered), size), np.float32)
+    features, mask = padded(ordered, feature_width(ordered))
+    converted = np.zeros(mask.shape, np.float32)
+    fusion = np.zeros(mask.shape, np.float32)
     for row, trigger in enumerate(ordered):
         n = len(trigger.items)
-        features[row, :n], mask[row, :n] = trigger.features, True
         if trigger.fusion is not None:
             fusion[row, :n] = trigger.fusion
         times, items = bought.get(trigger.session_id, (np.empty(0, np.int64), []))

@@ -71,9 +71,11 @@ class Examples:
     next_in_candidates: int  # of which the next item was among the candidates (the examples kept)
 
 
-def next_items(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
-    """Per session: its product events' times (ms, sorted) and items, to look up what came after a trigger."""
-    rows = frame[frame["event_type"].isin(PRODUCT_EVENTS) & frame["item_id"].notna()]
+def next_items(frame: pd.DataFrame, event_types: tuple[str, ...] = PRODUCT_EVENTS
+               ) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Per session: its events' times (ms, sorted) and items, of `event_types` (product events unless told), to
+    look up what came after a trigger."""
+    rows = frame[frame["event_type"].isin(event_types) & frame["item_id"].notna()]
     rows = rows.sort_values("ts", kind="mergesort")
     ts = utc_ms(rows["ts"])
     items = rows["item_id"].astype(str).to_numpy()  # once: per session it made labelling quadratic (hours on 1M)
@@ -81,6 +83,22 @@ def next_items(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, list[str]]]:
     for session, index in rows.groupby(rows["session_id"].astype(str), sort=False).indices.items():
         out[session] = (ts[index], items[index].tolist())
     return out
+
+
+def padded(triggers: Sequence[LoggedTrigger], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The triggers' feature matrices (`width` features) stacked, T x C x F with zero padding, and the mask of real
+    candidates (T x C)."""
+    size = max((len(t.items) for t in triggers), default=1)
+    features = np.zeros((len(triggers), size, width), np.float32)
+    mask = np.zeros((len(triggers), size), bool)
+    for row, trigger in enumerate(triggers):
+        features[row, : len(trigger.items)] = trigger.features
+        mask[row, : len(trigger.items)] = True
+    return features, mask
+
+
+def feature_width(logged: Sequence[LoggedTrigger]) -> int:
+    return logged[0].features.shape[1] if logged else 0
 
 
 def labelled(logged: Sequence[LoggedTrigger], frame: pd.DataFrame) -> Examples:
@@ -102,12 +120,6 @@ def labelled(logged: Sequence[LoggedTrigger], frame: pd.DataFrame) -> Examples:
             kept.append((trigger, trigger.items.index(items[at])))
         except ValueError:
             continue
-    width = logged[0].features.shape[1] if logged else 0
-    size = max((len(t.items) for t, _ in kept), default=1)
-    features = np.zeros((len(kept), size, width), np.float32)
-    mask = np.zeros((len(kept), size), bool)
-    for row, (trigger, _) in enumerate(kept):
-        features[row, : len(trigger.items)] = trigger.features
-        mask[row, : len(trigger.items)] = True
+    features, mask = padded([trigger for trigger, _ in kept], feature_width(logged))
     labels = np.array([label for _, label in kept], np.int32)
     return Examples(features, mask, labels, len(logged), with_next, len(kept))
