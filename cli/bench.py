@@ -43,15 +43,31 @@ def bench_pipeline(
         help="Delivery modes to run on the same events, comma-separated: at-least-once, exactly-once",
     ),
     out: Path = typer.Option(Path("reports/bench"), "--out", help="Folder for the table and plot"),
+    model: str = typer.Option(
+        None, "--model", "-m",
+        help="The streaming model the workers serve when no saved model is (session-cooccurrence or "
+             "session-knn-stream); default: what `streamrec worker` serves",
+    ),
+    model_dir: Path = typer.Option(
+        None, "--model-dir", help="Serve the newest model saved here (`streamrec train --model hybrid --out DIR`); "
+                                  "default: STREAMREC_MODEL_DIR",
+    ),
 ) -> None:
     """Drive the live pipeline and report throughput and latency percentiles beside the broker's floor."""
-    from measurement.benchmarks.pipeline_benchmark import run_benchmark
+    from typing import get_args
+
+    from measurement.benchmarks.pipeline_benchmark import run_benchmark, served_settings
 
     modes = tuple(m.strip() for m in delivery.split(",") if m.strip())
     unknown = [m for m in modes if m not in ("at-least-once", "exactly-once")]
     if unknown or not modes:
         raise typer.BadParameter(f"unknown delivery mode {unknown}: use at-least-once and/or exactly-once")
-    run_benchmark(Settings(), events, rate, workers, out, modes)
+    streaming = get_args(Settings.model_fields["streaming_model"].annotation)
+    if model is not None and model not in streaming:
+        raise typer.BadParameter(f"{model!r} does not learn from the stream; choose one of {', '.join(streaming)}, "
+                                 f"or save it with `streamrec train --model {model} --out DIR` and pass --model-dir DIR",
+                                 param_hint="--model")
+    run_benchmark(served_settings(Settings(), model, model_dir), events, rate, workers, out, modes)
 
 
 @bench_app.command("group")

@@ -51,8 +51,9 @@ class PhaseResult:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def pipeline_result(results: list[PhaseResult], rate: float | None) -> BenchmarkResult:
-    """The phases as one table: throughput and latency percentiles, the pipeline's p99 beside the floor's."""
+def pipeline_result(results: list[PhaseResult], rate: float | None, served: str = "") -> BenchmarkResult:
+    """The phases as one table: throughput and latency percentiles, the pipeline's p99 beside the floor's;
+    `served` names the model the workers served (it goes in the table's header)."""
     units = {"events": "count", "expected": "count", "received": "count", "throughput": "events/s",
              **LATENCY_COLUMNS}
     rows = {r.name: {"events": r.sent, "expected": r.expected, "received": r.received, "throughput": r.throughput,
@@ -60,7 +61,8 @@ def pipeline_result(results: list[PhaseResult], rate: float | None) -> Benchmark
     return BenchmarkResult(
         title=f"streamrec latency at {rate or 'max'} events/s", row_label="phase", units=units, rows=rows,
         digits={"throughput": 1}, floor=results[0].name if results else None, compare=["p99"],
-        info={"target rate": f"{rate or 'max'} events/s", "latency": "from event time to receipt"},
+        info={"target rate": f"{rate or 'max'} events/s", "latency": "from event time to receipt",
+              **({"served model": served} if served else {})},
         samples={r.name: r.latencies_ms for r in results}, samples_label="latency from event time (ms)",
     )
 
@@ -152,11 +154,24 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def served_settings(settings: Settings, model: str | None = None, model_dir: Path | None = None) -> Settings:
+    """The settings the bench's workers run under: `model` as the streaming model, `model_dir` as where saved
+    models are served from (each unset: what `streamrec worker` would serve under `settings`)."""
+    update: dict[str, object] = {}
+    if model is not None:
+        update["streaming_model"] = model
+    if model_dir is not None:
+        update["model_dir"] = model_dir
+    return settings.model_copy(update=update) if update else settings
+
+
 def run_benchmark(
     settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path,
     deliveries: tuple[str, ...] = ("at-least-once",),
 ) -> BenchmarkResult:
     """The broker's floor, then the pipeline once per delivery mode, on the same events in one run."""
+    from model.serving import served_model_name
+
     rate = rate or None
     out_dir.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
@@ -205,7 +220,7 @@ def run_benchmark(
     finally:
         for mode in modes:
             SessionStore(client, mode).delete_namespace()
-    return _report(results, rate, out_dir)
+    return _report(results, rate, out_dir, served_model_name(settings))
 
 
 def _mode_settings(bench: Settings, run: str, delivery: str) -> Settings:
@@ -248,8 +263,8 @@ def _phase(
                        [latency for _, latency in arrivals.values()])
 
 
-def _report(results: list[PhaseResult], rate: float | None, out_dir: Path) -> BenchmarkResult:
-    result = pipeline_result(results, rate)
+def _report(results: list[PhaseResult], rate: float | None, out_dir: Path, served: str) -> BenchmarkResult:
+    result = pipeline_result(results, rate, served)
     write_report(result, out_dir, "bench")
     print(render_markdown(result))
     print(f"table and plot written to {out_dir}/ (bench.md, .csv, .json, .png)")

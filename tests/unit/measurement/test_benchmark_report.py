@@ -50,3 +50,18 @@ def test_push_and_group_tables_name_their_units(tmp_path):
     written = write_report(group, tmp_path, "group")
     assert "| first member joins | 0.75 | 1.25 | 3 |" in written["md"].read_text()
     assert "median (s)" in written["md"].read_text() and written["png"].stat().st_size > 1000
+
+
+def test_the_bench_serves_the_chosen_model_and_its_table_names_it(tmp_path):
+    from measurement.benchmarks.pipeline_benchmark import served_settings
+    from model.serving import served_model_name
+
+    base = Settings(model_dir=tmp_path / "none-saved", streaming_model="session-knn-stream")
+    assert served_settings(base) == base  # unset: what `streamrec worker` serves under the same settings
+    chosen = served_settings(base, "session-cooccurrence", tmp_path / "elsewhere")
+    assert (chosen.streaming_model, chosen.model_dir) == ("session-cooccurrence", tmp_path / "elsewhere")
+    assert base.streaming_model == "session-knn-stream"  # the caller's settings are not changed
+    name = served_model_name(chosen)
+    assert name == "session-cooccurrence"
+    assert "**served model**: session-cooccurrence" in render_markdown(pipeline_result(phases(), 2000.0, name))
+    assert "served model" not in render_markdown(pipeline_result(phases(), 2000.0))
