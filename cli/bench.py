@@ -65,7 +65,7 @@ def bench_pipeline(
     streaming = get_args(Settings.model_fields["streaming_model"].annotation)
     if model is not None and model not in streaming:
         raise typer.BadParameter(f"{model!r} does not learn from the stream; choose one of {', '.join(streaming)}, "
-                                 f"or save it with `streamrec train --model {model} --out DIR` and pass --model-dir DIR",
+                                 f"or save it with `streamrec train --model {model} --out DIR`, then --model-dir DIR",
                                  param_hint="--model")
     run_benchmark(served_settings(Settings(), model, model_dir), events, rate, workers, out, modes)
 
