@@ -113,6 +113,10 @@ class Settings(BaseSettings):
                     "model is, and the fallback for what a saved model cannot answer (tools, cold starts)",
     )
 
+    stage_report: Path | None = Field(
+        None, description="Where a worker writes, when it stops, the seconds its batches spent in each stage (JSON)",
+    )
+
     # --- Local dev stack ---------------------------------------------------------------------
     dev_dir: Path = Path(".streamrec/dev")
     log_level: str = "INFO"

@@ -129,6 +129,9 @@ class FakePipeline:
         self.confirm_errors = list(confirm_errors or [])
         self.observe_ready: list[bool] = []  # the worker's readiness at each failing call
         self.worker = None
+        from streamrec.stage_timing import StageTimes
+
+        self.stages = StageTimes()  # the worker times its Kafka stages into the pipeline's timer
 
     def prepare(self, events):
         self.calls.append("prepare")

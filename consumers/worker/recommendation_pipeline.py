@@ -18,6 +18,7 @@ from streamrec.events import Event, utc_now
 from streamrec.notifications import Notification, RecommendedItem, notification_id_for
 from streamrec.session_store import FilterQuery, SentNotification, SessionContext, SessionStore
 from streamrec.settings import Settings
+from streamrec.stage_timing import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,27 @@ class RecommendationPipeline:
         self.settings = settings
         self.clock = clock
         self.stats = PipelineStats()
+        self.stages = StageTimes()  # where the batches' time went (the worker adds its Kafka stages)
 
     def prepare(self, events: Sequence[Event]) -> list[Notification]:
         """Apply and observe the batch, then recommend for its triggers: the notifications to publish."""
-        contexts = self.store.apply_batch(events)
+        stage = self.stages.stage
+        with stage("redis apply"):
+            contexts = self.store.apply_batch(events)
         recommender = self.source.current()
-        self._observe(events, contexts, recommender)
-        fired = self._fired_triggers(events, contexts)
+        with stage("observe"), self.stages.active():
+            self._observe(events, contexts, recommender)
+        with stage("triggers"):
+            fired = self._fired_triggers(events, contexts)
         if not fired:
             return []
         self.stats.triggers += len(fired)
-        pending, requests = self._requests(fired)
-        ranked_lists = recommender.recommend_batch(requests)
-        notifications = self._notifications(pending, ranked_lists, recommender)
+        with stage("filters (redis read)"):
+            pending, requests = self._requests(fired)
+        with stage("recommend"), self.stages.active():
+            ranked_lists = recommender.recommend_batch(requests)
+        with stage("notifications"):
+            notifications = self._notifications(pending, ranked_lists, recommender)
         self.stats.notifications += len(notifications)
         return notifications
 
@@ -172,4 +181,5 @@ class RecommendationPipeline:
 
     def confirm(self, notifications: Sequence[Notification]) -> None:
         """Record what was sent (the cooldown filter and redelivery dedupe read this)."""
-        self.store.record_notifications(SentNotification.of(n) for n in notifications)
+        with self.stages.stage("record notifications (redis)"):
+            self.store.record_notifications(SentNotification.of(n) for n in notifications)

@@ -153,8 +153,9 @@ class RecommendationWorker:
         last_report, reported_events = time.monotonic(), 0
         try:
             while not stop.is_set():
-                polled = self._until_done("the broker (poll)", (KafkaError,), lambda: self.consumer.poll(
-                    timeout_ms=100, max_records=self.settings.max_poll_records))
+                with self.pipeline.stages.stage("poll"):
+                    polled = self._until_done("the broker (poll)", (KafkaError,), lambda: self.consumer.poll(
+                        timeout_ms=100, max_records=self.settings.max_poll_records))
                 if polled:
                     self.handle_batch([r for records in polled.values() for r in records])
                 now = time.monotonic()
@@ -190,14 +191,16 @@ class RecommendationWorker:
         self._letters = []
         self.revoked = set()  # revocations inside the poll that returned `records` precede them
         received_ms = int(time.time() * 1000)
-        for record in records:
-            try:
-                event = decode_event(record.value, self.settings, received_ms)
-            except EventDecodeError as error:
-                self.on_decode_error(record, error)
-                continue
-            events.append(event)
-            decoded.append(record)
+        stage = self.pipeline.stages.stage
+        with stage("decode"):
+            for record in records:
+                try:
+                    event = decode_event(record.value, self.settings, received_ms)
+                except EventDecodeError as error:
+                    self.on_decode_error(record, error)
+                    continue
+                events.append(event)
+                decoded.append(record)
 
         notifications = (
             self._redis_step(lambda: self._prepare_with_retries(decoded, events)) if events else []
@@ -209,9 +212,11 @@ class RecommendationWorker:
             # After the commit, never before: a batch redone after an abort must find its triggers unnotified.
             self._redis_step(lambda: self.pipeline.confirm(sent))
         else:
-            self._produce(notifications)
+            with stage("produce and flush"):
+                self._produce(notifications)
             self._redis_step(lambda: self.pipeline.confirm(notifications))
-            self._until_done("the broker (commit)", (KafkaError,), lambda: self._commit(records))
+            with stage("commit"):
+                self._until_done("the broker (commit)", (KafkaError,), lambda: self._commit(records))
         self._letters = []
         self.batches += 1
         return notifications
@@ -430,7 +435,11 @@ class RecommendationWorker:
                 self.consumer.seek(tp, records[0].offset)
 
     def close(self) -> None:
-        """Flush what is in flight and leave the group (its partitions move at once)."""
+        """Flush what is in flight and leave the group (its partitions move at once); write where the batches'
+        time went to `settings.stage_report`, if set (`streamrec bench pipeline` reads it)."""
+        if self.settings.stage_report is not None:
+            served = self.pipeline.source.current().name
+            self.pipeline.stages.write(self.settings.stage_report, self.pipeline.stats.events, served)
         try:
             if self.producer is not None:
                 self.producer.flush(timeout=10)

@@ -236,8 +236,10 @@ def _pipeline_phase(
     mode: Settings, world, events: list[Event], rate: float | None, workers: int, out_dir: Path
 ) -> PhaseResult:
     tag = mode.delivery
-    worker_processes = [spawn_with_settings(["-m", "cli", "worker"], mode, out_dir / f"worker-{tag}-{i}.log")
-                        for i in range(workers)]
+    reports = [out_dir / f"stages-{tag}-{i}.json" for i in range(workers)]
+    worker_processes = [spawn_with_settings(["-m", "cli", "worker"], mode.model_copy(update={"stage_report": path}),
+                                            out_dir / f"worker-{tag}-{i}.log")
+                        for i, path in enumerate(reports)]
     collector = LatencyCollector(mode, mode.notifications_topic, _trigger_id_and_ts)  # read_committed for EOS
     collector.start()
     try:
@@ -252,6 +254,23 @@ def _pipeline_phase(
     finally:
         collector.stop.set()
         _stop(worker_processes)
+        for path in reports:
+            print_stages(path)
+
+
+def print_stages(path: Path) -> None:
+    """One worker's stage report (written when it stops) as a table: where its batches' time went."""
+    if not path.exists():
+        print(f"(no stage report at {path}: the worker did not stop cleanly)")
+        return
+    report = json.loads(path.read_text())
+    total = sum(s["seconds"] for name, s in report["stages"].items() if not name.startswith("recommend: ")) or 1.0
+    print(f"\nwhere the batches' time went, {path.name} (served: {report['served']}, {report['events']} events)\n")
+    print("| stage | seconds | calls | ms per call | us per event | share |")
+    print("|---|---|---|---|---|---|")
+    for name, s in report["stages"].items():
+        print(f"| {name} | {s['seconds']:.3f} | {s['calls']} | {s['ms_per_call']:.3f} | {s['us_per_event']:.1f} "
+              f"| {100 * s['seconds'] / total:.1f}% |")
 
 
 def _phase(

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from model.recommender import RecommendationRequest, Recommender
+from streamrec.stage_timing import timed
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,10 @@ def gather(requests: Sequence[RecommendationRequest], sources: Mapping[str, Reco
            max_candidates: int) -> list[CandidateSet]:
     """Per request: the union of the sources' top-`depth`, at most `max_candidates` (best reciprocal-rank sum kept)."""
     asked = [replace(r, k=depth) for r in requests]
-    answers = {name: source.recommend_batch(asked) for name, source in sources.items()}
+    answers = {}
+    for name, source in sources.items():
+        with timed(f"recommend: source {name}"):
+            answers[name] = source.recommend_batch(asked)
     sets: list[CandidateSet] = []
     for j, request in enumerate(requests):
         by_item: dict[str, dict[str, Hit]] = {}

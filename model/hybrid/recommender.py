@@ -20,6 +20,7 @@ from model.hybrid.ranker import ListwiseRanker
 from model.recommender import RecommendationRequest, Recommender, ScoredItem, WithFallback
 from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
+from streamrec.stage_timing import timed
 
 
 @dataclass
@@ -71,7 +72,8 @@ class HybridRecommender(Recommender):
     def candidates(self, requests: Sequence[RecommendationRequest]) -> list[Featured]:
         sets = gather(requests, self.sources, self.depth, self.max_candidates)
         names = list(self.sources)
-        return [Featured(s, candidate_features(s, names, self.stats)) for s in sets]
+        with timed("recommend: features"):
+            return [Featured(s, candidate_features(s, names, self.stats)) for s in sets]
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]
@@ -83,8 +85,10 @@ class HybridRecommender(Recommender):
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
         products = [j for j, r in enumerate(requests) if r.kind == PRODUCT]
         out: list[list[ScoredItem]] = [[] for _ in requests]
-        for j, featured in zip(products, self.candidates([requests[j] for j in products]), strict=True):
-            out[j] = self._rank(featured)
+        featured_sets = self.candidates([requests[j] for j in products])
+        with timed("recommend: ranker"):
+            for j, featured in zip(products, featured_sets, strict=True):
+                out[j] = self._rank(featured)
         others = [j for j, r in enumerate(requests) if r.kind != PRODUCT]
         if others and self.fallback is not None:
             for j, answer in zip(others, self.fallback.recommend_batch([requests[j] for j in others]), strict=True):

@@ -1,0 +1,68 @@
+"""Where a batch's time goes: seconds per named stage of the worker's loop, summed over the batches.
+
+Timed once per batch per stage (two `perf_counter` calls), never per event, so the hot path pays nothing that a
+profile would see. The worker's pipeline makes one `StageTimes` active around a batch; code deeper down (the
+hybrid's candidate sources, its features and ranker) adds its stages with `timed(name)`, which does nothing when
+no timer is active (tests, offline evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+
+class StageTimes:
+    """Summed wall seconds and calls per stage, in first-seen order."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+            self.calls[name] += 1
+
+    @contextmanager
+    def active(self) -> Iterator[StageTimes]:
+        """Make this timer the one `timed` adds to, for the code inside."""
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
+    def summary(self, events: int) -> dict[str, dict[str, float]]:
+        """Per stage: seconds, calls, ms per call and microseconds per event (`events` processed in all)."""
+        return {name: {"seconds": seconds, "calls": self.calls[name],
+                       "ms_per_call": 1000 * seconds / self.calls[name] if self.calls[name] else 0.0,
+                       "us_per_event": 1e6 * seconds / events if events else 0.0}
+                for name, seconds in self.seconds.items()}
+
+    def write(self, path: Path, events: int, served: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"served": served, "events": events, "stages": self.summary(events)}, indent=1))
+
+
+_ACTIVE: ContextVar[StageTimes | None] = ContextVar("streamrec_stage_times", default=None)
+
+
+@contextmanager
+def timed(name: str) -> Iterator[None]:
+    """Add the code inside to stage `name` of the active timer, if there is one."""
+    timer = _ACTIVE.get()
+    if timer is None:
+        yield
+        return
+    with timer.stage(name):
+        yield
