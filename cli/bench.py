@@ -54,19 +54,15 @@ def bench_pipeline(
     ),
 ) -> None:
     """Drive the live pipeline and report throughput and latency percentiles beside the broker's floor."""
-    from typing import get_args
-
+    from cli.pipeline import checked_streaming_model
     from measurement.benchmarks.pipeline_benchmark import run_benchmark, served_settings
 
     modes = tuple(m.strip() for m in delivery.split(",") if m.strip())
     unknown = [m for m in modes if m not in ("at-least-once", "exactly-once")]
     if unknown or not modes:
         raise typer.BadParameter(f"unknown delivery mode {unknown}: use at-least-once and/or exactly-once")
-    streaming = get_args(Settings.model_fields["streaming_model"].annotation)
-    if model is not None and model not in streaming:
-        raise typer.BadParameter(f"{model!r} does not learn from the stream; choose one of {', '.join(streaming)}, "
-                                 f"or save it with `streamrec train --model {model} --out DIR`, then --model-dir DIR",
-                                 param_hint="--model")
+    if model is not None:
+        model = checked_streaming_model(model)
     run_benchmark(served_settings(Settings(), model, model_dir), events, rate, workers, out, modes)
 
 

@@ -38,19 +38,25 @@ def worker(
     ),
 ) -> None:
     """Run a recommendation worker in the consumer group until SIGTERM/SIGINT (drains, flushes, commits)."""
-    from typing import get_args
-
     from consumers.worker.main import run_worker
 
     settings = Settings()
     if model is not None:
-        streaming = get_args(Settings.model_fields["streaming_model"].annotation)
-        if model not in streaming:
-            raise typer.BadParameter(f"{model!r} does not learn from the stream; choose one of {', '.join(streaming)}, "
-                                     f"or save it with `streamrec train --model {model}` to serve it",
-                                     param_hint="--model")
-        settings = settings.model_copy(update={"streaming_model": model})
+        settings = settings.model_copy(update={"streaming_model": checked_streaming_model(model)})
     run_worker(settings, ready_file=ready_file)
+
+
+def checked_streaming_model(model: str) -> str:
+    """`model` if it is a streaming model a worker can serve without a saved version, else a usage error that says
+    how to serve it (`worker --model` and `bench pipeline --model` share this check)."""
+    from typing import get_args
+
+    streaming = get_args(Settings.model_fields["streaming_model"].annotation)
+    if model not in streaming:
+        raise typer.BadParameter(f"{model!r} does not learn from the stream; choose one of {', '.join(streaming)}, "
+                                 f"or save it with `streamrec train --model {model} --out DIR` and serve DIR "
+                                 "(STREAMREC_MODEL_DIR, or `bench pipeline --model-dir DIR`)", param_hint="--model")
+    return model
 
 
 def simulate(
