@@ -437,9 +437,6 @@ class RecommendationWorker:
     def close(self) -> None:
         """Flush what is in flight and leave the group (its partitions move at once); write where the batches'
         time went to `settings.stage_report`, if set (`streamrec bench pipeline` reads it)."""
-        if self.settings.stage_report is not None:
-            served = self.pipeline.source.current().name
-            self.pipeline.stages.write(self.settings.stage_report, self.pipeline.stats.events, served)
         try:
             if self.producer is not None:
                 self.producer.flush(timeout=10)
@@ -449,3 +446,6 @@ class RecommendationWorker:
             self.consumer.close()
             if self.producer is not None:
                 self.producer.close(timeout=5)
+            if self.settings.stage_report is not None:  # after the last flush: the report is whole when it appears
+                served = self.pipeline.source.current().name
+                self.pipeline.stages.write(self.settings.stage_report, self.pipeline.stats.events, served)
