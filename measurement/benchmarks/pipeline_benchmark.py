@@ -255,22 +255,34 @@ def _pipeline_phase(
         collector.stop.set()
         _stop(worker_processes)
         for path in reports:
-            print_stages(path)
+            show_stages(path, out_dir)
 
 
-def print_stages(path: Path) -> None:
-    """One worker's stage report (written when it stops) as a table: where its batches' time went."""
+def stage_result(report: dict, name: str) -> BenchmarkResult:
+    """One worker's stage report (written when it stops) as a table: where its batches' time went, each loop
+    stage's share of the loop's time (the hybrid's own stages, `recommend: ...`, are parts of `recommend`)."""
+    stages = report["stages"]
+    total = sum(s["seconds"] for stage, s in stages.items() if not stage.startswith("recommend: ")) or 1.0
+    rows = {stage: {"seconds": s["seconds"], "calls": s["calls"], "per call": s["ms_per_call"],
+                    "per event": s["us_per_event"], "share": 100 * s["seconds"] / total}
+            for stage, s in stages.items()}
+    return BenchmarkResult(
+        title=f"where the batches' time went ({name})", row_label="stage", rows=rows,
+        units={"seconds": "s", "calls": "count", "per call": "ms", "per event": "us", "share": "% of the loop"},
+        digits={"seconds": 3, "per call": 3, "per event": 1, "share": 1},
+        info={"served model": report["served"], "events": report["events"],
+              "share": "of the loop's stages; 'recommend: ...' rows are inside 'recommend'"},
+    )
+
+
+def show_stages(path: Path, out_dir: Path) -> None:
+    """Print a worker's stage table and write it beside the bench's (md, csv, json, png)."""
     if not path.exists():
         print(f"(no stage report at {path}: the worker did not stop cleanly)")
         return
-    report = json.loads(path.read_text())
-    total = sum(s["seconds"] for name, s in report["stages"].items() if not name.startswith("recommend: ")) or 1.0
-    print(f"\nwhere the batches' time went, {path.name} (served: {report['served']}, {report['events']} events)\n")
-    print("| stage | seconds | calls | ms per call | us per event | share |")
-    print("|---|---|---|---|---|---|")
-    for name, s in report["stages"].items():
-        print(f"| {name} | {s['seconds']:.3f} | {s['calls']} | {s['ms_per_call']:.3f} | {s['us_per_event']:.1f} "
-              f"| {100 * s['seconds'] / total:.1f}% |")
+    result = stage_result(json.loads(path.read_text()), path.stem)
+    write_report(result, out_dir, f"{path.stem}-table")
+    print("\n" + render_markdown(result))
 
 
 def _phase(

@@ -49,3 +49,36 @@ def test_a_worker_writes_where_its_batches_time_went_when_it_stops(tmp_path):
     report = json.loads((tmp_path / "stages.json").read_text())
     assert report["served"] == "session-knn-stream" and report["events"] == 40
     assert report["stages"]["redis apply"]["calls"] == 1
+
+
+def test_the_bench_writes_a_workers_stages_as_a_table_with_each_loop_stages_share(tmp_path):
+    from measurement.benchmarks.pipeline_benchmark import show_stages
+
+    times = StageTimes()
+    times.seconds.update({"poll": 1.0, "recommend": 3.0, "recommend: ranker": 2.0})
+    times.calls.update({"poll": 10, "recommend": 10, "recommend: ranker": 10})
+    times.write(tmp_path / "stages-alo-0.json", events=1000, served="hybrid")
+    show_stages(tmp_path / "stages-alo-0.json", tmp_path)
+    table = json.loads((tmp_path / "stages-alo-0-table.json").read_text())
+    rows = table["rows"]
+    assert rows["recommend"]["share"] == 75.0 and rows["poll"]["share"] == 25.0  # of the loop: 1 + 3 seconds
+    assert rows["recommend: ranker"]["share"] == 50.0  # a part of recommend, not a fourth stage of the loop
+    assert rows["recommend: ranker"]["per call"] == 200.0 and rows["poll"]["per event"] == 1000.0
+    assert table["info"]["served model"] == "hybrid"
+    assert "| stage | seconds (s) | calls |" in (tmp_path / "stages-alo-0-table.md").read_text()
+
+
+def test_worker_and_bench_refuse_a_model_that_does_not_learn_from_the_stream_alike():
+    import pytest
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import app
+    from cli.pipeline import checked_streaming_model
+
+    assert checked_streaming_model("session-knn-stream") == "session-knn-stream"
+    with pytest.raises(typer.BadParameter, match="streamrec train --model hybrid --out DIR"):
+        checked_streaming_model("hybrid")
+    for command in (["worker", "--model", "hybrid"], ["bench", "pipeline", "--model", "hybrid"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2 and "does not learn from the stream" in result.output, command
