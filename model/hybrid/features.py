@@ -32,50 +32,108 @@ def feature_names(sources: Sequence[str]) -> list[str]:
 
 def candidate_features(candidates: CandidateSet, sources: Sequence[str], stats: ItemStats) -> np.ndarray:
     """A (candidates x features) float32 matrix in `feature_names(sources)` order."""
-    request, context = candidates.request, candidates.request.context
-    n, width = len(candidates.items), 3 * len(sources)
+    return batch_features([candidates], sources, stats)[0]
+
+
+def batch_features(sets: Sequence[CandidateSet], sources: Sequence[str], stats: ItemStats) -> list[np.ndarray]:
+    """Every set's (candidates x features) matrix, built as one (all candidates x features) array column by column
+    (one dictionary read per candidate and statistic, the arithmetic in NumPy); each returned matrix is a view of
+    its rows, so a ranker can score the whole batch in one call on `np.concatenate` or on the base array."""
+    sizes = [len(s.items) for s in sets]
+    n, width = sum(sizes), 3 * len(sources)
     out = np.zeros((n, width + len(ITEM_FEATURES)), dtype=np.float32)
+    starts = np.cumsum([0, *sizes])
     if n == 0:
-        return out
+        return [out[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     column = {s: 3 * j for j, s in enumerate(sources)}
-    for row, hits in enumerate(candidates.hits):
-        for name, hit in hits.items():
-            c = column[name]
-            out[row, c] = 1.0
-            out[row, c + 1] = 1.0 / (1 + hit.rank)
-            out[row, c + 2] = hit.score / hit.top_score if hit.top_score > 0 and hit.score > 0 else 0.0
-    now = max(request.now_ms, 0)
+    rows, columns, ranks, relative = [], [], [], []
+    items: list[str] = []
+    for first, candidates in zip(starts[:-1], sets, strict=True):
+        items.extend(candidates.items)
+        for row, hits in enumerate(candidates.hits, start=int(first)):
+            for name, hit in hits.items():
+                rows.append(row)
+                columns.append(column[name])
+                ranks.append(hit.rank)
+                relative.append(hit.score / hit.top_score if hit.top_score > 0 and hit.score > 0 else 0.0)
+    rows_at, columns_at = np.asarray(rows, np.int64), np.asarray(columns, np.int64)
+    out[rows_at, columns_at] = 1.0
+    out[rows_at, columns_at + 1] = 1.0 / (1.0 + np.asarray(ranks, np.float64))
+    out[rows_at, columns_at + 2] = relative
+    hits_per_row = np.bincount(rows_at, minlength=n)
+
+    # Per trigger, repeated over its candidates.
+    per_set = [_trigger_columns(s, stats) for s in sets]
+    now = np.repeat([p[0] for p in per_set], sizes).astype(np.float64)
+    session = np.repeat(np.asarray([p[1] for p in per_set], np.float64).reshape(-1, 4), sizes, axis=0)
+    price_mean = np.repeat([p[2] for p in per_set], sizes).astype(np.float64)
+
+    # Per item: one read of each statistic.
+    recent = [stats.recent.get(item) for item in items]
+    recent_count = np.array([r[0] if r else 0.0 for r in recent])
+    recent_as_of = np.array([r[1] if r else 0 for r in recent], np.float64)
+    recent_as_of = np.where([r is None for r in recent], now, recent_as_of)
+    first = np.array([stats.first_seen_ms.get(item, np.nan) for item in items], np.float64)
+    price = np.array([stats.price.get(item, np.nan) for item in items], np.float64)
+    category = [stats.category.get(item) for item in items]
+
+    # Per item in its trigger's session (dictionaries of the trigger, read per candidate).
+    in_session = np.zeros(n)
+    recency = np.zeros(n)
+    is_trigger = np.zeros(n)
+    share = np.zeros(n)
+    same_category = np.zeros(n)
+    for first_row, candidates, (_, _, _, position, categories, total, trigger, trigger_category) in zip(
+            starts[:-1], sets, per_set, strict=True):
+        for row, item in enumerate(candidates.items, start=int(first_row)):
+            at = position.get(item)
+            if at is not None:
+                in_session[row] = 1.0
+                recency[row] = 1.0 / (1 + at)
+            if item == trigger:
+                is_trigger[row] = 1.0
+            own = category[row]
+            if own:
+                share[row] = categories.get(own, 0) / total
+            if own is not None and own == trigger_category:
+                same_category[row] = 1.0
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        age_hours = np.maximum(0.0, now - first) / 3600_000
+        decayed = recent_count * 0.5 ** (np.maximum(0.0, now - recent_as_of) / stats.half_life_ms)
+        price_ratio = np.clip(np.log(price / price_mean), -3, 3)
+    known_price = ~np.isnan(price)
+    base = width
+    out[:, base + 0] = np.log1p([stats.total.get(item, 0.0) for item in items])
+    out[:, base + 1] = np.log1p(decayed)
+    out[:, base + 2] = np.where(np.isnan(first), 0.0, np.log1p(np.nan_to_num(age_hours)))
+    out[:, base + 3] = known_price
+    out[:, base + 4] = in_session
+    out[:, base + 5] = recency
+    out[:, base + 6] = is_trigger
+    out[:, base + 7] = share
+    out[:, base + 8] = same_category
+    out[:, base + 9] = np.where(known_price & (price_mean > 0), np.nan_to_num(price_ratio), 0.0)
+    out[:, base + 10: base + 14] = session
+    out[:, base + 14] = hits_per_row
+    return [out[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+
+def _trigger_columns(candidates: CandidateSet, stats: ItemStats) -> tuple:
+    """One trigger's figures: its time, session context columns, mean price (NaN: none), the session's first
+    position of each item, its category counts and their total, its trigger item and that item's category."""
+    request, context = candidates.request, candidates.request.context
     recent = list(context.recent_items) if context else []
-    position = {}
+    position: dict[str, int] = {}
     for p, item in enumerate(recent):
         position.setdefault(item, p)
     categories = dict(context.categories) if context else {}
-    category_total = sum(categories.values()) or 1
-    trigger_category = stats.category.get(request.trigger_item or "")
-    price_mean = context.price_mean if context and context.price_mean else None
     session = (
         math.log1p(context.page_views) if context else 0.0,
         math.log1p(context.session_seconds) if context else 0.0,
         math.log1p(len(recent)),
         math.log1p(len(context.user_recent_items)) if context else 0.0,
     )
-    base = width
-    for row, item in enumerate(candidates.items):
-        category = stats.category.get(item)
-        price = stats.price.get(item)
-        first = stats.first_seen_ms.get(item)
-        out[row, base:] = (
-            math.log1p(stats.total.get(item, 0.0)),
-            math.log1p(stats.recent_count(item, now)),
-            math.log1p(max(0, now - first) / 3600_000) if first is not None else 0.0,
-            1.0 if price is not None else 0.0,
-            1.0 if item in position else 0.0,
-            1.0 / (1 + position[item]) if item in position else 0.0,
-            1.0 if item == request.trigger_item else 0.0,
-            categories.get(category, 0) / category_total if category else 0.0,
-            1.0 if category is not None and category == trigger_category else 0.0,
-            float(np.clip(math.log(price / price_mean), -3, 3)) if price and price_mean else 0.0,
-            *session,
-            float(len(candidates.hits[row])),
-        )
-    return out
+    price_mean = context.price_mean if context and context.price_mean else np.nan
+    return (max(request.now_ms, 0), session, price_mean, position, categories, sum(categories.values()) or 1,
+            request.trigger_item, stats.category.get(request.trigger_item or ""))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from model.hybrid.candidates import CandidateSet, gather, reciprocal_rank_order
-from model.hybrid.features import candidate_features, feature_names
+from model.hybrid.features import batch_features, feature_names
 from model.hybrid.item_stats import ItemStats
 from model.hybrid.ranker import ListwiseRanker
 from model.recommender import RecommendationRequest, Recommender, ScoredItem, WithFallback
@@ -73,7 +73,7 @@ class HybridRecommender(Recommender):
         sets = gather(requests, self.sources, self.depth, self.max_candidates)
         names = list(self.sources)
         with timed("recommend: features"):
-            return [Featured(s, candidate_features(s, names, self.stats)) for s in sets]
+            return [Featured(s, f) for s, f in zip(sets, batch_features(sets, names, self.stats), strict=True)]
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]
@@ -87,28 +87,33 @@ class HybridRecommender(Recommender):
         out: list[list[ScoredItem]] = [[] for _ in requests]
         featured_sets = self.candidates([requests[j] for j in products])
         with timed("recommend: ranker"):
-            for j, featured in zip(products, featured_sets, strict=True):
-                out[j] = self._rank(featured)
+            for j, featured, scores in zip(products, featured_sets, self._scores(featured_sets), strict=True):
+                out[j] = ranked(featured.candidates.items, scores, featured.candidates.request.k)
         others = [j for j, r in enumerate(requests) if r.kind != PRODUCT]
         if others and self.fallback is not None:
             for j, answer in zip(others, self.fallback.recommend_batch([requests[j] for j in others]), strict=True):
                 out[j] = answer
         return out
 
-    def _rank(self, featured: Featured) -> list[ScoredItem]:
-        items = featured.candidates.items
-        if not items:
-            return []
+    def _scores(self, featured_sets: Sequence[Featured]) -> list[np.ndarray]:
+        """Each set's score per candidate: the ranker's, in one call over all the batch's candidates (the network
+        scores a candidate from its own row, so no padding is needed), else reciprocal-rank fusion."""
         if self.ranker is None:
-            scores = np.asarray(reciprocal_rank_order(featured.candidates))
-        else:
-            scores = self.ranker.scores(featured.features)
-        return ranked(items, scores, featured.candidates.request.k)
+            return [np.asarray(reciprocal_rank_order(f.candidates), np.float64) for f in featured_sets]
+        if not featured_sets:
+            return []
+        scores = self.ranker.scores(np.concatenate([f.features for f in featured_sets]))
+        return np.split(scores, np.cumsum([len(f.candidates.items) for f in featured_sets])[:-1])
 
 
 def ranked(items: Sequence[str], scores: np.ndarray, k: int) -> list[ScoredItem]:
     """The `k` best items by score (ties by item id), the one ordering serving and the example log share."""
-    order = sorted(range(len(items)), key=lambda j: (-scores[j], items[j]))
+    if len(items) > 4 * k:  # only those tied with or above the k-th best need the full ordering
+        kth = np.partition(-np.asarray(scores), k - 1)[k - 1] if k > 0 else np.inf
+        keep = np.flatnonzero(-np.asarray(scores) <= kth)
+    else:
+        keep = range(len(items))
+    order = sorted(keep, key=lambda j: (-scores[j], items[j]))
     return [ScoredItem(items[j], float(scores[j])) for j in order[:k]]
 
 

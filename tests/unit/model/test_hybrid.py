@@ -171,3 +171,51 @@ def test_a_frame_goes_back_to_the_events_it_came_from():
     assert [(e.event_id, e.type) for e in back] == [(e.event_id, e.type) for e in events]
     assert back[1].price == 3.5 and back[1].category == "c" and back[2].item_id is None
     assert back[3].brand == "b" and back[5].tool_id == "t"
+
+
+def test_a_batch_of_triggers_is_featured_as_each_alone_and_unknowns_read_as_zero():
+    from model.hybrid.features import batch_features
+
+    stats = _stats()
+    sources = {"one": Fixed(["a", "new", "b", "c"]), "two": Fixed(["c", "a"])}
+    bare = RecommendationRequest("v", 3, now_ms=3_600_000 * 5, trigger_item="new")  # no session context
+    requests = [_request(recent=("b", "a")), bare, _request(recent=("c",), trigger="c", now_ms=0)]
+    sets = gather(requests, sources, depth=5, max_candidates=10)
+    together = batch_features(sets, list(sources), stats)
+    for matrix, one in zip(together, sets, strict=True):
+        assert np.array_equal(matrix, candidate_features(one, list(sources), stats))
+    names = feature_names(list(sources))
+    row = {item: dict(zip(names, together[1][j], strict=True)) for j, item in enumerate(sets[1].items)}
+    assert row["new"]["log_popularity"] == 0 and row["new"]["log_age_hours"] == 0
+    assert row["new"]["price_known"] == 0 and row["new"]["log_price_over_session_mean"] == 0
+    assert row["new"]["is_trigger_item"] == 1 and row["a"]["log_page_views"] == 0
+    # "a" was seen once at 0 h: five hours later its recent count has halved five times
+    assert row["a"]["log_recent_popularity"] == pytest.approx(np.log1p(0.5**5), abs=1e-6)
+    assert row["a"]["log_age_hours"] == pytest.approx(np.log1p(5.0), abs=1e-6)
+    early = {item: dict(zip(names, together[2][j], strict=True)) for j, item in enumerate(sets[2].items)}
+    assert early["c"]["log_age_hours"] == 0  # the trigger precedes the item's first sighting: no negative age
+    assert early["a"]["log_recent_popularity"] == pytest.approx(np.log1p(1.0), abs=1e-6)  # never projected back
+    assert batch_features([], list(sources), stats) == []
+
+
+def test_the_ranker_scores_a_whole_batch_in_one_call_and_orders_as_one_request_at_a_time():
+    from model.hybrid.recommender import ranked
+
+    class CountingRanker:
+        calls = 0
+
+        def scores(self, features):
+            CountingRanker.calls += 1
+            return features[:, 0] * 3 - features[:, -1] + features[:, 4]
+
+    hybrid = HybridRecommender({"one": Fixed(["a", "b", "c", "d"]), "two": Fixed(["d", "c"])}, _stats(),
+                               CountingRanker())
+    requests = [_request(recent=("b", "a")), _request(recent=("c",), trigger="c"), _request(exclude=frozenset("a"))]
+    batch = hybrid.recommend_batch(requests)
+    assert CountingRanker.calls == 1
+    assert batch == [hybrid.recommend(r) for r in requests]
+    # the partial sort gives the full sort's top k, ties broken by item id
+    items = [f"i{j:03d}" for j in range(200)]
+    scores = np.array([float(j % 7) for j in range(200)])
+    full = sorted(range(200), key=lambda j: (-scores[j], items[j]))[:5]
+    assert [s.item_id for s in ranked(items, scores, 5)] == [items[j] for j in full]
