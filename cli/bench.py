@@ -52,6 +52,8 @@ def bench_pipeline(
         None, "--model-dir", help="Serve the newest model saved here (`streamrec train --model hybrid --out DIR`); "
                                   "default: STREAMREC_MODEL_DIR",
     ),
+    profile: bool = typer.Option(False, "--profile", help="Sample each worker with py-spy while the events flow "
+                                                          "and print where its CPU went (needs ptrace rights)"),
 ) -> None:
     """Drive the live pipeline and report throughput and latency percentiles beside the broker's floor."""
     from cli.pipeline import checked_streaming_model
@@ -63,7 +65,7 @@ def bench_pipeline(
         raise typer.BadParameter(f"unknown delivery mode {unknown}: use at-least-once and/or exactly-once")
     if model is not None:
         model = checked_streaming_model(model)
-    run_benchmark(served_settings(Settings(), model, model_dir), events, rate, workers, out, modes)
+    run_benchmark(served_settings(Settings(), model, model_dir), events, rate, workers, out, modes, profile)
 
 
 @bench_app.command("group")

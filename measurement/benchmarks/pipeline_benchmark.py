@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from consumers.worker.triggers import expected_trigger_ids
 from measurement.benchmarks.latency import LATENCY_COLUMNS, latency_figures
+from measurement.benchmarks.profiling import profile_result, start_profiles, stop_profiles
 from measurement.report import BenchmarkResult, render_markdown, write_report
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.live_simulation import live_copies
@@ -167,9 +168,10 @@ def served_settings(settings: Settings, model: str | None = None, model_dir: Pat
 
 def run_benchmark(
     settings: Settings, n_events: int, rate: float | None, workers: int, out_dir: Path,
-    deliveries: tuple[str, ...] = ("at-least-once",),
+    deliveries: tuple[str, ...] = ("at-least-once",), profile: bool = False,
 ) -> BenchmarkResult:
-    """The broker's floor, then the pipeline once per delivery mode, on the same events in one run."""
+    """The broker's floor, then the pipeline once per delivery mode, on the same events in one run (with
+    `profile`, py-spy samples each worker while the events flow: `measurement.benchmarks.profiling`)."""
     from model.serving import served_model_name
 
     rate = rate or None
@@ -216,7 +218,7 @@ def run_benchmark(
             catalogue = SessionCooccurrenceRecommender(client, mode.key_prefix)
             catalogue.seed_catalogue(PRODUCT, world.product_ids)
             catalogue.seed_catalogue(TOOL, world.tool_ids)
-            results.append(_pipeline_phase(mode, world, events, rate, workers, out_dir))
+            results.append(_pipeline_phase(mode, world, events, rate, workers, out_dir, profile))
     finally:
         for mode in modes:
             SessionStore(client, mode).delete_namespace()
@@ -233,7 +235,8 @@ def _mode_settings(bench: Settings, run: str, delivery: str) -> Settings:
 
 
 def _pipeline_phase(
-    mode: Settings, world, events: list[Event], rate: float | None, workers: int, out_dir: Path
+    mode: Settings, world, events: list[Event], rate: float | None, workers: int, out_dir: Path,
+    profile: bool = False,
 ) -> PhaseResult:
     tag = mode.delivery
     reports = [out_dir / f"stages-{tag}-{i}.json" for i in range(workers)]
@@ -247,8 +250,17 @@ def _pipeline_phase(
         _warm_up(mode, mode.events_topic, collector, lambda: TaskCompleted(
             user_id="bench-probe", session_id="probe", tool_id=world.tool_ids[next(probe_tools) % 3]))
         expected = expected_trigger_ids(events, mode)
-        started = _send(mode, mode.events_topic, events, rate, f"pipeline {tag}")
-        collector.wait_for(expected, 300, idle_s=10)
+        profiles = [out_dir / f"profile-{tag}-{i}.txt" for i in range(workers)]
+        samplers = start_profiles([p.pid for p in worker_processes], profiles) if profile else []
+        try:
+            started = _send(mode, mode.events_topic, events, rate, f"pipeline {tag}")
+            collector.wait_for(expected, 300, idle_s=10)
+        finally:
+            stop_profiles(samplers)
+        for path in profiles if profile else []:
+            table = profile_result(path)
+            write_report(table, out_dir, f"{path.stem}-table")
+            print("\n" + render_markdown(table))
         name = f"pipeline ({workers} worker{'s' if workers > 1 else ''}, {tag})"
         return _phase(name, events, expected, collector, started)
     finally:
