@@ -11,11 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from model.recommender import RecommendationRequest, Recommender
+import numpy as np
+
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.stage_timing import timed
 
 
-class Hit(NamedTuple):  # a tuple: made for every candidate of every source (a frozen dataclass cost 3x as much)
+class Hit(NamedTuple):
     rank: int  # 0-based position in the source's list
     score: float
     top_score: float  # the source's best score for this trigger (scores are compared within a list only)
@@ -23,51 +25,85 @@ class Hit(NamedTuple):  # a tuple: made for every candidate of every source (a f
 
 @dataclass
 class CandidateSet:
-    """One trigger's candidates (first-seen order over the sources) and, per candidate, its hits by source."""
+    """One trigger's candidates (first-seen order over the sources) and, per source, columns over them: the
+    candidate's rank in that source's list (-1: not in it) and its score there (0: not in it), and the source's
+    best score for the trigger. Columns, not an object per hit: serving makes some 50,000 hits per batch."""
 
     request: RecommendationRequest
     items: list[str]
-    hits: list[dict[str, Hit]]
+    ranks: dict[str, np.ndarray]  # source -> int32 per candidate
+    scores: dict[str, np.ndarray]  # source -> float64 per candidate
+    top_scores: dict[str, float]
+
+    @property
+    def hits(self) -> list[dict[str, Hit]]:
+        """Per candidate, its hits by source (for reading and tests; serving uses the columns)."""
+        out: list[dict[str, Hit]] = [{} for _ in self.items]
+        for name, ranks in self.ranks.items():
+            for row in np.flatnonzero(ranks >= 0):
+                out[row][name] = Hit(int(ranks[row]), float(self.scores[name][row]), self.top_scores[name])
+        return out
+
+    def fused(self) -> np.ndarray:
+        """Reciprocal-rank fusion per candidate (k = 60, as Cormack et al.)."""
+        total = np.zeros(len(self.items))
+        for ranks in self.ranks.values():
+            total += np.where(ranks >= 0, 1.0 / (60.0 + ranks), 0.0)
+        return total
 
 
 def gather(requests: Sequence[RecommendationRequest], sources: Mapping[str, Recommender], depth: int,
            max_candidates: int) -> list[CandidateSet]:
-    """Per request: the union of the sources' top-`depth`, at most `max_candidates` (best reciprocal-rank sum kept)."""
+    """Per request: the union of the sources' top-`depth`, at most `max_candidates` (best reciprocal-rank sum kept,
+    ties in first-seen order)."""
     asked = [replace(r, k=depth) for r in requests]
     answers = {}
     for name, source in sources.items():
         with timed(f"recommend: source {name}"):
             answers[name] = source.recommend_batch(asked)
-    sets: list[CandidateSet] = []
-    for j, request in enumerate(requests):
-        by_item: dict[str, dict[str, Hit]] = {}
-        fused: dict[str, float] = {}  # reciprocal-rank fusion, summed as the hits come (`_fused` of each item)
-        exclude = request.exclude
-        for name in sources:
-            ranked = answers[name][j]
-            top = ranked[0].score if ranked else 0.0
-            for rank, scored in enumerate(ranked):
-                item = scored.item_id
-                if item in exclude:
-                    continue
-                hits = by_item.get(item)
-                if hits is None:
-                    by_item[item] = {name: Hit(rank, scored.score, top)}
-                    fused[item] = 1.0 / (60 + rank)
-                elif name not in hits:  # a source's first listing of an item is its rank
-                    hits[name] = Hit(rank, scored.score, top)
-                    fused[item] += 1.0 / (60 + rank)
-        items = list(by_item)
-        if len(items) > max_candidates:
-            items = sorted(items, key=lambda i: -fused[i])[:max_candidates]
-        sets.append(CandidateSet(request, items, [by_item[i] for i in items]))
-    return sets
+    return [_union(request, {name: answers[name][j] for name in sources}, max_candidates)
+            for j, request in enumerate(requests)]
+
+
+def _union(request: RecommendationRequest, lists: Mapping[str, Sequence[ScoredItem]],
+           max_candidates: int) -> CandidateSet:
+    exclude = request.exclude
+    index: dict[str, int] = {}
+    columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    tops: dict[str, float] = {}
+    for name, ranked in lists.items():
+        tops[name] = ranked[0].score if ranked else 0.0
+        rows, ranks, scores = [], [], []
+        seen: set[int] = set()
+        for rank, scored in enumerate(ranked):
+            item = scored.item_id
+            if item in exclude:
+                continue
+            row = index.setdefault(item, len(index))
+            if row in seen:  # a source's first listing of an item is its rank
+                continue
+            seen.add(row)
+            rows.append(row)
+            ranks.append(rank)
+            scores.append(scored.score)
+        columns[name] = (rows, ranks, scores)
+    n = len(index)
+    rank_columns: dict[str, np.ndarray] = {}
+    score_columns: dict[str, np.ndarray] = {}
+    for name, (rows, ranks, scores) in columns.items():
+        rank_column = np.full(n, -1, np.int32)
+        score_column = np.zeros(n)
+        rank_column[rows] = ranks
+        score_column[rows] = scores
+        rank_columns[name], score_columns[name] = rank_column, score_column
+    found = CandidateSet(request, list(index), rank_columns, score_columns, tops)
+    if n > max_candidates:
+        keep = np.argsort(-found.fused(), kind="stable")[:max_candidates]  # best first, ties in first-seen order
+        found = CandidateSet(request, [found.items[j] for j in keep], {k: v[keep] for k, v in rank_columns.items()},
+                             {k: v[keep] for k, v in score_columns.items()}, tops)
+    return found
 
 
 def reciprocal_rank_order(candidates: CandidateSet) -> list[float]:
     """The untrained blend: reciprocal-rank fusion (k = 60, as Cormack et al.), one score per candidate."""
-    return [_fused(hits) for hits in candidates.hits]
-
-
-def _fused(hits: dict[str, Hit]) -> float:
-    return sum(1.0 / (60 + h.rank) for h in hits.values())
+    return candidates.fused().tolist()

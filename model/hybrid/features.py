@@ -45,22 +45,18 @@ def batch_features(sets: Sequence[CandidateSet], sources: Sequence[str], stats: 
     starts = np.cumsum([0, *sizes])
     if n == 0:
         return [out[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
-    column = {s: 3 * j for j, s in enumerate(sources)}
-    rows, columns, ranks, relative = [], [], [], []
-    items: list[str] = []
-    for first, candidates in zip(starts[:-1], sets, strict=True):
-        items.extend(candidates.items)
-        for row, hits in enumerate(candidates.hits, start=int(first)):
-            for name, hit in hits.items():
-                rows.append(row)
-                columns.append(column[name])
-                ranks.append(hit.rank)
-                relative.append(hit.score / hit.top_score if hit.top_score > 0 and hit.score > 0 else 0.0)
-    rows_at, columns_at = np.asarray(rows, np.int64), np.asarray(columns, np.int64)
-    out[rows_at, columns_at] = 1.0
-    out[rows_at, columns_at + 1] = 1.0 / (1.0 + np.asarray(ranks, np.float64))
-    out[rows_at, columns_at + 2] = relative
-    hits_per_row = np.bincount(rows_at, minlength=n)
+    items: list[str] = [item for candidates in sets for item in candidates.items]
+    hits_per_row = np.zeros(n)
+    for j, name in enumerate(sources):
+        ranks = np.concatenate([s.ranks[name] for s in sets])
+        scores = np.concatenate([s.scores[name] for s in sets])
+        tops = np.repeat([s.top_scores[name] for s in sets], sizes)
+        present = ranks >= 0
+        hits_per_row += present
+        out[:, 3 * j] = present
+        out[:, 3 * j + 1] = np.where(present, 1.0 / (1.0 + np.maximum(ranks, 0)), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, 3 * j + 2] = np.where(present & (tops > 0) & (scores > 0), scores / tops, 0.0)
 
     # Per trigger, repeated over its candidates.
     per_set = [_trigger_columns(s, stats) for s in sets]
