@@ -18,7 +18,7 @@ from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: made by the hundred per trigger per source (half the cost to build)
 class ScoredItem:
     item_id: str
     score: float

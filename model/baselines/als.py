@@ -11,12 +11,13 @@ by one least-squares step, so a user unseen in training still gets collaborative
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, vstack
 from threadpoolctl import threadpool_limits
 
 from model.baselines.popularity import PopularityRecommender
@@ -83,35 +84,59 @@ class AlsRecommender(Recommender):
             seeds += query_history(request.context)
         return tuple(dict.fromkeys(seeds))[: self.history_cap]
 
-    def _user_vector(self, fitted: _KindFactors, request: RecommendationRequest,
-                     seeds: tuple[str, ...]) -> np.ndarray | None:
-        user = fitted.users.get(request.user_id)
-        if not seeds and user is not None:
-            return np.asarray(fitted.model.user_factors[user])
-        row = fitted.row(seeds)
-        if user is not None:  # a returning user: their training items and this session's together
-            row = row + fitted.matrix[user]
-        if row.nnz == 0:
-            return None
-        return np.asarray(fitted.model.recalculate_user(0, row)).ravel()
+    def _user_vectors(self, fitted: _KindFactors, requests: Sequence[RecommendationRequest],
+                      seeds: Sequence[tuple[str, ...]]) -> list[np.ndarray | None]:
+        """Each request's user vector: a known user with no seeds has their learned factors; any other request with
+        items (its seeds, plus a known user's training row) is solved for, all of them in one `recalculate_user`
+        (implicit recomputes YᵀY on every call: once per batch, not once per trigger); None without any item."""
+        vectors: list[np.ndarray | None] = [None] * len(requests)
+        rows, solved = [], []
+        for j, (request, seed) in enumerate(zip(requests, seeds, strict=True)):
+            user = fitted.users.get(request.user_id)
+            if not seed and user is not None:
+                vectors[j] = np.asarray(fitted.model.user_factors[user])
+                continue
+            row = fitted.row(seed)
+            if user is not None:  # a returning user: their training items and this session's together
+                row = row + fitted.matrix[user]
+            if row.nnz:
+                rows.append(row)
+                solved.append(j)
+        if rows:
+            factors = np.asarray(fitted.model.recalculate_user(np.arange(len(rows)), vstack(rows, format="csr")))
+            for j, vector in zip(solved, factors.reshape(len(rows), -1), strict=True):
+                vectors[j] = vector
+        return vectors
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
-        fitted = self.kinds.get(request.kind)
-        seeds = self._seeds(request)
+        return self.recommend_batch([request])[0]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        seeds = [self._seeds(r) for r in requests]
+        vectors: list[np.ndarray | None] = [None] * len(requests)
+        for kind, fitted in self.kinds.items():
+            mine = [j for j, r in enumerate(requests) if r.kind == kind]
+            if mine:
+                found = self._user_vectors(fitted, [requests[j] for j in mine], [seeds[j] for j in mine])
+                for j, vector in zip(mine, found, strict=True):
+                    vectors[j] = vector
+        return [self._ranked(r, seed, vector) for r, seed, vector in zip(requests, seeds, vectors, strict=True)]
+
+    def _ranked(self, request: RecommendationRequest, seeds: tuple[str, ...],
+                vector: np.ndarray | None) -> list[ScoredItem]:
         ranked: list[ScoredItem] = []
-        if fitted is not None:
-            vector = self._user_vector(fitted, request, seeds)
-            if vector is not None:
-                scores = np.asarray(fitted.model.item_factors) @ vector
-                blocked = set(request.exclude) | set(seeds)
-                take = min(len(scores), request.k + len(blocked))
-                top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
-                for i in top[np.argsort(-scores[top], kind="stable")]:
-                    item = fitted.items[i]
-                    if item not in blocked:
-                        ranked.append(ScoredItem(item, float(scores[i])))
-                    if len(ranked) == request.k:
-                        break
+        fitted = self.kinds.get(request.kind)
+        if fitted is not None and vector is not None:
+            scores = np.asarray(fitted.model.item_factors) @ vector
+            blocked = set(request.exclude) | set(seeds)
+            take = min(len(scores), request.k + len(blocked))
+            top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+            for i in top[np.argsort(-scores[top], kind="stable")]:
+                item = fitted.items[i]
+                if item not in blocked:
+                    ranked.append(ScoredItem(item, float(scores[i])))
+                if len(ranked) == request.k:
+                    break
         if len(ranked) < request.k:
             ranked += self._fill(request, ranked, seeds)
         return ranked

@@ -19,7 +19,7 @@ class TrendingRecommender(Recommender):
         self.stats = stats
         self.size = size
         self.refresh_ms = refresh_ms
-        self._top: list[tuple[str, float]] = []
+        self._top: list[ScoredItem] = []
         self._built_at_ms: int | None = None
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
@@ -27,7 +27,8 @@ class TrendingRecommender(Recommender):
             return []
         at = max(request.now_ms, self.stats.now_ms)
         if self._built_at_ms is None or at - self._built_at_ms >= self.refresh_ms:
-            self._top = self.stats.trending(self.size, at)
+            self._top = [ScoredItem(item, score) for item, score in self.stats.trending(self.size, at)]
             self._built_at_ms = at
-        found = [ScoredItem(item, score) for item, score in self._top if item not in request.exclude]
+        exclude = request.exclude
+        found = [scored for scored in self._top if scored.item_id not in exclude]
         return found[: request.k]

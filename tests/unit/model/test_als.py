@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from model.baselines.als import AlsRecommender
 from model.recommender import RecommendationRequest
@@ -61,3 +62,21 @@ def test_a_user_it_knows_nothing_about_gets_popularity_and_scores_stay_ordered()
 def test_similar_items_stay_in_the_block():
     model = _model()
     assert {s.item_id for s in model.similar_items("b0", 3)} <= set(BLOCK_B) - {"b0"}
+
+
+def test_a_batch_is_answered_as_each_request_alone():
+    model = _model()
+    context = SessionContext(user_id="new", session_id="s", recent_items=("a1", "a2"))
+    requests = [
+        RecommendationRequest("u3", 4),  # known user, no session: learned factors
+        RecommendationRequest("new", 4, context=context, trigger_item="a1"),  # solved from the session
+        RecommendationRequest("u20", 4, trigger_item="b0", exclude=frozenset({"b1"})),  # known user + session
+        RecommendationRequest("nobody", 4),  # nothing known: popularity
+        RecommendationRequest("new", 3, kind="tool", trigger_item="t1"),  # a kind ALS was not fitted on
+    ]
+    batch = model.recommend_batch(requests)
+    for request, answer in zip(requests, batch, strict=True):
+        alone = model.recommend(request)
+        assert [s.item_id for s in answer] == [s.item_id for s in alone]
+        assert [s.score for s in answer] == pytest.approx([s.score for s in alone], rel=1e-5)
+    assert all(s.item_id.startswith("a") for s in batch[1][:2]) and "b1" not in {s.item_id for s in batch[2]}
