@@ -13,6 +13,7 @@ from consumers.worker.recommendation_pipeline import RecommendationPipeline
 from consumers.worker.state_recovery import StateRecovery
 from consumers.worker.worker import RecommendationWorker
 from model.serving import make_recommender_source
+from streamrec.compute_threads import limit_compute_threads
 from streamrec.kafka_clients import make_consumer, make_producer, make_transactional_producer
 from streamrec.redis_wait import wait_for_redis
 from streamrec.session_store import SessionStore
@@ -63,6 +64,7 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, _frame: (log.info("signal %d: draining", signum), stop.set()))
+    limit_compute_threads(settings.compute_threads)  # before any model loads
     worker = build_worker(settings, stop=stop)
     if ready_file is not None:
         ready_file.unlink(missing_ok=True)

@@ -175,3 +175,14 @@ def test_a_background_reload_keeps_serving_the_old_model_until_the_new_one_is_re
     release.set()
     source._loading.join(5)
     assert source.current().name == "20260102T000000000Z" and source.reloads == 2
+
+
+def test_serving_traces_its_model_calls_once_whatever_the_batch_size(bundle):
+    """The query tower and the ranker are `tf.function`s with a free batch dimension: batches of 1, 7 and 21
+    triggers reuse one trace (a retrace per new size would cost a compile in the poll loop)."""
+    model = TwoTowerRecommender(bundle, use_ranker=True)
+    requests = _requests(bundle)
+    for size in (1, 7, len(requests), 1):
+        assert all(model.recommend_batch(requests[:size]))
+    assert model.encode._encode.experimental_get_tracing_count() == 1
+    assert model.rank._score.experimental_get_tracing_count() == 1
