@@ -126,6 +126,14 @@ class TwoTowerRecommender(Recommender):
         vocab = len(self.spec.items)
         return self.spec.items.tokens[row] if row < vocab else self.extra_items[row - vocab]
 
+    def _row_ids(self) -> np.ndarray:
+        """Every index row's item id as one object array (rebuilt when items join), read by fancy indexing:
+        a method call per searched row was a quarter of this source's serving time (py-spy)."""
+        size = len(self.spec.items) + len(self.extra_items)
+        if getattr(self, "_ids", None) is None or len(self._ids) != size:
+            self._ids = np.array([*self.spec.items.tokens, *self.extra_items], dtype=object)
+        return self._ids
+
     def _recommend_warm(self, requests: Sequence[RecommendationRequest],
                         contexts: Sequence[SessionContext | None]) -> list[list[ScoredItem]]:
         users = [r.user_id for r in requests]
@@ -135,11 +143,14 @@ class TwoTowerRecommender(Recommender):
         scores, rows = self.index.search(query_with_prior(queries), depth)
 
         kept: list[tuple[np.ndarray, np.ndarray]] = []
+        ids = self._row_ids()
         for request, row_scores, row_ids in zip(requests, scores, rows, strict=True):
             blocked = set(request.exclude)
             if request.trigger_item:
                 blocked.add(request.trigger_item)
-            keep = [j for j, r in enumerate(row_ids) if r > 0 and self._item_id(int(r)) not in blocked]
+            names = ids[np.maximum(row_ids, 0)]  # FAISS pads with -1; row 0 is the vocabulary's unknown item
+            keep = [j for j, (r, name) in enumerate(zip(row_ids, names, strict=True))
+                    if r > 0 and name not in blocked]
             keep = keep[: max(self.candidates, request.k)]
             candidate_rows = row_ids[keep].astype(np.int64)
             kept.append((candidate_rows, row_scores[keep] - self.prior[candidate_rows]))  # q.v, as the ranker learnt
@@ -152,7 +163,8 @@ class TwoTowerRecommender(Recommender):
         out: list[list[ScoredItem]] = []
         for request, (candidate_rows, _), final_scores in zip(requests, kept, final, strict=True):
             order = np.argsort(-final_scores, kind="stable")[: request.k]
-            out.append([ScoredItem(self._item_id(int(candidate_rows[j])), float(final_scores[j])) for j in order])
+            out.append([ScoredItem(name, float(score)) for name, score in
+                        zip(ids[candidate_rows[order]], final_scores[order], strict=True)])
         return out
 
     def rank_candidates(self, requests, contexts, kept) -> list[np.ndarray]:
