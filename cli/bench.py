@@ -106,6 +106,24 @@ def bench_serving(
         _show(benchmark_index(tuple(int(s) for s in index_sizes.split(",")), k=candidates), out, "index_cost")
 
 
+@bench_app.command("catalogue")
+def bench_catalogue(
+    sizes: str = typer.Option("10000,100000,1000000", "--sizes", help="Catalogue sizes, comma-separated"),
+    out: Path = typer.Option(Path("reports/catalogue"), "--out", help="Folder for the table and plot"),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (the report's catalogue.json)"),
+) -> None:
+    """Retrieval by catalogue size: build time, search per trigger and per poll, memory, HNSW recall."""
+    from measurement.benchmarks.catalogue_scaling import benchmark_catalogue
+
+    try:
+        counts = tuple(int(s) for s in sizes.split(",") if s.strip())
+    except ValueError as error:
+        raise typer.BadParameter(f"{sizes!r}: expected comma-separated integers", param_hint="--sizes") from error
+    if not counts or min(counts) < 300:
+        raise typer.BadParameter("sizes must be at least 300 items (a top-200 search)", param_hint="--sizes")
+    _show(benchmark_catalogue(counts), out, "catalogue", as_json)
+
+
 @bench_app.command("session-serving")
 def bench_session_serving(
     model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A saved session model folder"),

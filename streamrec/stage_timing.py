@@ -50,8 +50,13 @@ class StageTimes:
                 for name, seconds in self.seconds.items()}
 
     def write(self, path: Path, events: int, served: str) -> None:
+        """The summary, with the process's peak resident memory (the worker with its model loaded and serving)."""
+        import resource
+
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"served": served, "events": events, "stages": self.summary(events)}, indent=1))
+        path.write_text(json.dumps({"served": served, "events": events, "peak_rss_mb": round(peak_mb, 1),
+                                    "stages": self.summary(events)}, indent=1))
 
 
 _ACTIVE: ContextVar[StageTimes | None] = ContextVar("streamrec_stage_times", default=None)

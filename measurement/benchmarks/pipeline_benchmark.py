@@ -283,6 +283,7 @@ def stage_result(report: dict, name: str) -> BenchmarkResult:
         units={"seconds": "s", "calls": "count", "per call": "ms", "per event": "us", "share": "% of the loop"},
         digits={"seconds": 3, "per call": 3, "per event": 1, "share": 1},
         info={"served model": report["served"], "events": report["events"],
+              "worker peak RSS": f"{report['peak_rss_mb']:,.0f} MB" if "peak_rss_mb" in report else "not recorded",
               "share": "of the loop's stages; 'recommend: ...' rows are inside 'recommend'"},
     )
 

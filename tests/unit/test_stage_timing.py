@@ -49,6 +49,7 @@ def test_a_worker_writes_where_its_batches_time_went_when_it_stops(tmp_path):
     report = json.loads((tmp_path / "stages.json").read_text())
     assert report["served"] == "session-knn-stream" and report["events"] == 40
     assert report["stages"]["redis apply"]["calls"] == 1
+    assert 10 < report["peak_rss_mb"] < 100_000  # this test process's peak, in MB (not kB, not bytes)
 
 
 def test_the_bench_writes_a_workers_stages_as_a_table_with_each_loop_stages_share(tmp_path):
@@ -64,7 +65,7 @@ def test_the_bench_writes_a_workers_stages_as_a_table_with_each_loop_stages_shar
     assert rows["recommend"]["share"] == 75.0 and rows["poll"]["share"] == 25.0  # of the loop: 1 + 3 seconds
     assert rows["recommend: ranker"]["share"] == 50.0  # a part of recommend, not a fourth stage of the loop
     assert rows["recommend: ranker"]["per call"] == 200.0 and rows["poll"]["per event"] == 1000.0
-    assert table["info"]["served model"] == "hybrid"
+    assert table["info"]["served model"] == "hybrid" and table["info"]["worker peak RSS"].endswith(" MB")
     assert "| stage | seconds (s) | calls |" in (tmp_path / "stages-alo-0-table.md").read_text()
 
 
