@@ -186,3 +186,34 @@ def test_serving_traces_its_model_calls_once_whatever_the_batch_size(bundle):
         assert all(model.recommend_batch(requests[:size]))
     assert model.encode._encode.experimental_get_tracing_count() == 1
     assert model.rank._score.experimental_get_tracing_count() == 1
+
+
+def test_a_model_change_settles_the_heap_between_batches_and_the_old_model_is_collected(tmp_path):
+    import gc
+    import weakref
+
+    from model.serving import BundleRecommenderSource
+
+    class Cyclic(_Named):
+        def __init__(self, name: str) -> None:
+            super().__init__(name)
+            self.me = self  # a reference cycle: only the cyclic collector frees it
+            self.state = [{"item": j} for j in range(1000)]
+
+    def publish(name: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+
+    now = [0.0]
+    publish("20260101T000000000Z")
+    source = BundleRecommenderSource(tmp_path, _Named("baseline"), reload_interval_s=10,
+                                     loader=lambda path, fallback: Cyclic(path.name), clock=lambda: now[0])
+    try:
+        first = weakref.ref(source.current())
+        assert gc.get_freeze_count() > 1000  # the served model's objects are frozen: collections skip them
+        publish("20260102T000000000Z")
+        now[0] = 10
+        assert source.current().name == "20260102T000000000Z"
+        assert first() is None  # unfrozen and collected when the new model was settled, not frozen for good
+    finally:
+        gc.unfreeze()
