@@ -23,6 +23,7 @@ class StageTimes:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
+        self.longest: dict[str, float] = defaultdict(float)  # the slowest single call (where a tail comes from)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -30,8 +31,11 @@ class StageTimes:
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.seconds[name] += took
             self.calls[name] += 1
+            if took > self.longest[name]:
+                self.longest[name] = took
 
     @contextmanager
     def active(self) -> Iterator[StageTimes]:
@@ -43,9 +47,11 @@ class StageTimes:
             _ACTIVE.reset(token)
 
     def summary(self, events: int) -> dict[str, dict[str, float]]:
-        """Per stage: seconds, calls, ms per call and microseconds per event (`events` processed in all)."""
+        """Per stage: seconds, calls, ms per call, the longest call (ms) and microseconds per event (`events`
+        processed in all)."""
         return {name: {"seconds": seconds, "calls": self.calls[name],
                        "ms_per_call": 1000 * seconds / self.calls[name] if self.calls[name] else 0.0,
+                       "longest_ms": 1000 * self.longest.get(name, 0.0),
                        "us_per_event": 1e6 * seconds / events if events else 0.0}
                 for name, seconds in self.seconds.items()}
 

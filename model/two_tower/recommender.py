@@ -69,6 +69,9 @@ class TwoTowerRecommender(Recommender):
         log_q = np.asarray(self.spec.item_log_q, dtype=np.float32)
         self.prior = bundle.config.popularity_prior * log_q
         self._new_item_prior = bundle.config.popularity_prior * float(log_q[1:].min()) if len(log_q) > 1 else 0.0
+        # Trace the model calls now, where the model loads (440 ms for the GRU's query tower), not in the first
+        # batch served: a stalled batch queues every event behind it.
+        self._recommend_warm([RecommendationRequest("warm-up", 1, now_ms=0)], [None])
 
     def save(self, folder: Path) -> Path:
         """The bundle as trained (items added while serving are not saved), its manifest last."""

@@ -24,6 +24,7 @@ def test_stages_sum_their_seconds_and_calls_and_nested_code_adds_to_the_active_t
     assert summary["sleep"]["calls"] == 3 and summary["inner"]["calls"] == 3
     assert summary["sleep"]["seconds"] >= 0.045 > summary["inner"]["seconds"] >= 0.015
     assert summary["sleep"]["us_per_event"] == 1e6 * summary["sleep"]["seconds"] / 300
+    assert 15 <= summary["sleep"]["longest_ms"] < 1000 * summary["sleep"]["seconds"]  # one call of three
     assert other.calls["inner"] == 1 and "outside any timer" not in times.seconds
 
 
