@@ -97,6 +97,14 @@ def _session_knn_stream(context: ModelContext) -> Recommender:
     return StreamingSessionKNNRecommender(context.redis, context.key_prefix)
 
 
+def _tool_transitions(context: ModelContext) -> Recommender:
+    from model.baselines.tool_transitions import ToolTransitionRecommender
+
+    if context.redis is None:
+        raise ModelUnavailable("tool-transitions keeps its counts in Redis: no Redis client given")
+    return ToolTransitionRecommender(context.redis, context.key_prefix)
+
+
 # One bundle serves both entries of a history encoder in a run: keyed by the training frame object and the encoder.
 _BUNDLE_CACHE: list[tuple[pd.DataFrame, str, ModelBundle]] = []
 
@@ -151,6 +159,10 @@ for _spec in (
     ModelSpec(
         "session-knn-stream", "V-SKNN over every worker's sessions in Redis, fresh to the event",
         _session_knn_stream, learns_from_stream=True, needs_redis=True,
+    ),
+    ModelSpec(
+        "tool-transitions", "streaming directed tool transitions in Redis (what users used next after a tool)",
+        _tool_transitions, learns_from_stream=True, needs_redis=True,
     ),
     ModelSpec("two-tower", "two-tower retrieval over FAISS (trained before the window)", _two_tower(False)),
     ModelSpec("two-tower-ranker", "two-tower candidates ranked by wide & deep", _two_tower(True)),

@@ -1,0 +1,55 @@
+"""Streaming tool transitions: after a user finishes tool A, which tools did users go on to use next.
+
+Tools are used in sequences (crop, then compress, then convert): what follows what says more than what co-occurs.
+Each finished task adds, for the user's previous distinct tools, a directed count previous -> this tool (1 for
+the tool just before, 1/4 for the one before that, 1/9 for the third), and one to the tool's popularity. A tool
+trigger is answered from the directed lists of the tool just finished and the user's earlier tools (most recent
+first, weighted 1, 1/2, 1/3 ... by the same server-side merge as the co-occurrence model), popularity filling the
+rest; only tool requests are answered. State lives in Redis under its own keys (`next:tool:A`, `tpop:tool`), so it
+runs beside the co-occurrence model in one namespace, and observation is idempotent by event id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from model.recommender import RecommendationRequest, ScoredItem
+from streamrec.events import TOOL, Event, TaskCompleted
+from streamrec.session_store import SessionContext
+
+
+class ToolTransitionRecommender(SessionCooccurrenceRecommender):
+    name = "tool-transitions"
+    version = "1"
+
+    def __init__(self, client, key_prefix: str, window: int = 3, **kwargs) -> None:
+        super().__init__(client, key_prefix, window=window, **kwargs)
+
+    def _pop_key(self, kind: str) -> str:
+        return self.keys.global_key(f"tpop:{kind}")
+
+    def _co_key(self, kind: str, item: str) -> str:
+        return self.keys.global_key(f"next:{kind}:{item}")
+
+    def _increments(self, event: Event, context: SessionContext) -> dict[tuple[str, str], float]:
+        if not isinstance(event, TaskCompleted):
+            return {}
+        tool = event.tool_id
+        used = [m[len(TOOL) + 1:] for m in context.consumed_recent if m.startswith(TOOL + ":")]
+        previous = [t for t in dict.fromkeys(used) if t != tool][: self.window]
+        increments: dict[tuple[str, str], float] = defaultdict(float)
+        increments[(self._pop_key(TOOL), tool)] += 1.0
+        for distance, earlier in enumerate(previous, start=1):
+            increments[(self._co_key(TOOL, earlier), tool)] += 1.0 / distance**2
+        return increments
+
+    def recommend_batch(self, requests):
+        tools = [j for j, r in enumerate(requests) if r.kind == TOOL]
+        out: list[list[ScoredItem]] = [[] for _ in requests]
+        for j, answer in zip(tools, super().recommend_batch([requests[j] for j in tools]), strict=True):
+            out[j] = answer
+        return out
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
