@@ -73,20 +73,16 @@ def _union(request: RecommendationRequest, lists: Mapping[str, Sequence[ScoredIt
     tops: dict[str, float] = {}
     for name, ranked in lists.items():
         tops[name] = ranked[0].score if ranked else 0.0
-        rows, ranks, scores = [], [], []
-        seen: set[int] = set()
-        for rank, scored in enumerate(ranked):
-            item = scored.item_id
-            if item in exclude:
-                continue
-            row = index.setdefault(item, len(index))
-            if row in seen:  # a source's first listing of an item is its rank
-                continue
-            seen.add(row)
-            rows.append(row)
-            ranks.append(rank)
-            scores.append(scored.score)
-        columns[name] = (rows, ranks, scores)
+        listed = [(rank, scored.item_id, scored.score) for rank, scored in enumerate(ranked)
+                  if scored.item_id not in exclude]
+        rows = [index.setdefault(item, len(index)) for _, item, _ in listed]
+        if len(set(rows)) < len(rows):  # a source listed an item twice: its first listing is its rank
+            first: dict[int, int] = {}
+            for at, row in enumerate(rows):
+                first.setdefault(row, at)
+            keep = sorted(first.values())
+            listed, rows = [listed[at] for at in keep], [rows[at] for at in keep]
+        columns[name] = (rows, [rank for rank, _, _ in listed], [score for _, _, score in listed])
     n = len(index)
     rank_columns: dict[str, np.ndarray] = {}
     score_columns: dict[str, np.ndarray] = {}
