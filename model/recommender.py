@@ -14,7 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from streamrec.events import PRODUCT, Event
+from streamrec.events import PRODUCT, TOOL, Event
 from streamrec.session_store import SessionContext
 
 
@@ -102,6 +102,37 @@ class WithFallback(Recommender):
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         self.fallback.observe(events, contexts)
         self.model.observe(events, contexts)
+
+
+class ToolsFrom(Recommender):
+    """Tool requests to `tools` (topped up by `rest` where short), every other request to `rest`; named after
+    `rest`, which it stands in for. Both observe the stream."""
+
+    def __init__(self, tools: Recommender, rest: Recommender) -> None:
+        self.tools = tools
+        self.rest = rest
+        self.name, self.version = rest.name, rest.version
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        tools = [i for i, r in enumerate(requests) if r.kind == TOOL]
+        results: list[list[ScoredItem]] = [[] for _ in requests]
+        for i, answer in zip(tools, self.tools.recommend_batch([requests[i] for i in tools]), strict=True):
+            results[i] = answer
+        left = [i for i, answer in enumerate(results) if len(answer) < requests[i].k]
+        for i, extra in zip(left, self.rest.recommend_batch([requests[i] for i in left]), strict=True):
+            have = {s.item_id for s in results[i]}
+            results[i] = [*results[i], *(s for s in extra if s.item_id not in have)][: requests[i].k]
+        return results
+
+    def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
+        return self.rest.similar_items(item_id, k, kind)
+
+    def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        self.rest.observe(events, contexts)
+        self.tools.observe(events, contexts)
 
 
 class RecommenderSource(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,8 @@ from tqdm import tqdm
 from consumers.worker.event_decoding import decode_event
 from consumers.worker.topic_window import TopicWindowReader, WindowStats
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
+from model.baselines.tool_transitions import ToolTransitionRecommender
+from model.recommender import Recommender
 from streamrec.events import Event, EventDecodeError
 from streamrec.kafka_clients import make_consumer
 from streamrec.notifications import Notification, decode_notification
@@ -76,7 +79,7 @@ class RestoreSummary:
             f"notifications: {self.notifications_read} read, {self.notifications_recorded} recorded, "
             f"{self.notifications_already_recorded} already present, {self.notifications_undecodable} "
             f"undecodable, {nw.skipped_older if nw else 0} older than since",
-            "streaming model (g: co-occurrence and popularity): "
+            "streaming models (g: co-occurrence, popularity and tool transitions): "
             + ("rebuilt from the applied events" if self.model_rebuilt else "not rebuilt (--no-model)"),
         ]
 
@@ -93,7 +96,9 @@ def restore_state(
     client = settings.redis_client()
     client.ping()  # fail fast with a clear error when Redis is not there
     store = SessionStore(client, settings)
-    model = SessionCooccurrenceRecommender(client, settings.key_prefix) if rebuild_model else None
+    # The streaming models whose counts Redis lost with it (session-kNN's index is rebuilt by its own observe too).
+    models = [SessionCooccurrenceRecommender(client, settings.key_prefix),
+              ToolTransitionRecommender(client, settings.key_prefix)] if rebuild_model else []
     summary = RestoreSummary(since=since.isoformat(), model_rebuilt=rebuild_model)
     since_ms = int(since.timestamp() * 1000)
     # A record stamped later than this was received after the restore began (the event-time policy refuses
@@ -105,7 +110,7 @@ def restore_state(
         consumer = make_consumer(settings, None, "streamrec-restore", allow_auto_create_topics=False)
         return TopicWindowReader(consumer, topic, since_ms, fence_ms, batch_size, idle_s)
 
-    _restore_events(reader(settings.events_topic), store, model, settings, summary, progress)
+    _restore_events(reader(settings.events_topic), store, models, settings, summary, progress)
     summary.seconds = time.monotonic() - started
     summary.events_per_s = summary.events_read / summary.seconds if summary.seconds else 0.0
     _restore_notifications(reader(settings.notifications_topic), store, summary, progress)
@@ -116,7 +121,7 @@ def restore_state(
 def _restore_events(
     events: TopicWindowReader,
     store: SessionStore,
-    model: SessionCooccurrenceRecommender | None,
+    models: Sequence[Recommender],
     settings: Settings,
     summary: RestoreSummary,
     progress: bool,
@@ -138,8 +143,8 @@ def _restore_events(
                         continue
                     decoded.append(event)
                 contexts = store.apply_batch(decoded)
-                if model is not None:
-                    model.observe(decoded, contexts)  # counts each event id once, so a second restore adds nothing
+                for model in models:  # each counts an event id once, so a second restore adds nothing
+                    model.observe(decoded, contexts)
                 duplicates = sum(c.duplicate for c in contexts)
                 summary.events_read += len(records)
                 summary.events_duplicate += duplicates

@@ -17,7 +17,7 @@ from model.hybrid.candidates import CandidateSet, gather, reciprocal_rank_order
 from model.hybrid.features import batch_features, feature_names
 from model.hybrid.item_stats import ItemStats
 from model.hybrid.ranker import ListwiseRanker
-from model.recommender import RecommendationRequest, Recommender, ScoredItem, WithFallback
+from model.recommender import RecommendationRequest, Recommender, ScoredItem, ToolsFrom, WithFallback
 from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
 from streamrec.stage_timing import timed
@@ -118,9 +118,11 @@ def ranked(items: Sequence[str], scores: np.ndarray, k: int) -> list[ScoredItem]
 
 
 def _parts(recommender: Recommender | None) -> list[Recommender]:
-    """`recommender` and, through `WithFallback`s, every recommender it delegates to."""
+    """`recommender` and, through `WithFallback`s and `ToolsFrom`s, every recommender it delegates to."""
     if recommender is None:
         return []
     if isinstance(recommender, WithFallback):
         return [recommender, *_parts(recommender.model), *_parts(recommender.fallback)]
+    if isinstance(recommender, ToolsFrom):
+        return [recommender, *_parts(recommender.tools), *_parts(recommender.rest)]
     return [recommender]

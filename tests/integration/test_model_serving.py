@@ -145,7 +145,9 @@ def test_worker_serves_a_saved_hybrid_with_its_own_streaming_sources(settings):
     assert source.loaded_path == path
     served = source.current()
     assert served.name == "hybrid" and served.ranker is not None
-    fallback_parts = {id(served.fallback.model), id(served.fallback.fallback)}
+    answers = served.fallback.fallback  # tools to the tool transitions, topped up by co-occurrence
+    assert answers.tools.name == "tool-transitions"
+    fallback_parts = {id(served.fallback.model), id(answers.rest)}
     assert {id(served.sources["session-knn-stream"]), id(served.sources["session-cooccurrence"])} == fallback_parts
     products = [n for n in notifications if n.trigger_event_type != "task_completed"]
     assert products and {(n.model_name, n.model_version) for n in products} == {("hybrid", path.name)}

@@ -11,7 +11,6 @@ from kafka.structs import OffsetAndTimestamp
 from consumers.worker.recommendation_pipeline import RecommendationPipeline
 from consumers.worker.state_restore import parse_since, restore_state
 from consumers.worker.topic_window import TopicWindowReader
-from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.recommender import StaticRecommenderSource
 from producers.event_producer import EventProducer
 from streamrec.events import AddToCart, Event, PageView, Purchase, SessionStart, TaskCompleted
@@ -73,9 +72,12 @@ def test_restore_rebuilds_the_store_from_the_log_and_a_second_run_changes_nothin
     ensure_topics(settings)
 
     # What the worker does: the pipeline applies events in batches, the notifications are published, then
-    # confirmed in Redis. The streaming baseline learns from the same batches.
+    # confirmed in Redis. The streaming models (co-occurrence, tool transitions) learn from the same batches.
+    from model.serving import streaming_model
+
     store = SessionStore(redis_client, settings)
-    recommender = SessionCooccurrenceRecommender(redis_client, settings.key_prefix)
+    recommender = streaming_model(settings.model_copy(update={"streaming_model": "session-cooccurrence"}),
+                                  redis_client)
     pipeline = RecommendationPipeline(store, StaticRecommenderSource(recommender), settings)
     producer = make_producer(settings, "test-worker")
     sent = 0

@@ -219,3 +219,24 @@ def test_the_ranker_scores_a_whole_batch_in_one_call_and_orders_as_one_request_a
     scores = np.array([float(j % 7) for j in range(200)])
     full = sorted(range(200), key=lambda j: (-scores[j], items[j]))[:5]
     assert [s.item_id for s in ranked(items, scores, 5)] == [items[j] for j in full]
+
+
+def test_tools_go_to_the_tool_model_topped_up_and_everything_else_to_the_rest():
+    from model.recommender import ToolsFrom
+
+    class Named(Fixed):
+        def __init__(self, name, items):
+            super().__init__(items)
+            self.name = name
+
+    tools, rest = Named("tool-transitions", ["t1"]), Named("session-cooccurrence", ["t1", "t2", "p1"])
+    served = ToolsFrom(tools, rest)
+    tool = RecommendationRequest("u", 2, kind="tool", trigger_item="t0")
+    product = RecommendationRequest("u", 2)
+    assert [[s.item_id for s in a] for a in served.recommend_batch([tool, product])] == [["t1", "t2"], ["t1", "t2"]]
+    assert served.name == "session-cooccurrence"  # it stands in for the rest, as served
+    served.observe([PageView(user_id="x", session_id="s", item_id="p1")], [None])
+    assert tools.observed == rest.observed == 1
+    hybrid = HybridRecommender({"rest": rest}, _stats(), fallback=served)
+    hybrid.observe([PageView(user_id="x", session_id="s", item_id="p1")], [None])
+    assert tools.observed == rest.observed == 2  # a source inside the fallback is observed once, not twice
