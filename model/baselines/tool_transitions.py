@@ -1,15 +1,15 @@
 """Streaming tool transitions: after a user finishes tool A, which tools did users go on to use next.
 
 Tools are used in sequences (crop, then compress, then convert): what follows what says more than what co-occurs.
-Each finished task adds a directed count previous -> this tool for the user's `window` previous distinct tools
-(1 for the tool just before, 1/4 for the one before that, 1/9 for the third), and one to the tool's popularity. A
-tool trigger is answered from the directed lists of the tool just finished and, with a window above 1, the user's
-earlier tools (most recent first, weighted 1, 1/2, 1/3 ... by the same server-side merge as the co-occurrence
-model), popularity filling the rest; only tool requests are answered. The window is 1 (first order: what followed
-the tool just finished), chosen on a validation replay before the evaluated window (the second quarter of a
-60,000-event simulation after the first as warm-up; the evaluated window is the second half): HR@5 0.577 with 1,
-0.560 with 3, on 352 tool triggers. State lives in Redis under its own keys (`next:tool:A`, `tpop:tool`), so it runs beside the co-occurrence
-model in one namespace, and observation is idempotent by event id.
+Each finished task adds a directed count previous -> this tool for the user's `window` previous distinct tools (1
+for the tool just before, 1/4 for the one before that, 1/9 for the third), and one to the tool's popularity. A tool
+trigger is answered from the directed lists of the tool just finished and, with a window above 1, the user's earlier
+tools (most recent first, weighted 1, 1/2, 1/3 ... by the same server-side merge as the co-occurrence model),
+popularity filling the rest; only tool requests are answered. The window is 1 (first order: what followed the tool
+just finished), chosen on a validation replay before the evaluated window (the second quarter of a 60,000-event
+simulation after the first as warm-up; the evaluated window is the second half): HR@5 0.577 with 1, 0.560 with 3, on
+352 tool triggers. State lives in Redis under its own keys (`next:tool:A`, `tpop:tool`), so it runs beside the co-
+occurrence model in one namespace, and observation is idempotent by event id.
 """
 
 from __future__ import annotations
