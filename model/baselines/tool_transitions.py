@@ -15,6 +15,7 @@ occurrence model in one namespace, and observation is idempotent by event id.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.recommender import RecommendationRequest, ScoredItem
@@ -50,9 +51,21 @@ class ToolTransitionRecommender(SessionCooccurrenceRecommender):
     def recommend_batch(self, requests):
         tools = [j for j, r in enumerate(requests) if r.kind == TOOL]
         out: list[list[ScoredItem]] = [[] for _ in requests]
-        for j, answer in zip(tools, super().recommend_batch([requests[j] for j in tools]), strict=True):
+        asked = [_without_used(requests[j]) for j in tools]
+        for j, answer in zip(tools, super().recommend_batch(asked), strict=True):
             out[j] = answer
         return out
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]
+
+
+def _without_used(request: RecommendationRequest) -> RecommendationRequest:
+    """The request with every tool its session context shows as used (and the one just finished) excluded: the
+    filters' consumed set is read before the batch, so a tool used earlier in the same batch is only here. (The
+    co-occurrence model blocks them as its seeds; this model's only seed is the finished tool.)"""
+    used = {m[len(TOOL) + 1:] for m in request.context.consumed_recent if m.startswith(TOOL + ":")} \
+        if request.context is not None else set()
+    if request.trigger_item:
+        used.add(request.trigger_item)
+    return replace(request, exclude=request.exclude | used) if used - request.exclude else request
