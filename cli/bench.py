@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from cli import models as model_commands
+from cli.options import int_list
 from producers.training_data import DATA_HELP
 from streamrec.events import Event
 from streamrec.settings import Settings
@@ -115,12 +116,7 @@ def bench_catalogue(
     """Retrieval by catalogue size: build time, search per trigger and per poll, memory, HNSW recall."""
     from measurement.benchmarks.catalogue_scaling import benchmark_catalogue
 
-    try:
-        counts = tuple(int(s) for s in sizes.split(",") if s.strip())
-    except ValueError as error:
-        raise typer.BadParameter(f"{sizes!r}: expected comma-separated integers", param_hint="--sizes") from error
-    if not counts or min(counts) < 300:
-        raise typer.BadParameter("sizes must be at least 300 items (a top-200 search)", param_hint="--sizes")
+    counts = int_list(sizes, "--sizes", 300, "sizes must be at least 300 items (a top-200 search)")
     _show(benchmark_catalogue(counts), out, "catalogue", as_json)
 
 
@@ -201,12 +197,7 @@ def bench_sources(
     from measurement.benchmarks.source_cost import benchmark_sources
     from model.registry import get_spec, model_names
 
-    try:
-        sizes = tuple(int(s) for s in batch.split(",") if s.strip())
-    except ValueError as error:
-        raise typer.BadParameter(f"{batch!r}: expected comma-separated integers", param_hint="--batch") from error
-    if not sizes or min(sizes) < 1:
-        raise typer.BadParameter("batch sizes must be positive integers", param_hint="--batch")
+    sizes = int_list(batch, "--batch", 1, "batch sizes must be positive integers")
     settings = Settings()
     # The oracle reads the planted truth: a yardstick for accuracy, not a source a worker could serve.
     names = list(model) if model else [n for n in model_names() if not get_spec(n).needs_truth]

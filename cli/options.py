@@ -13,3 +13,16 @@ def utc_time(value: str | None) -> datetime | None:
 
     stamp = pd.Timestamp(value)
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+
+
+def int_list(value: str, option: str, minimum: int, too_small: str) -> tuple[int, ...]:
+    """A comma-separated list of integers, each at least `minimum` (else a usage error saying `too_small`)."""
+    import typer
+
+    try:
+        values = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r}: expected comma-separated integers", param_hint=option) from error
+    if not values or min(values) < minimum:
+        raise typer.BadParameter(too_small, param_hint=option)
+    return values

@@ -89,11 +89,7 @@ class WithFallback(Recommender):
             results[i] = answer
         # Short answers are topped up too, not only empty ones: a model that knows little yet (a streaming index
         # after Redis came back empty) must not leave a trigger with fewer items than the fallback can give.
-        left = [i for i, answer in enumerate(results) if len(answer) < requests[i].k]
-        for i, extra in zip(left, self.fallback.recommend_batch([requests[i] for i in left]), strict=True):
-            have = {s.item_id for s in results[i]}
-            results[i] = [*results[i], *(s for s in extra if s.item_id not in have)][: requests[i].k]
-        return results
+        return topped_up(results, requests, self.fallback)
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         found = self.model.similar_items(item_id, k, kind) if kind == PRODUCT else []
@@ -102,6 +98,16 @@ class WithFallback(Recommender):
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         self.fallback.observe(events, contexts)
         self.model.observe(events, contexts)
+
+
+def topped_up(results: list[list[ScoredItem]], requests: Sequence[RecommendationRequest],
+              fallback: Recommender) -> list[list[ScoredItem]]:
+    """Every answer shorter than its request's k filled up from `fallback` (in one batch call), without repeats."""
+    left = [i for i, answer in enumerate(results) if len(answer) < requests[i].k]
+    for i, extra in zip(left, fallback.recommend_batch([requests[i] for i in left]), strict=True):
+        have = {s.item_id for s in results[i]}
+        results[i] = [*results[i], *(s for s in extra if s.item_id not in have)][: requests[i].k]
+    return results
 
 
 class ToolsFrom(Recommender):
@@ -121,11 +127,7 @@ class ToolsFrom(Recommender):
         results: list[list[ScoredItem]] = [[] for _ in requests]
         for i, answer in zip(tools, self.tools.recommend_batch([requests[i] for i in tools]), strict=True):
             results[i] = answer
-        left = [i for i, answer in enumerate(results) if len(answer) < requests[i].k]
-        for i, extra in zip(left, self.rest.recommend_batch([requests[i] for i in left]), strict=True):
-            have = {s.item_id for s in results[i]}
-            results[i] = [*results[i], *(s for s in extra if s.item_id not in have)][: requests[i].k]
-        return results
+        return topped_up(results, requests, self.rest)
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         return self.rest.similar_items(item_id, k, kind)
