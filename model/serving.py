@@ -59,6 +59,11 @@ class BundleRecommenderSource:
         self._loading: threading.Thread | None = None
         self.check_now()
 
+    @property
+    def served(self) -> Recommender:
+        """The model serving now, read without checking for a newer one (metrics read it from another thread)."""
+        return self._recommender
+
     def current(self) -> Recommender:
         if self.clock() >= self._next_check and (self._loading is None or not self._loading.is_alive()):
             self._next_check = self.clock() + self.reload_interval_s

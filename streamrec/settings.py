@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     stage_report: Path | None = Field(
         None, description="Where a worker writes, when it stops, the seconds its batches spent in each stage (JSON)",
     )
+    worker_http_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="Where a worker serves /metrics, /healthz and /readyz (0: any free port; unset: not served)",
+    )
     compute_threads: int = Field(
         1, ge=1, le=256,
         description="Threads a worker's maths may use (BLAS, OpenMP, TensorFlow's intra-op pool; inter-op is 1): "

@@ -69,6 +69,16 @@ def run_worker(
     if ready_file is not None:
         ready_file.unlink(missing_ok=True)
         threading.Thread(target=mirror_readiness, args=(worker, ready_file, stop), daemon=True).start()
-    worker.run(stop)
+    endpoints = None
+    if settings.worker_http_port is not None:
+        from consumers.worker.http_endpoints import serve_endpoints
+
+        endpoints = serve_endpoints(worker, settings.worker_http_port)
+        log.info("metrics and probes on port %d: /metrics /healthz /readyz", endpoints.server_address[1])
+    try:
+        worker.run(stop)
+    finally:
+        if endpoints is not None:
+            endpoints.shutdown()
     log.info("worker stopped after %d batches, %d records committed", worker.batches, worker.committed_records)
     return worker

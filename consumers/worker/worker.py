@@ -106,6 +106,8 @@ class RecommendationWorker:
         self.outages = 0
         self._letters: list[tuple[ConsumerRecord, DeadLetter]] = []  # dead letters of the batch in hand
         self.ready = threading.Event()  # set once the group has assigned partitions; cleared during outages
+        self.heartbeat = time.monotonic()  # the loop's last sign of life (each poll, each retry in an outage)
+        self.last_lag: int | None = None  # from the progress report (the loop's own broker call; never a scrape)
         self.outage: str | None = None  # what is down, while the worker waits for it
         self._ready_before_outage = False
         self.revoked: set[TopicPartition] = set()  # partitions revoked since the batch in hand was polled
@@ -153,6 +155,7 @@ class RecommendationWorker:
         last_report, reported_events = time.monotonic(), 0
         try:
             while not stop.is_set():
+                self.heartbeat = time.monotonic()
                 with self.pipeline.stages.stage("poll"):
                     polled = self._until_done("the broker (poll)", (KafkaError,), lambda: self.consumer.poll(
                         timeout_ms=100, max_records=self.settings.max_poll_records))
@@ -171,10 +174,11 @@ class RecommendationWorker:
         """The every-10-seconds log line (timed as a stage: its lag lookup asks the broker for end offsets)."""
         with self.pipeline.stages.stage("progress report (lag lookup)"):
             stats = self.pipeline.stats
+            self.last_lag = self.lag()
             log.info(
                 "events=%d (%.0f/s) triggers=%d notifications=%d dead_letters=%d duplicates=%d lag=%s",
                 stats.events, (stats.events - events_before) / seconds, stats.triggers, stats.notifications,
-                self.dead_letters.count, stats.duplicates, self.lag(),
+                self.dead_letters.count, stats.duplicates, self.last_lag,
             )
 
     def lag(self) -> int | None:
@@ -378,6 +382,7 @@ class RecommendationWorker:
                     self._begin_outage(what, error)
                 else:
                     log.debug("%s still failing (attempt %d): %r", what, failures, error)
+                self.heartbeat = time.monotonic()  # waiting out an outage is alive: a restart would not help
                 self._wait(delay)
                 delay = min(delay * 2, self.settings.outage_backoff_max_s)
                 continue
