@@ -50,6 +50,11 @@ class SessionContext:
     def session_seconds(self) -> float:
         return max(0, self.last_ms - self.started_ms) / 1000.0
 
+    def consumed_ids(self, kind: str) -> list[str]:
+        """The ids of `kind` in `consumed_recent` ("kind:id" members), newest first."""
+        prefix = kind + ":"
+        return [m[len(prefix):] for m in self.consumed_recent if m.startswith(prefix)]
+
 
 @dataclass(frozen=True)
 class UserFilters:

@@ -95,8 +95,7 @@ class SessionCooccurrenceRecommender(Recommender):
             previous = [i for i in context.recent_items[1 : self.window + 1] if i != item]
         elif isinstance(event, TaskCompleted):
             kind, item = TOOL, event.tool_id
-            tools = [m[len(TOOL) + 1 :] for m in context.consumed_recent if m.startswith(TOOL + ":")]
-            previous = [t for t in tools if t != item][: self.window]
+            previous = [t for t in context.consumed_ids(TOOL) if t != item][: self.window]
         else:
             return {}
         increments: dict[tuple[str, str], float] = defaultdict(float)
@@ -118,7 +117,7 @@ class SessionCooccurrenceRecommender(Recommender):
         if request.kind == TOOL:
             seeds = [request.trigger_item] if request.trigger_item else []
             if ctx is not None:
-                seeds += [m[len(TOOL) + 1 :] for m in ctx.consumed_recent if m.startswith(TOOL + ":")]
+                seeds += ctx.consumed_ids(TOOL)
         else:
             seeds = [request.trigger_item] if request.trigger_item else []
             if ctx is not None:

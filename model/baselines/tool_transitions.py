@@ -40,8 +40,7 @@ class ToolTransitionRecommender(SessionCooccurrenceRecommender):
         if not isinstance(event, TaskCompleted):
             return {}
         tool = event.tool_id
-        used = [m[len(TOOL) + 1:] for m in context.consumed_recent if m.startswith(TOOL + ":")]
-        previous = [t for t in dict.fromkeys(used) if t != tool][: self.window]
+        previous = [t for t in dict.fromkeys(context.consumed_ids(TOOL)) if t != tool][: self.window]
         increments: dict[tuple[str, str], float] = defaultdict(float)
         increments[(self._pop_key(TOOL), tool)] += 1.0
         for distance, earlier in enumerate(previous, start=1):
@@ -64,8 +63,7 @@ def _without_used(request: RecommendationRequest) -> RecommendationRequest:
     """The request with every tool its session context shows as used (and the one just finished) excluded: the
     filters' consumed set is read before the batch, so a tool used earlier in the same batch is only here. (The
     co-occurrence model blocks them as its seeds; this model's only seed is the finished tool.)"""
-    used = {m[len(TOOL) + 1:] for m in request.context.consumed_recent if m.startswith(TOOL + ":")} \
-        if request.context is not None else set()
+    used = set(request.context.consumed_ids(TOOL)) if request.context is not None else set()
     if request.trigger_item:
         used.add(request.trigger_item)
     return replace(request, exclude=request.exclude | used) if used - request.exclude else request
