@@ -142,6 +142,12 @@ class RecommenderSource(Protocol):
 
     def current(self) -> Recommender: ...
 
+    @property
+    def served(self) -> Recommender:
+        """The recommender serving now, without `current()`'s checks (no reload starts): for reports, metrics and
+        shutdown, which may run outside the loop."""
+        ...
+
 
 @dataclass
 class StaticRecommenderSource:
@@ -150,4 +156,8 @@ class StaticRecommenderSource:
     recommender: Recommender
 
     def current(self) -> Recommender:
+        return self.recommender
+
+    @property
+    def served(self) -> Recommender:
         return self.recommender

@@ -56,10 +56,9 @@ class WorkerCollector:
             yield GaugeMetricFamily("streamrec_worker_lag", "Records on the owned partitions not yet polled (as of "
                                     "the last progress report)", value=worker.last_lag)
         yield GaugeMetricFamily("streamrec_worker_ready", "1 while ready", value=1 if worker.ready.is_set() else 0)
-        source = worker.pipeline.source  # never `current()` here: it may load a model, on the scrape's thread
-        served = getattr(source, "served", None) or getattr(source, "recommender", None)
+        served = worker.pipeline.source.served  # never `current()` here: it may load a model, on the scrape's thread
         model = InfoMetricFamily("streamrec_worker_model", "The model served")
-        model.add_metric([], {"name": getattr(served, "name", "none"), "version": str(getattr(served, "version", ""))})
+        model.add_metric([], {"name": served.name, "version": str(served.version)})
         yield model
         yield CounterMetricFamily("streamrec_worker_model_reloads", "Saved models loaded",
                                   value=getattr(worker.pipeline.source, "reloads", 0))

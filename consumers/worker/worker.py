@@ -456,5 +456,5 @@ class RecommendationWorker:
             if self.producer is not None:
                 self.producer.close(timeout=5)
             if self.settings.stage_report is not None:  # after the last flush: the report is whole when it appears
-                served = self.pipeline.source.current().name
+                served = self.pipeline.source.served.name  # not `current()`: no reload check while stopping
                 self.pipeline.stages.write(self.settings.stage_report, self.pipeline.stats.events, served)

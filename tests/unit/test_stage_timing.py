@@ -35,10 +35,13 @@ def test_a_worker_writes_where_its_batches_time_went_when_it_stops(tmp_path):
     from tests.fake_kafka import FakeConsumer, FakeProducer
 
     class Source:
+        class Served:
+            name = "session-knn-stream"
+
         def current(self):
-            class Served:
-                name = "session-knn-stream"
-            return Served()
+            raise AssertionError("stopping must not check for a newer model")
+
+        served = Served()
 
     calls: list[str] = []
     settings = Settings(stage_report=tmp_path / "stages.json")
