@@ -126,8 +126,7 @@ class TwoTowerRecommender(Recommender):
 
     # --- the model path ---------------------------------------------------------------------------
     def _item_id(self, row: int) -> str:
-        vocab = len(self.spec.items)
-        return self.spec.items.tokens[row] if row < vocab else self.extra_items[row - vocab]
+        return self._row_ids()[row]
 
     def _row_ids(self) -> np.ndarray:
         """Every index row's item id as one object array (rebuilt when items join), read by fancy indexing:
