@@ -100,6 +100,6 @@ def _union(request: RecommendationRequest, lists: Mapping[str, Sequence[ScoredIt
     return found
 
 
-def reciprocal_rank_order(candidates: CandidateSet) -> list[float]:
+def reciprocal_rank_order(candidates: CandidateSet) -> np.ndarray:
     """The untrained blend: reciprocal-rank fusion (k = 60, as Cormack et al.), one score per candidate."""
-    return candidates.fused().tolist()
+    return candidates.fused()

@@ -52,7 +52,7 @@ class ExampleLog(Recommender):
         featured: list[Featured] = self.hybrid.candidates(products)
         answers: dict[int, list[ScoredItem]] = {}
         for request, one in zip(products, featured, strict=True):
-            fusion = np.asarray(reciprocal_rank_order(one.candidates))
+            fusion = reciprocal_rank_order(one.candidates)
             self.logged.append(LoggedTrigger(request.context.session_id, request.now_ms, request.trigger_item,
                                              one.candidates.items, one.features, fusion))
             answers[id(request)] = ranked(one.candidates.items, fusion, request.k)

@@ -99,7 +99,7 @@ class HybridRecommender(Recommender):
         """Each set's score per candidate: the ranker's, in one call over all the batch's candidates (the network
         scores a candidate from its own row, so no padding is needed), else reciprocal-rank fusion."""
         if self.ranker is None:
-            return [np.asarray(reciprocal_rank_order(f.candidates), np.float64) for f in featured_sets]
+            return [reciprocal_rank_order(f.candidates) for f in featured_sets]
         if not featured_sets:
             return []
         scores = self.ranker.scores(np.concatenate([f.features for f in featured_sets]))
