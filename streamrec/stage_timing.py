@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,13 +18,21 @@ from contextvars import ContextVar
 from pathlib import Path
 
 
+# Upper bounds (seconds) of the latency histogram per stage: 0.5 ms (a Redis round trip) to 10 s (a stalled
+# broker), so percentiles of a stage can be read off a scrape (Prometheus' `histogram_quantile`).
+LATENCY_BUCKETS_S: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                                        2.5, 5.0, 10.0)
+
+
 class StageTimes:
-    """Summed wall seconds and calls per stage, in first-seen order."""
+    """Summed wall seconds, calls and a latency histogram per stage, in first-seen order."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.longest: dict[str, float] = defaultdict(float)  # the slowest single call (where a tail comes from)
+        # Calls per latency bucket (not cumulative; the last slot counts calls above the largest bound).
+        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -36,6 +45,7 @@ class StageTimes:
             self.calls[name] += 1
             if took > self.longest[name]:
                 self.longest[name] = took
+            self.buckets[name][bisect_left(LATENCY_BUCKETS_S, took)] += 1
 
     @contextmanager
     def active(self) -> Iterator[StageTimes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections import defaultdict
 
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
@@ -58,6 +59,7 @@ class DeadLetterPublisher:
         self.topic = settings.dlq_topic
         self.max_bytes = settings.dlq_max_original_bytes
         self.count = 0
+        self.by_stage: dict[str, int] = defaultdict(int)  # "decode" / "process" -> letters
 
     def letter(self, record: ConsumerRecord, reason: str, stage: str) -> DeadLetter:
         """Log and count a dead letter once; `send` it (again, after a producer rebuild) with the batch."""
@@ -66,6 +68,7 @@ class DeadLetterPublisher:
             record.topic, record.partition, record.offset, stage, reason[:300],
         )
         self.count += 1
+        self.by_stage[stage] += 1
         return DeadLetter.from_record(record, reason, stage, self.max_bytes)
 
     def send(self, record: ConsumerRecord, letter: DeadLetter) -> FutureRecordMetadata:

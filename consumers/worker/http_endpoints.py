@@ -15,10 +15,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from consumers.worker.worker import RecommendationWorker
+from streamrec.stage_timing import LATENCY_BUCKETS_S
 
 
 class WorkerCollector:
@@ -52,9 +53,20 @@ class WorkerCollector:
             calls.add_metric([stage], stages.calls[stage])
         yield seconds
         yield calls
+        yield _stage_latency(stages)
+        letters = CounterMetricFamily("streamrec_worker_dead_letters_by_stage", "Dead letters by the stage that "
+                                      "refused the record (decode, process)", labels=["stage"])
+        for stage, count in sorted(worker.dead_letters.by_stage.items()):
+            letters.add_metric([stage], count)
+        yield letters
         if worker.last_lag is not None:
             yield GaugeMetricFamily("streamrec_worker_lag", "Records on the owned partitions not yet polled (as of "
                                     "the last progress report)", value=worker.last_lag)
+        lag = GaugeMetricFamily("streamrec_worker_partition_lag", "Records not yet polled per owned partition (as "
+                                "of the last progress report)", labels=["topic", "partition"])
+        for tp, records in sorted(worker.last_partition_lag.items()):
+            lag.add_metric([tp.topic, str(tp.partition)], records)
+        yield lag
         yield GaugeMetricFamily("streamrec_worker_ready", "1 while ready", value=1 if worker.ready.is_set() else 0)
         served = worker.pipeline.source.served  # never `current()` here: it may load a model, on the scrape's thread
         model = InfoMetricFamily("streamrec_worker_model", "The model served")
@@ -62,6 +74,19 @@ class WorkerCollector:
         yield model
         yield CounterMetricFamily("streamrec_worker_model_reloads", "Saved models loaded",
                                   value=getattr(worker.pipeline.source, "reloads", 0))
+
+
+def _stage_latency(stages) -> HistogramMetricFamily:
+    """Per stage, the calls' latency histogram (cumulative buckets, as Prometheus reads them)."""
+    family = HistogramMetricFamily("streamrec_worker_stage_latency_seconds", "Latency of one call per stage "
+                                   "of the batches", labels=["stage"])
+    for stage in list(stages.buckets):
+        counts, cumulative, buckets = stages.buckets[stage], 0, []
+        for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        family.add_metric([stage], buckets, sum_value=stages.seconds[stage])
+    return family
 
 
 def health(worker: RecommendationWorker, stall_s: float) -> tuple[int, dict]:

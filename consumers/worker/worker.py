@@ -108,6 +108,7 @@ class RecommendationWorker:
         self.ready = threading.Event()  # set once the group has assigned partitions; cleared during outages
         self.heartbeat = time.monotonic()  # the loop's last sign of life (each poll, each retry in an outage)
         self.last_lag: int | None = None  # from the progress report (the loop's own broker call; never a scrape)
+        self.last_partition_lag: dict[TopicPartition, int] = {}  # the same report, per owned partition
         self.outage: str | None = None  # what is down, while the worker waits for it
         self._ready_before_outage = False
         self.revoked: set[TopicPartition] = set()  # partitions revoked since the batch in hand was polled
@@ -174,7 +175,9 @@ class RecommendationWorker:
         """The every-10-seconds log line (timed as a stage: its lag lookup asks the broker for end offsets)."""
         with self.pipeline.stages.stage("progress report (lag lookup)"):
             stats = self.pipeline.stats
-            self.last_lag = self.lag()
+            by_partition = self.partition_lag()
+            self.last_partition_lag = by_partition or {}
+            self.last_lag = None if by_partition is None else sum(by_partition.values())
             log.info(
                 "events=%d (%.0f/s) triggers=%d notifications=%d dead_letters=%d duplicates=%d lag=%s",
                 stats.events, (stats.events - events_before) / seconds, stats.triggers, stats.notifications,
@@ -183,12 +186,17 @@ class RecommendationWorker:
 
     def lag(self) -> int | None:
         """Records on the owned partitions not yet polled (end offset minus position); None if unknown."""
+        by_partition = self.partition_lag()
+        return None if by_partition is None else sum(by_partition.values())
+
+    def partition_lag(self) -> dict[TopicPartition, int] | None:
+        """Per owned partition: end offset minus position ({} with none assigned); None if unknown."""
         assigned = sorted(self._assignment(), key=lambda tp: (tp.topic, tp.partition))
         if not assigned or self.outage is not None:
-            return 0 if not assigned else None
+            return {} if not assigned else None
         try:  # short timeouts: a report must never hold the loop while the broker is away
             ends = self.consumer.end_offsets(assigned, timeout_ms=500)
-            return sum(max(0, ends[tp] - self.consumer.position(tp, timeout_ms=200)) for tp in assigned)
+            return {tp: max(0, ends[tp] - self.consumer.position(tp, timeout_ms=200)) for tp in assigned}
         except (KafkaError, AssertionError) as error:  # AssertionError: a partition moved in between
             log.debug("lag unknown: %r", error)
             return None
