@@ -66,12 +66,18 @@ def simulate(
     seed: int = typer.Option(7, "--seed", help="Same seed, same traffic"),
     out: Path = typer.Option(None, "--out", help="Write a parquet/CSV event log instead of streaming"),
     truth: Path = typer.Option(None, "--truth", help="Where to write the planted ground truth (JSON)"),
+    launched_share: float = typer.Option(
+        0.15, "--launched-share", min=0.0, max=0.99,
+        help="With --out: share of products launched mid-stream, each on a day drawn over the traffic's span"),
+    popularity_drift: float = typer.Option(
+        0.05, "--popularity-drift", min=0.0, help="With --out: SD of each product's log-popularity change per day"),
 ) -> None:
     """Synthetic traffic with planted tastes: stream it to Kafka, or write it as a file with --out."""
     if out is not None:
         from producers.live_simulation import write_simulation
 
-        rows, truth_path = write_simulation(out, events or 10_000, seed)
+        rows, truth_path = write_simulation(out, events or 10_000, seed, launched_share=launched_share,
+                                            popularity_drift=popularity_drift)
         typer.echo(f"wrote {rows} events to {out} and the planted truth to {truth_path}")
         return
     from producers.live_simulation import stream_simulation

@@ -104,9 +104,10 @@ def stream_simulation(
     return run
 
 
-def write_simulation(path: Path, n_events: int, seed: int = 7) -> tuple[int, Path]:
-    """Write `n_events` synthetic events (simulated event times) and the planted truth beside them."""
-    world, traffic = world_for_events(n_events, seed)
+def write_simulation(path: Path, n_events: int, seed: int = 7, **world_overrides: float) -> tuple[int, Path]:
+    """Write `n_events` synthetic events (simulated event times) and the planted truth beside them; `world_overrides`
+    are `WorldConfig` fields (`launched_share`, `popularity_drift`, ...)."""
+    world, traffic = world_for_events(n_events, seed, **world_overrides)
     events = []
     for event in generate_events(world, traffic):
         events.append(event)
@@ -114,5 +115,5 @@ def write_simulation(path: Path, n_events: int, seed: int = 7) -> tuple[int, Pat
             break
     truth_path = path.with_suffix(".truth.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    world.save_truth(truth_path)
+    world.save_truth(truth_path, int(traffic.start.timestamp() * 1000), traffic.span_days)
     return write_event_log(events, path), truth_path

@@ -36,7 +36,9 @@ def _session_events(
 ) -> list[Event]:
     uid = world.user_ids[user]
     sid = f"{uid}-s{number}"
-    affinity = world.affinity(user)
+    day = (start - traffic.start).total_seconds() / 86400
+    affinity = world.affinity(user, day)
+    on_sale = world.launched_by(day, traffic.span_days)
     z = (affinity - affinity.mean()) / (affinity.std() + 1e-9)
     taste = world.user_category_taste[user]
     by_category = _products_by_category(world)
@@ -56,6 +58,7 @@ def _session_events(
         if rng.random() > traffic.stay_in_category:
             category = rng.choice(len(taste), p=taste)
         candidates = by_category[category]
+        candidates = candidates[on_sale[candidates]]
         if len(candidates) == 0:
             continue
         weights = np.exp(affinity[candidates] - affinity[candidates].max())
@@ -121,7 +124,7 @@ def generate_events(world: SyntheticWorld, traffic: TrafficConfig) -> Iterator[E
     yield from heapq.merge(*sessions, key=lambda e: (e.ts, e.event_id))
 
 
-def world_for_events(n_events: int, seed: int = 7, **world_overrides: int) -> tuple[SyntheticWorld, TrafficConfig]:
+def world_for_events(n_events: int, seed: int = 7, **world_overrides: float) -> tuple[SyntheticWorld, TrafficConfig]:
     """A world sized so its traffic has roughly `n_events` events (about 13 events per session)."""
     traffic = TrafficConfig(seed=seed)
     per_user = traffic.sessions_per_user * (traffic.views_per_session * 1.1 + 3)
@@ -130,7 +133,7 @@ def world_for_events(n_events: int, seed: int = 7, **world_overrides: int) -> tu
     return SyntheticWorld.generate(config), traffic
 
 
-def simulate(n_events: int, seed: int = 7, **world_overrides: int) -> tuple[SyntheticWorld, list[Event]]:
+def simulate(n_events: int, seed: int = 7, **world_overrides: float) -> tuple[SyntheticWorld, list[Event]]:
     """Exactly `n_events` events (the first ones in time order) and the world that planted them."""
     world, traffic = world_for_events(n_events, seed, **world_overrides)
     events: list[Event] = []

@@ -4,6 +4,11 @@ Planted: each user has a taste over product categories (Dirichlet, a few favouri
 vector; products have a category, a brand of that category, a price and a latent vector near their
 category's centre; tools form workflows (each tool has a few likely successors). Views follow taste
 and affinity, purchases are sparse (about 2-3% of views) and favour high affinity.
+
+As in a real shop, the catalogue and its hits move: a share of products (`launched_share`, 15 % by default) is
+launched mid-stream, each on a day drawn uniformly over the traffic's span (no one can view it before), with
+attributes drawn like the others; and each product's popularity drifts by a log-rate of its own per day
+(`popularity_drift`, the standard deviation), so what sold last week is not quite what sells today.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ class WorldConfig(BaseModel):
     tools: int = Field(30, ge=3)
     latent_dim: int = Field(8, ge=2)
     taste_concentration: float = Field(0.3, gt=0, description="Dirichlet alpha: lower = more focused users")
+    launched_share: float = Field(0.15, ge=0, lt=1, description="Share of products launched mid-stream")
+    popularity_drift: float = Field(0.05, ge=0, description="SD of each product's log-popularity change per day")
     seed: int = 7
 
 
@@ -44,6 +51,11 @@ class SyntheticWorld:
     tool_category: list[str]
     tool_successors: np.ndarray  # (tools, tools) row-stochastic transition matrix
     user_tool_taste: np.ndarray  # (users, tools) preference over tools, rows sum to 1
+    # When each product can first be seen, as a share of the traffic's span (0: from the start).
+    product_launch: np.ndarray | None = None
+    product_trend: np.ndarray | None = None  # log-popularity change per day
+    traffic_start_ms: int | None = None  # event time of the traffic's day 0, when known (saved with the truth)
+    traffic_span_days: float | None = None
 
     @property
     def category_names(self) -> list[str]:
@@ -78,6 +90,11 @@ class SyntheticWorld:
             successors[t, t] = 0.0
         successors /= successors.sum(axis=1, keepdims=True)
         user_tool_taste = rng.dirichlet(np.full(n_tools, 0.5), size=config.users)
+        # A stream of its own for launches and drift, so the draws above (and a world without them) stay the same.
+        moving = np.random.default_rng([config.seed, 1])
+        launched = moving.random(config.products) < config.launched_share
+        product_launch = np.where(launched, moving.uniform(0.0, 1.0, config.products), 0.0)
+        product_trend = moving.normal(0.0, config.popularity_drift, config.products)
         return cls(
             config=config,
             product_ids=[f"p{i:05d}" for i in range(config.products)],
@@ -93,13 +110,31 @@ class SyntheticWorld:
             tool_category=tool_category,
             tool_successors=successors,
             user_tool_taste=user_tool_taste,
+            product_launch=product_launch,
+            product_trend=product_trend,
         )
 
-    def affinity(self, user: int) -> np.ndarray:
-        """Planted utility of every product for one user: taste for its category, latent match, popularity."""
+    def affinity(self, user: int, day: float = 0.0) -> np.ndarray:
+        """Planted utility of every product for one user on `day` of the traffic: taste for its category, latent
+        match, popularity as it has drifted by then."""
         taste = np.log(self.user_category_taste[user][self.product_category] + 1e-3)
         match = self.product_factors @ self.user_factors[user] / np.sqrt(self.config.latent_dim)
-        return taste + match + self.product_popularity
+        popularity = self.product_popularity
+        if self.product_trend is not None and day:
+            popularity = popularity + self.product_trend * day
+        return taste + match + popularity
+
+    def launched_by(self, day: float, span_days: float) -> np.ndarray:
+        """Mask of the products on sale on `day` of a traffic spanning `span_days`."""
+        if self.product_launch is None:
+            return np.ones(len(self.product_ids), dtype=bool)
+        return self.product_launch * span_days <= day
+
+    def launch_day(self, span_days: float) -> np.ndarray:
+        """Each product's launch day (0 for the initial catalogue) in a traffic spanning `span_days`."""
+        if self.product_launch is None:
+            return np.zeros(len(self.product_ids))
+        return self.product_launch * span_days
 
     def oracle_top_products(self, user: int, k: int, exclude: set[int] = frozenset()) -> list[str]:
         """What a recommender that knows the planted tastes would recommend."""
@@ -116,9 +151,11 @@ class SyntheticWorld:
             "brand": self.product_brand, "price": self.product_price,
         })
 
-    def save_truth(self, path: Path) -> None:
-        """Write the planted structure as JSON, for oracle comparisons in evaluation."""
+    def save_truth(self, path: Path, traffic_start_ms: int | None = None, span_days: float | None = None) -> None:
+        """Write the planted structure as JSON, for oracle comparisons in evaluation (with the traffic's start and
+        span when its event times are the simulated ones, so the oracle knows what was on sale when)."""
         truth = {
+            "traffic": {"start_ms": traffic_start_ms, "span_days": span_days},
             "config": self.config.model_dump(),
             "categories": self.category_names,
             "products": {
@@ -128,6 +165,8 @@ class SyntheticWorld:
                 "price": self.product_price.tolist(),
                 "popularity": self.product_popularity.tolist(),
                 "factors": np.round(self.product_factors, 5).tolist(),
+                "launch": None if self.product_launch is None else np.round(self.product_launch, 6).tolist(),
+                "trend": None if self.product_trend is None else np.round(self.product_trend, 6).tolist(),
             },
             "users": {
                 "ids": self.user_ids,
@@ -148,6 +187,9 @@ class SyntheticWorld:
         truth = json.loads(path.read_text())
         names = truth["categories"]
         index = {name: i for i, name in enumerate(names)}
+        products, traffic = truth["products"], truth.get("traffic") or {}
+        launch, trend = products.get("launch"), products.get("trend")
+        span = traffic.get("span_days")
         return cls(
             config=WorldConfig(**truth["config"]),
             product_ids=truth["products"]["ids"],
@@ -163,4 +205,9 @@ class SyntheticWorld:
             tool_category=truth["tools"]["category"],
             tool_successors=np.array(truth["tools"]["successors"]),
             user_tool_taste=np.array(truth["users"]["tool_taste"]),
+            # The launch as a share of the span is kept only with the span that turns it into days.
+            product_launch=None if launch is None or span is None else np.array(launch),
+            product_trend=None if trend is None else np.array(trend),
+            traffic_start_ms=traffic.get("start_ms"),
+            traffic_span_days=span,
         )

@@ -26,6 +26,11 @@ class OracleRecommender(Recommender):
         # Live simulations prefix ids with a run id ("<run>-u00012"); the planted user is the suffix.
         return self._user_index.get(user_id, self._user_index.get(user_id.rsplit("-", 1)[-1]))
 
+    def _day(self, now_ms: int) -> float:
+        """The traffic day of a request: 0 when the truth has no start (a live run with wall-clock times)."""
+        start = self.world.traffic_start_ms
+        return 0.0 if start is None or not now_ms else max(0.0, (now_ms - start) / 86_400_000)
+
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         user = self._user(request.user_id)
         if request.kind == TOOL:
@@ -36,11 +41,14 @@ class OracleRecommender(Recommender):
                 scores = scores + np.log(self.world.tool_successors[trigger] + 1e-6)
         else:
             ids = self.world.product_ids
-            scores = self._fallback.copy() if user is None else self.world.affinity(user)
+            day = self._day(request.now_ms)
+            scores = self._fallback.copy() if user is None else self.world.affinity(user, day)
+            if self.world.traffic_span_days is not None:  # nothing before its launch
+                scores = np.where(self.world.launched_by(day, self.world.traffic_span_days), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
         out: list[ScoredItem] = []
         for i in order:
-            if ids[i] in request.exclude:
+            if ids[i] in request.exclude or scores[i] == -np.inf:
                 continue
             out.append(ScoredItem(ids[i], float(scores[i])))
             if len(out) >= request.k:

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from producers.simulator import simulate
+from producers.simulator import TrafficConfig, simulate
 
 
 def test_same_seed_same_traffic_other_seed_other_traffic():
@@ -60,3 +60,42 @@ def test_tool_use_follows_planted_workflows():
         last_tool[e.session_id] = t
     assert total > 100
     assert follows / total > 0.4  # 3 of 30 tools by chance would be 10%
+
+
+def _first_view_days(events) -> dict[str, float]:
+    start = TrafficConfig().start  # the traffic's day 0, which launch days count from
+    first: dict[str, float] = {}
+    for e in events:
+        if e.type == "page_view" and e.item_id:
+            first.setdefault(e.item_id, (e.ts - start).total_seconds() / 86400)
+    return first
+
+
+def test_launched_products_are_never_seen_before_their_launch_and_some_launch_mid_stream():
+    world, events = simulate(30_000, seed=6)
+    traffic_span = 14.0  # TrafficConfig's default span, over which launches are spread
+    launch = dict(zip(world.product_ids, world.launch_day(traffic_span), strict=True))
+    first = _first_view_days(events)
+    launched = [p for p, day in launch.items() if day > 0]
+    assert 0.10 <= len(launched) / len(launch) <= 0.20  # the default share is about 15 %
+    assert all(first[p] >= launch[p] for p in first if launch[p] > 0)
+    seen_late = [p for p in launched if p in first and first[p] > 1.0]
+    assert len(seen_late) > 20  # new products do get views once launched, mid-stream
+
+
+def test_no_launches_without_a_launched_share_and_popularity_drifts_by_day():
+    world, events = simulate(5_000, seed=6, launched_share=0.0)
+    assert (world.launch_day(14.0) == 0).all()
+    assert world.launched_by(0.0, 14.0).all()
+    drifting, _ = simulate(500, seed=6, popularity_drift=0.2)
+    still, _ = simulate(500, seed=6, popularity_drift=0.0)
+    assert np.allclose(still.affinity(0, 10.0), still.affinity(0, 0.0))
+    change = drifting.affinity(0, 10.0) - drifting.affinity(0, 0.0)
+    assert np.allclose(change, drifting.product_trend * 10.0) and change.std() > 1.0  # products move apart
+
+
+def test_launches_and_drift_do_not_change_the_rest_of_the_world():
+    with_launches, _ = simulate(500, seed=8)
+    without, _ = simulate(500, seed=8, launched_share=0.0, popularity_drift=0.0)
+    assert np.array_equal(with_launches.user_category_taste, without.user_category_taste)
+    assert np.array_equal(with_launches.product_factors, without.product_factors)
