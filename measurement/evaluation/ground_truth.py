@@ -4,8 +4,9 @@ Targets, for a trigger of kind K (product/tool) at event e of user u:
   next       the next item of kind K in the same session that differs from the trigger's own item;
   engaged    items of kind K the user touched (viewed, carted, bought, used) within the horizon after e;
   converted  items of kind K the user bought or used within the horizon after e.
-Also: whether u is a returning user (had a session before this one) and whether the next item was cold
-(no one had touched it before the trigger).
+Also: whether u is a returning user (had a session before this one), whether the next item was cold (no one had
+touched it before the trigger), and when the next item was first touched (its age at the trigger; with the log's
+window start, the models' training cut-off in a replay, whether it is new since then).
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ class Targets:
     converted: frozenset[str]
     returning_user: bool
     cold_next: bool  # the next item had never been touched before the trigger
+    next_first_ms: int | None = None  # when the next item was first touched in the log (None: no next item)
+    trigger_ms: int = 0
+
+    def next_is_new(self, cutoff_ms: int | None) -> bool:
+        """The next item was first touched at or after `cutoff_ms` (no model trained before it can know the item)."""
+        return cutoff_ms is not None and self.next_first_ms is not None and self.next_first_ms >= cutoff_ms
+
+    def next_is_young(self, within_ms: int) -> bool:
+        """The next item was first touched at most `within_ms` before the trigger, or after it."""
+        return self.next_first_ms is not None and self.next_first_ms >= self.trigger_ms - within_ms
 
 
 @dataclass
@@ -47,6 +58,8 @@ class EventLog:
     timelines: dict[str, list[Step]] = field(default_factory=lambda: defaultdict(list))
     where: dict[str, tuple[str, int]] = field(default_factory=dict)  # event_id -> (user, index in timeline)
     first_seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, item) -> position
+    first_seen_ms: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, item) -> event time
+    window_start_ms: int | None = None  # the replay's window start: the models' training cut-off
     session_start: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, session) -> position
     user_first: dict[str, int] = field(default_factory=dict)
     counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
@@ -57,6 +70,8 @@ class EventLog:
     def from_frame(cls, frame: pd.DataFrame, window_start: pd.Timestamp | None = None) -> EventLog:
         """Build from an event-log frame (columns of `model.datasets.event_log.LOG_COLUMNS`)."""
         log = cls()
+        if window_start is not None:
+            log.window_start_ms = round(window_start.timestamp() * 1000)
         frame = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
         ts = pd.to_datetime(frame["ts"], utc=True)
         ts_ms = ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).astype("int64")
@@ -77,6 +92,7 @@ class EventLog:
             log.user_first.setdefault(user, position)
             if item_id is not None and kind is not None:
                 log.first_seen.setdefault((kind, item_id), position)
+                log.first_seen_ms.setdefault((kind, item_id), int(ms))
                 log.counts[(kind, item_id)] += 1
                 attrs = log.attributes[item_id]
                 if isinstance(category, str) and category:
@@ -121,7 +137,15 @@ class EventLog:
                     break
         cold = any(self.first_seen.get((kind, i), -1) > trigger.position for i in next_item)
         returning = self.user_first[user] < self.session_start[(user, trigger.session_id)]
-        return Targets(frozenset(next_item), frozenset(engaged), frozenset(converted), returning, cold)
+        first_ms = max((self.first_seen_ms[(kind, i)] for i in next_item), default=None)
+        return Targets(frozenset(next_item), frozenset(engaged), frozenset(converted), returning, cold, first_ms,
+                       trigger.ts_ms)
+
+    def is_new(self, kind: str, item: str, cutoff_ms: int | None = None) -> bool:
+        """`item` was first touched at or after `cutoff_ms` (default: the window start)."""
+        cutoff = self.window_start_ms if cutoff_ms is None else cutoff_ms
+        first = self.first_seen_ms.get((kind, item))
+        return cutoff is not None and first is not None and first >= cutoff
 
     def popularity_percentiles(self, kind: str) -> dict[str, float]:
         """Each item's popularity percentile in its kind (100 = most used), ties averaged."""

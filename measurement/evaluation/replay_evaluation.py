@@ -2,13 +2,20 @@
 
 Reads a replay folder (events.parquet, window.json, manifest.json, notifications/<model>.jsonl) and
 returns long-form `MetricRow`s: rank metrics per target and slice, coverage, popularity bias,
-notifications per user per day, weighted AUC per offer type, and throughput from the manifest.
+notifications per user per day, weighted AUC per offer type, new items (`new_item_rows`), and throughput from the
+manifest.
+
+Item slices of the next-item target: "warm-items" (first touched before the window start, the models' training
+cut-off), "new-items" (first touched at or after it, whether before the trigger or not), "new-1d" / "new-1h" (first
+touched at most a day / an hour before the trigger, or after it) and "cold-items" (touched by nobody before the
+trigger: only an attribute or a guess can find it).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +30,9 @@ from model.serving import served_model_name
 from streamrec.settings import Settings
 
 TARGETS = ("next", "engaged", "converted")
+ITEM_SLICES = ("warm-items", "new-items", "new-1d", "new-1h", "cold-items")
+HOUR_MS = 3600_000
+DAY_MS = 24 * HOUR_MS
 
 
 def load_event_log(replay_dir: Path) -> EventLog:
@@ -49,23 +59,33 @@ def evaluate_model_records(
         targets = log.targets(n.trigger_event_id, n.items[0].kind, _trigger_item(record, log), horizon_ms)
         if targets is not None:
             judged.append((record, targets))
+    cutoff = log.window_start_ms
     slices = {
         "all": lambda r, t: True,
         "new-users": lambda r, t: not t.returning_user,
         "returning-users": lambda r, t: t.returning_user,
-        "cold-items": lambda r, t: t.cold_next,  # only meaningful for the next item
-        "warm-items": lambda r, t: not t.cold_next,
+        # The item slices are only meaningful for the next item.
+        "warm-items": lambda r, t: t.next_first_ms is not None and not t.next_is_new(cutoff),
+        "new-items": lambda r, t: t.next_is_new(cutoff),
+        "new-1d": lambda r, t: t.next_is_young(DAY_MS),
+        "new-1h": lambda r, t: t.next_is_young(HOUR_MS),
+        "cold-items": lambda r, t: t.cold_next,
     }
     kinds = {r.notification.items[0].kind for r, _ in judged}
     if len(kinds) > 1:  # products and tools have catalogues of very different sizes: show them apart too
         for kind in sorted(kinds):
             slices[f"{kind}s"] = lambda r, t, kind=kind: r.notification.items[0].kind == kind
+    with_next = sum(1 for _, t in judged if t.next_item)
     for target in TARGETS:
         for slice_name, keep in slices.items():
-            if slice_name.endswith("-items") and target != "next":
+            if slice_name in ITEM_SLICES and target != "next":
                 continue
             pairs = [(r.ranked, _target_sets(t)[target]) for r, t in judged if keep(r, t)]
             rows += rows_for(model, target, slice_name, pairs, ks)
+            if slice_name in ITEM_SLICES:  # how much of the next-item targets the slice is
+                share = sum(1 for _, t in judged if t.next_item and keep(None, t)) / with_next if with_next else 0.0
+                rows.append(MetricRow(model, "next", slice_name, "targets_share", None, share, with_next))
+    rows += new_item_rows(model, records, log)
 
     lists_by_kind: dict[str, list[list[str]]] = {}
     for record in records:
@@ -95,6 +115,44 @@ def evaluate_model_records(
     lists = [(r.ranked, r.scores, t.engaged) for r, t in judged]
     for offer_type, (value, groups) in weighted_auc_by_offer(lists, attribute_of).items():
         rows.append(MetricRow(model, "engaged", offer_type, "wAUC", None, value, groups))
+    return rows
+
+
+def new_item_rows(model: str, records: Sequence[ReplayRecord], log: EventLog) -> list[MetricRow]:
+    """How the model treats items it could not have been trained on (first touched at or after the window start):
+    the share of notifications with such an item among the notified items (also with one first touched at most a
+    day / an hour before the trigger), and per new item the minutes from its first event to the first notification
+    that carries it (median and 90th percentile over those notified, and the share of new items ever notified).
+    """
+    cutoff = log.window_start_ms
+    if cutoff is None or not records:
+        return []
+    first = log.first_seen_ms
+    with_new = {"new-items": 0, "new-1d": 0, "new-1h": 0}
+    first_notified: dict[tuple[str, str], int] = {}
+    for record in records:
+        n = record.notification
+        at = round(n.trigger_ts.timestamp() * 1000)
+        ages = [at - first[(item.kind, item.item_id)] for item in n.items
+                if first.get((item.kind, item.item_id), -1) >= cutoff]
+        with_new["new-items"] += bool(ages)
+        with_new["new-1d"] += any(age <= DAY_MS for age in ages)
+        with_new["new-1h"] += any(age <= HOUR_MS for age in ages)
+        for item in n.items:
+            key = (item.kind, item.item_id)
+            if first.get(key, -1) >= cutoff:
+                first_notified[key] = min(first_notified.get(key, at), at)
+    kinds = {item.kind for record in records for item in record.notification.items}
+    new_items = [key for key, ms in first.items() if ms >= cutoff and key[0] in kinds]
+    rows = [MetricRow(model, "all", name, "notifications_with_new_share", None, count / len(records), len(records))
+            for name, count in with_new.items()]
+    minutes = np.array([(ms - first[key]) / 60_000 for key, ms in first_notified.items()])
+    rows.append(MetricRow(model, "all", "new-items", "new_items_notified_share", None,
+                          len(first_notified) / len(new_items) if new_items else float("nan"), len(new_items)))
+    for q in (50, 90):
+        value = float(np.percentile(minutes, q)) if len(minutes) else float("nan")
+        rows.append(MetricRow(model, "all", "new-items", f"minutes_to_first_notification_p{q}", None, value,
+                              len(minutes)))
     return rows
 
 
