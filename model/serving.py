@@ -22,6 +22,7 @@ from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
 from model.baselines.tool_transitions import ToolTransitionRecommender
 from model.bundle_paths import newest_bundle
+from model.exploration import explored, exploring
 from model.recommender import Recommender, RecommenderSource, ToolsFrom, WithFallback
 from model.saved_models import load_recommender
 from streamrec.settings import Settings
@@ -150,7 +151,8 @@ def make_recommender_source(settings: Settings, client: redis.Redis) -> Recommen
     sources = streaming_sources(settings, client)
 
     def load(path: Path, fallback: Recommender) -> Recommender:
-        return load_recommender(path, fallback, streaming=sources)
+        return exploring(load_recommender(path, explored(fallback), streaming=sources), client, settings)
 
-    return BundleRecommenderSource(settings.model_dir, streaming_model(settings, client, sources),
+    return BundleRecommenderSource(settings.model_dir, exploring(streaming_model(settings, client, sources), client,
+                                                                 settings),
                                    settings.model_reload_interval_s, loader=load, background=True)

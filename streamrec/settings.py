@@ -113,6 +113,13 @@ class Settings(BaseSettings):
                     "model is, and the fallback for what a saved model cannot answer (tools, cold starts)",
     )
 
+    exploration_share: float = Field(
+        0.0, ge=0.0, le=0.5,
+        description="Share of each product list's slots (every 1/share-th position, never the first) given to items "
+                    "first seen within exploration_young_hours, chosen by Thompson sampling on their clicks; 0: off",
+    )
+    exploration_young_hours: float = Field(24.0, gt=0, description="How long after its first event an item is young")
+
     stage_report: Path | None = Field(
         None, description="Where a worker writes, when it stops, the seconds its batches spent in each stage (JSON)",
     )

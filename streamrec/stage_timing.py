@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-
 # Upper bounds (seconds) of the latency histogram per stage: 0.5 ms (a Redis round trip) to 10 s (a stalled
 # broker), so percentiles of a stage can be read off a scrape (Prometheus' `histogram_quantile`).
 LATENCY_BUCKETS_S: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,

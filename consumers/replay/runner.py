@@ -31,6 +31,7 @@ from consumers.replay.retraining import Retraining
 from consumers.replay.sinks import JsonlSink, ReplaySink, TopicSink
 from consumers.replay.warm_up import warm_up
 from consumers.worker.recommendation_pipeline import PipelineStats, RecommendationPipeline
+from model.exploration import YoungItemExploration, explored, exploring
 from model.recommender import Recommender, StaticRecommenderSource
 from model.registry import ModelContext, ModelSpec, ModelUnavailable, get_spec
 from streamrec.events import Event
@@ -82,7 +83,7 @@ class ReplayWindow(BaseModel):
 def _settings_digest(settings: Settings) -> dict[str, object]:
     keys = (
         "trigger_on_task_completed", "trigger_on_add_to_cart", "trigger_on_purchase", "trigger_every_nth_page_view",
-        "notify_cooldown_s", "recommendations_per_notification",
+        "notify_cooldown_s", "recommendations_per_notification", "exploration_share", "exploration_young_hours",
     )
     return {k: getattr(settings, k) for k in keys}
 
@@ -163,7 +164,9 @@ def _build_model(
         train=train, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
         model_dir=live.model_dir,
     )
-    return RecordingRecommender(spec.build(context), depth, learns_from_stream=spec.learns_from_stream)
+    # The exploration budget of the live settings, as the worker would serve it (in the model's namespace).
+    model = exploring(spec.build(context), client, settings)
+    return RecordingRecommender(model, depth, learns_from_stream=spec.learns_from_stream)
 
 
 def _retraining(spec: ModelSpec, train: pd.DataFrame, live: Settings, client: redis.Redis, settings: Settings,
@@ -181,7 +184,8 @@ def _retraining(spec: ModelSpec, train: pd.DataFrame, live: Settings, client: re
     def build(frame: pd.DataFrame, running: Recommender) -> Recommender:
         context = ModelContext(train=frame, redis=client, key_prefix=settings.key_prefix, truth_path=truth_path,
                                model_dir=live.model_dir)
-        return retrain(context, running)
+        new = retrain(context, explored(running))
+        return running.with_model(new) if isinstance(running, YoungItemExploration) else new
 
     return Retraining(int(every_s * 1000), int(window_s * 1000), train, build)
 

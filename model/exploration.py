@@ -1,0 +1,215 @@
+"""An exploration budget for young items: a few fixed slots of each product list go to items first seen lately.
+
+A model learns an item from its events, so an item launched minutes ago has too few of them to be ranked: it is
+shown rarely, so it gets few events, so it stays unknown. `YoungItemExploration` wraps the served model and, for
+product requests, puts young items (first event at most `young_hours` ago) of the trigger's category (else the
+session's categories) in the slots at positions 1/share, 2/share, ... of the list (share 0.2: the 5th, 10th, 15th
+and 20th; so the 5th of a 5-item notification), pushing the model's items down. Which young items: Thompson
+sampling on their clicks, a Beta(1 + clicks, 1 + shown - clicks) draw per candidate, where a click is the user's
+own event on the item within `click_window_s` of being shown it (in the first `shown_positions` of a list).
+
+Where the state lives: each item's first-seen time in Redis (`HSETNX`, so every worker and a restarted one agree
+on what is young: in memory a restart would take the whole catalogue for new); what was shown and clicked in Redis
+hashes, shared by the workers (one pipelined round trip per batch to read, one to write); the impressions still
+waiting for a click in memory, per user: the events topic is keyed by user, so the worker that showed an item to
+a user is the one that sees the user's next events (a rebalance loses a few pending clicks, nothing else).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+import redis
+
+from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from streamrec.events import PRODUCT, Event
+from streamrec.session_store import RedisKeys, SessionContext
+from streamrec.settings import Settings
+
+PRODUCT_EVENTS = ("page_view", "add_to_cart", "purchase")
+
+
+def exploration_positions(share: float, k: int) -> list[int]:
+    """The 0-based list positions given to exploration in a list of `k`: every (1/share)-th, none at share 0."""
+    if share <= 0 or k < 2:
+        return []
+    step = 1.0 / share
+    return [p - 1 for p in (round(step * j) for j in range(1, k + 1)) if 2 <= p <= k]
+
+
+class YoungItemExploration(Recommender):
+    """`model`'s lists with a share of slots for young items chosen by Thompson sampling on their clicks."""
+
+    def __init__(self, model: Recommender, client: redis.Redis, key_prefix: str, share: float = 0.2,
+                 young_hours: float = 24.0, click_window_s: int = 3600, shown_positions: int = 5,
+                 seed: int = 7) -> None:
+        if not 0 <= share <= 0.5:
+            raise ValueError(f"exploration share must be within [0, 0.5], got {share}")
+        self.model = model
+        self.redis = client
+        self.keys = RedisKeys(key_prefix)
+        self.share = share
+        self.young_ms = int(young_hours * 3600_000)
+        self.click_window_ms = click_window_s * 1000
+        self.shown_positions = shown_positions
+        self.name, self.version = model.name, model.version
+        self._rng = np.random.default_rng(seed)
+        self._first_seen: dict[str, int] = {}  # what Redis said, cached: an item's first event never changes
+        self._young: dict[str, dict[str, int]] = defaultdict(dict)  # category -> young item -> first seen ms
+        self._category: dict[str, str] = {}
+        self._pending: dict[str, dict[str, int]] = defaultdict(dict)  # user -> item shown -> when (ms)
+        self._now_ms = 0
+
+    @property
+    def _first_key(self) -> str:
+        return self.keys.global_key("explore:first_seen")
+
+    @property
+    def _shown_key(self) -> str:
+        return self.keys.global_key("explore:shown")
+
+    @property
+    def _clicked_key(self) -> str:
+        return self.keys.global_key("explore:clicked")
+
+    def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
+        """The model learns; first-seen times are recorded; a user's event on an item shown to them is a click."""
+        self.model.observe(events, contexts)
+        products = [e for e in events if e.type in PRODUCT_EVENTS and getattr(e, "item_id", None)]
+        if not products:
+            return
+        unknown: dict[str, int] = {}
+        for event in products:
+            item = event.item_id
+            self._now_ms = max(self._now_ms, event.ts_ms)
+            category = getattr(event, "category", None)
+            if category:
+                self._category.setdefault(item, category)
+            if item not in self._first_seen:
+                unknown[item] = min(unknown.get(item, event.ts_ms), event.ts_ms)
+        clicks: dict[str, int] = defaultdict(int)
+        for event in products:
+            shown = self._pending.get(event.user_id)
+            when = shown.pop(event.item_id, None) if shown else None
+            if when is not None and 0 <= event.ts_ms - when <= self.click_window_ms:
+                clicks[event.item_id] += 1
+        pipe = self.redis.pipeline(transaction=False)
+        for item, ts_ms in unknown.items():
+            pipe.hsetnx(self._first_key, item, ts_ms)
+            pipe.hget(self._first_key, item)
+        for item, count in clicks.items():
+            pipe.hincrby(self._clicked_key, item, count)
+        replies = pipe.execute() if len(pipe) else []
+        for j, item in enumerate(unknown):
+            first = int(replies[2 * j + 1])
+            self._first_seen[item] = first
+            category = self._category.get(item)
+            if category and self._now_ms - first <= self.young_ms:
+                self._young[category][item] = first
+
+    def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self.recommend_batch([request])[0]
+
+    def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        answers = self.model.recommend_batch(requests)
+        pools: dict[int, list[str]] = {}
+        for j, (request, answer) in enumerate(zip(requests, answers, strict=True)):
+            if request.kind == PRODUCT and exploration_positions(self.share, request.k):
+                pool = self._pool(request, {s.item_id for s in answer})
+                if pool:
+                    pools[j] = pool
+        if not pools:
+            return answers
+        items = sorted({item for pool in pools.values() for item in pool})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self._shown_key, items)
+        pipe.hmget(self._clicked_key, items)
+        shown_counts, click_counts = pipe.execute()
+        posterior = {item: (1.0 + float(c or 0), 1.0 + max(0.0, float(s or 0) - float(c or 0)))
+                     for item, s, c in zip(items, shown_counts, click_counts, strict=True)}
+        shown_now: dict[str, int] = defaultdict(int)
+        out = list(answers)
+        for j, pool in pools.items():
+            request = requests[j]
+            draws = self._rng.beta([posterior[i][0] for i in pool], [posterior[i][1] for i in pool])
+            slots = exploration_positions(self.share, request.k)
+            chosen = [pool[i] for i in np.argsort(-draws, kind="stable")[: len(slots)]]
+            out[j] = _with_slots(answers[j], chosen, slots, request.k)
+            for scored in out[j][: self.shown_positions]:
+                if scored.item_id in chosen:
+                    shown_now[scored.item_id] += 1
+                    self._pending[request.user_id][scored.item_id] = request.now_ms
+        if shown_now:
+            pipe = self.redis.pipeline(transaction=False)
+            for item, count in shown_now.items():
+                pipe.hincrby(self._shown_key, item, count)
+            pipe.execute()
+        self._forget_stale_impressions()
+        return out
+
+    def with_model(self, model: Recommender) -> YoungItemExploration:
+        """Explore around `model` from now on (a reloaded or retrained model), keeping what was learned of clicks."""
+        self.model = model
+        self.name, self.version = model.name, model.version
+        return self
+
+    def _pool(self, request: RecommendationRequest, listed: set[str]) -> list[str]:
+        """Young items of the trigger item's category (else the session's categories) not listed, excluded or in
+        the session already."""
+        context = request.context
+        in_session = set(context.recent_items) if context else set()
+        category = self._category.get(request.trigger_item or "")
+        categories = [category] if category else list(context.categories) if context else []
+        now = request.now_ms or self._now_ms
+        pool: list[str] = []
+        for name in categories:
+            young = self._young.get(name)
+            if not young:
+                continue
+            for item, first in list(young.items()):
+                if now - first > self.young_ms:
+                    del young[item]  # grown up
+                elif (first <= now and item not in listed and item not in request.exclude
+                      and item not in in_session and item != request.trigger_item):
+                    pool.append(item)
+            if pool:
+                break
+        return pool
+
+    def _forget_stale_impressions(self) -> None:
+        if len(self._pending) < 10_000:
+            return
+        horizon = self._now_ms - self.click_window_ms
+        for user in [u for u, shown in self._pending.items() if max(shown.values(), default=0) < horizon]:
+            del self._pending[user]
+
+    def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
+        return self.model.similar_items(item_id, k, kind)
+
+
+def _with_slots(answer: list[ScoredItem], chosen: list[str], slots: list[int], k: int) -> list[ScoredItem]:
+    """`answer` with `chosen` put at `slots` (in order) and the model's items moved down, cut to `k`."""
+    out = list(answer)
+    for position, item in zip(slots, chosen, strict=False):
+        if position > len(out):
+            position = len(out)
+        score = out[position - 1].score if position and out else 0.0
+        out.insert(position, ScoredItem(item, score if math.isfinite(score) else 0.0))
+    return out[:k]
+
+
+def exploring(model: Recommender, client: redis.Redis, settings: Settings) -> Recommender:
+    """`model` with the exploration budget of `settings` (itself when the share is 0)."""
+    if settings.exploration_share <= 0:
+        return model
+    return YoungItemExploration(model, client, settings.key_prefix, settings.exploration_share,
+                                settings.exploration_young_hours,
+                                shown_positions=settings.recommendations_per_notification)
+
+
+def explored(model: Recommender) -> Recommender:
+    """The model inside an exploration wrapper (or `model` itself)."""
+    return model.model if isinstance(model, YoungItemExploration) else model
