@@ -150,3 +150,23 @@ def test_training_progress_goes_to_stderr_never_stdout(capsys):
     train_bundle(events_to_frame(events), config, progress=True)
     captured = capsys.readouterr()
     assert "two-tower epoch" in captured.err and captured.out == ""
+
+
+def test_a_products_first_event_puts_it_in_the_served_index_before_any_retrain(trained):
+    from streamrec.events import PageView
+
+    world, _, _, bundle = trained
+    model = TwoTowerRecommender(bundle)
+    category = world.category_names[world.product_category[0]]
+    assert model.item_vector("launched-minutes-ago") is None
+    first = PageView(user_id="u1", session_id="s1", item_id="launched-minutes-ago", category=category,
+                     brand=world.product_brand[0], price=float(world.product_price[0]))
+    model.observe([first], [None])
+    assert model.item_vector("launched-minutes-ago") is not None
+    # A session of its category now retrieves it: it competes with the trained items, not only at a retrain.
+    same_category = [p for p, c in zip(world.product_ids, world.product_category, strict=True) if c == 0][:5]
+    session = SessionContext(user_id="u1", session_id="s1", recent_items=tuple(same_category), page_views=5,
+                             categories={category: 5})
+    ranked = model.recommend(RecommendationRequest("u1", 200, context=session, now_ms=1_767_600_000_000))
+    assert "launched-minutes-ago" in [s.item_id for s in ranked]
+    assert len(bundle.index) + 1 == len(model.index)  # the trained bundle itself is left as it was
