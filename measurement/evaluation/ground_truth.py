@@ -41,6 +41,11 @@ class Targets:
     cold_next: bool  # the next item had never been touched before the trigger
     next_first_ms: int | None = None  # when the next item was first touched in the log (None: no next item)
     trigger_ms: int = 0
+    kind: str = PRODUCT  # what the trigger asks for: product or tool
+
+    @property
+    def product(self) -> bool:
+        return self.kind == PRODUCT
 
     def next_is_new(self, cutoff_ms: int | None) -> bool:
         """The next item was first touched at or after `cutoff_ms` (no model trained before it can know the item)."""
@@ -139,7 +144,7 @@ class EventLog:
         returning = self.user_first[user] < self.session_start[(user, trigger.session_id)]
         first_ms = max((self.first_seen_ms[(kind, i)] for i in next_item), default=None)
         return Targets(frozenset(next_item), frozenset(engaged), frozenset(converted), returning, cold, first_ms,
-                       trigger.ts_ms)
+                       trigger.ts_ms, kind)
 
     def is_new(self, kind: str, item: str, cutoff_ms: int | None = None) -> bool:
         """`item` was first touched at or after `cutoff_ms` (default: the window start)."""

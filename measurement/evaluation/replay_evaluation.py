@@ -5,10 +5,10 @@ returns long-form `MetricRow`s: rank metrics per target and slice, coverage, pop
 notifications per user per day, weighted AUC per offer type, new items (`new_item_rows`), and throughput from the
 manifest.
 
-Item slices of the next-item target: "warm-items" (first touched before the window start, the models' training
-cut-off), "new-items" (first touched at or after it, whether before the trigger or not), "new-1d" / "new-1h" (first
-touched at most a day / an hour before the trigger, or after it) and "cold-items" (touched by nobody before the
-trigger: only an attribute or a guess can find it).
+Item slices of the next-item target of product triggers: "warm-items" (first touched before the window start, the
+models' training cut-off), "new-items" (first touched at or after it, whether before the trigger or not), "new-1d" /
+"new-1h" (first touched at most a day / an hour before the trigger, or after it) and "cold-items" (touched by nobody
+before the trigger: only an attribute or a guess can find it).
 """
 
 from __future__ import annotations
@@ -64,18 +64,19 @@ def evaluate_model_records(
         "all": lambda r, t: True,
         "new-users": lambda r, t: not t.returning_user,
         "returning-users": lambda r, t: t.returning_user,
-        # The item slices are only meaningful for the next item.
-        "warm-items": lambda r, t: t.next_first_ms is not None and not t.next_is_new(cutoff),
-        "new-items": lambda r, t: t.next_is_new(cutoff),
-        "new-1d": lambda r, t: t.next_is_young(DAY_MS),
-        "new-1h": lambda r, t: t.next_is_young(HOUR_MS),
-        "cold-items": lambda r, t: t.cold_next,
+        # The item slices are only meaningful for the next item, and are of product triggers: the catalogue is what
+        # grows (a tool suite is small and fixed, and its easy hits would flatter the warm slice).
+        "warm-items": lambda r, t: t.product and t.next_first_ms is not None and not t.next_is_new(cutoff),
+        "new-items": lambda r, t: t.product and t.next_is_new(cutoff),
+        "new-1d": lambda r, t: t.product and t.next_is_young(DAY_MS),
+        "new-1h": lambda r, t: t.product and t.next_is_young(HOUR_MS),
+        "cold-items": lambda r, t: t.product and t.cold_next,
     }
     kinds = {r.notification.items[0].kind for r, _ in judged}
     if len(kinds) > 1:  # products and tools have catalogues of very different sizes: show them apart too
         for kind in sorted(kinds):
             slices[f"{kind}s"] = lambda r, t, kind=kind: r.notification.items[0].kind == kind
-    with_next = sum(1 for _, t in judged if t.next_item)
+    with_next = sum(1 for _, t in judged if t.next_item and t.product)
     for target in TARGETS:
         for slice_name, keep in slices.items():
             if slice_name in ITEM_SLICES and target != "next":

@@ -76,3 +76,18 @@ def test_notifications_with_new_items_and_the_minutes_to_an_items_first_notifica
     assert metric_value(rows, "new_items_notified_share", None, "all", "new-items") == 1.0  # both new items
     median = metric_value(rows, "minutes_to_first_notification_p50", None, "all", "new-items")
     assert abs(median - (19 * 60 + 0.9 * 60) / 2) < 1e-6
+
+
+def test_item_slices_are_of_product_triggers_only():
+    frame = pd.DataFrame([
+        {"event_id": e, "user_id": "t", "session_id": "t-s", "type": "task_completed", "ts": T0 + timedelta(hours=h),
+         "item_id": None, "tool_id": tool, "category": None, "brand": None, "price": None}
+        for e, h, tool in (("t1", 30, "crop"), ("t2", 30.1, "compress"))  # both tools first used after the cut-off
+    ])
+    log = EventLog.from_frame(frame, pd.Timestamp(CUTOFF))
+    record = _record("t1", "t", 30, ["compress"])
+    record = record.model_copy(update={"notification": record.notification.model_copy(
+        update={"items": [RecommendedItem(item_id="compress", score=1.0, kind="tool")]})})
+    rows = evaluate_model_records("m", [record], log, horizon_s=3600, ks=(1,))
+    assert metric_value(rows, "HR", 1, "next", "all") == 1.0
+    assert metric_value(rows, "targets_share", None, "next", "new-items") == 0.0  # no product target at all
