@@ -105,6 +105,14 @@ def _tool_transitions(context: ModelContext) -> Recommender:
     return ToolTransitionRecommender(context.redis, context.key_prefix)
 
 
+def _tool_session_transitions(context: ModelContext) -> Recommender:
+    from model.baselines.tool_session_transitions import ToolSessionTransitionRecommender
+
+    if context.redis is None:
+        raise ModelUnavailable("tool-session-transitions keeps its counts in Redis: no Redis client given")
+    return ToolSessionTransitionRecommender(context.redis, context.key_prefix)
+
+
 # One bundle serves both entries of a history encoder in a run: keyed by the training frame object and the encoder.
 _BUNDLE_CACHE: list[tuple[pd.DataFrame, str, ModelBundle]] = []
 
@@ -163,6 +171,11 @@ for _spec in (
     ModelSpec(
         "tool-transitions", "streaming directed tool transitions in Redis (what users used next after a tool)",
         _tool_transitions, learns_from_stream=True, needs_redis=True,
+    ),
+    ModelSpec(
+        "tool-session-transitions",
+        "tool transitions counted within sessions only, shrunk towards popularity (not served: see docs/models.md)",
+        _tool_session_transitions, learns_from_stream=True, needs_redis=True,
     ),
     ModelSpec("two-tower", "two-tower retrieval over FAISS (trained before the window)", _two_tower(False)),
     ModelSpec("two-tower-ranker", "two-tower candidates ranked by wide & deep", _two_tower(True)),
