@@ -8,6 +8,9 @@ and 20th; so the 5th of a 5-item notification), pushing the model's items down. 
 sampling on their clicks, a Beta(1 + clicks, 1 + shown - clicks) draw per candidate, where a click is the user's
 own event on the item within `click_window_s` of being shown it (in the first `shown_positions` of a list).
 
+An item is young only once the stream has been watched for `young_hours` before its first event: the first day of
+a deployment (or of a namespace) sees the whole existing catalogue for the first time, and none of it is new.
+
 Where the state lives: each item's first-seen time in Redis (`HSETNX`, so every worker and a restarted one agree
 on what is young: in memory a restart would take the whole catalogue for new); what was shown and clicked in Redis
 hashes, shared by the workers (one pipelined round trip per batch to read, one to write); the impressions still
@@ -62,10 +65,15 @@ class YoungItemExploration(Recommender):
         self._category: dict[str, str] = {}
         self._pending: dict[str, dict[str, int]] = defaultdict(dict)  # user -> item shown -> when (ms)
         self._now_ms = 0
+        self._watching_since: int | None = None  # the first event time this namespace ever observed (Redis)
 
     @property
     def _first_key(self) -> str:
         return self.keys.global_key("explore:first_seen")
+
+    @property
+    def _since_key(self) -> str:
+        return self.keys.global_key("explore:watching_since")
 
     @property
     def _shown_key(self) -> str:
@@ -97,17 +105,24 @@ class YoungItemExploration(Recommender):
             if when is not None and 0 <= event.ts_ms - when <= self.click_window_ms:
                 clicks[event.item_id] += 1
         pipe = self.redis.pipeline(transaction=False)
+        if self._watching_since is None:
+            pipe.set(self._since_key, min(e.ts_ms for e in products), nx=True)
+            pipe.get(self._since_key)
         for item, ts_ms in unknown.items():
             pipe.hsetnx(self._first_key, item, ts_ms)
             pipe.hget(self._first_key, item)
         for item, count in clicks.items():
             pipe.hincrby(self._clicked_key, item, count)
         replies = pipe.execute() if len(pipe) else []
+        if self._watching_since is None:
+            self._watching_since = int(replies[1])
+            replies = replies[2:]
         for j, item in enumerate(unknown):
             first = int(replies[2 * j + 1])
             self._first_seen[item] = first
             category = self._category.get(item)
-            if category and self._now_ms - first <= self.young_ms:
+            watched_before = first - self._watching_since >= self.young_ms
+            if category and watched_before and self._now_ms - first <= self.young_ms:
                 self._young[category][item] = first
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:

@@ -114,9 +114,11 @@ class Settings(BaseSettings):
     )
 
     exploration_share: float = Field(
-        0.0, ge=0.0, le=0.5,
+        0.2, ge=0.0, le=0.5,
         description="Share of each product list's slots (every 1/share-th position, never the first) given to items "
-                    "first seen within exploration_young_hours, chosen by Thompson sampling on their clicks; 0: off",
+                    "first seen within exploration_young_hours, chosen by Thompson sampling on their clicks; 0: off. "
+                    "0.2 (the 5th of 5 notified items) chosen on a validation replay: overall HR@20 0.4680 -> 0.4689, "
+                    "new items' 0.162 -> 0.247, minutes to a new item's first notification (p50) 352 -> 48",
     )
     exploration_young_hours: float = Field(24.0, gt=0, description="How long after its first event an item is young")
 

@@ -90,3 +90,16 @@ def test_the_worker_serves_the_budget_when_the_setting_asks_for_it_and_not_other
     served = on.current()
     assert isinstance(served, YoungItemExploration) and served.share == 0.2
     assert served.name == off.current().name  # reports name the model, not the wrapper
+
+
+def test_nothing_is_young_before_the_stream_was_watched_for_a_young_span(settings, redis_client):
+    store = SessionStore(redis_client, settings)
+    explorer = YoungItemExploration(Listed(), redis_client, settings.key_prefix, share=0.2, young_hours=24)
+    # A fresh deployment's first hours: every item is seen for the first time, none of them is known to be new.
+    first_day = [_view("a", f"old{i}", T0 + i * HOUR) for i in range(6)] + [_view("b", "unknown-age", T0 + 20 * HOUR)]
+    explorer.observe(first_day, store.apply_batch(first_day))
+    answer = explorer.recommend(_request("u", "old1", T0 + 21 * HOUR))
+    assert [s.item_id for s in answer] == ["old0", "old1", "old2", "old3", "old4"]
+    later = [_view("c", "launched", T0 + 30 * HOUR)]  # first seen after a day of watching: new
+    explorer.observe(later, store.apply_batch(later))
+    assert explorer.recommend(_request("u", "old1", T0 + 31 * HOUR))[4].item_id == "launched"
