@@ -11,9 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import redis
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamrec.redis_connection import RedisClient, redis_client
 
 
 class Settings(BaseSettings):
@@ -164,9 +165,12 @@ class Settings(BaseSettings):
             env[f"STREAMREC_{name.upper()}"] = str(value)
         return env
 
-    def redis_client(self) -> redis.Redis:
-        """A Redis client with this configuration's timeouts (every streamrec process builds its client here)."""
-        return redis.Redis.from_url(
+    def redis_client(self) -> RedisClient:
+        """A Redis client (one server or a cluster, by the URL) with this configuration's timeouts.
+
+        Every streamrec process builds its client here.
+        """
+        return redis_client(
             self.redis_url,
             socket_timeout=self.redis_socket_timeout_s,
             socket_connect_timeout=self.redis_connect_timeout_s,

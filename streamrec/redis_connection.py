@@ -1,0 +1,234 @@
+"""One Redis client for a single server or a Redis Cluster, and a batch runner for Lua scripts that works on both.
+
+`STREAMREC_REDIS_URL` picks the kind: `redis://`, `rediss://` and `unix://` are one server; `redis+cluster://host:port`
+and `rediss+cluster://host:port` are a cluster reached through any of its nodes.
+
+redis-py's cluster pipeline refuses scripts (`evalsha`, `script_load` and `eval` are blocked on it), so
+`ScriptRunner` sends a batch's EVALSHA calls itself: grouped by the node that owns each call's slot, written to
+every node before any reply is read (one round trip per node per batch, the nodes working side by side), results
+handed back in the caller's order. Scripts must be idempotent (by event id): a call is sent again after a
+connection error, when it may have run already.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
+
+log = logging.getLogger(__name__)
+
+RedisClient = redis.Redis | RedisCluster
+SINGLE_SCHEMES = ("redis", "rediss", "unix")
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def redis_client(url: str, **options: object) -> RedisClient:
+    """`redis.Redis` for a one-server URL, `RedisCluster` for a `redis+cluster://` one; options go to the client."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in CLUSTER_SCHEMES:
+        return RedisCluster.from_url(CLUSTER_SCHEMES[scheme] + url[len(scheme):], **options)
+    if scheme in SINGLE_SCHEMES:
+        return redis.Redis.from_url(url, **options)
+    # The URL itself is not repeated: it may hold a password.
+    raise ValueError(f"Redis URL scheme {scheme!r} is not one of {', '.join(SINGLE_SCHEMES)} (one server) or "
+                     f"{', '.join(CLUSTER_SCHEMES)} (a cluster)")
+
+
+def is_cluster(client: RedisClient) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+class CrossSlotCall(ValueError):
+    """A script call whose keys lie in more than one cluster slot: no cluster could run it."""
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    """A script's source and SHA1, known without a server (the runner loads it where it is missing)."""
+
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    script: LuaScript
+    keys: Sequence[str]
+    args: Sequence[object]
+
+
+def call_slot(call: ScriptCall) -> int:
+    """The one slot of a call's keys (slot 0 for a call without keys), or `CrossSlotCall` naming them."""
+    slots = {key_slot(key.encode()) for key in call.keys}
+    if len(slots) > 1:
+        raise CrossSlotCall(f"script {call.script.sha[:12]}: keys {list(call.keys)} lie in slots {sorted(slots)}; "
+                            "give them one hash tag ({...}) or split the script")
+    return slots.pop() if slots else 0
+
+
+class ScriptRunner:
+    """Runs a batch of script calls with one pipelined round trip per node (one server: one node).
+
+    A reply of MOVED or ASK, a connection error (the slot map is refreshed) or NOSCRIPT (a restarted node: the
+    script is loaded in the next round trip) sends the affected calls again, up to `retries` times; what still
+    fails is raised, a cluster that cannot serve a slot as `redis.exceptions.ConnectionError` (an outage).
+    The calls of one slot keep their order, except after a node lost only some of the batch's scripts.
+    """
+
+    def __init__(self, client: RedisClient, retries: int = 2) -> None:
+        self.client = client
+        self.retries = retries
+        self._loaded: set[tuple[str, str]] = set()  # (node name, sha) known to be loaded there
+
+    def run(self, calls: Sequence[ScriptCall]) -> list[object]:
+        """Each call's reply, in the order of `calls`; the first error (in that order) is raised."""
+        slots = [call_slot(call) for call in calls]  # before anything is sent
+        results: list[object] = [None] * len(calls)
+        asked: dict[int, ClusterNode] = {}  # call -> node that answered ASK for it
+        todo = list(range(len(calls)))
+        for attempt in range(self.retries + 1):
+            batches = self._batches(todo, slots, asked)
+            for batch in batches:
+                batch.write(calls, self._loaded)
+            retry: list[int] = []
+            for batch in batches:
+                batch.read(self._loaded)
+                retry += self._settle(batch, results, asked, final=attempt == self.retries)
+            if not retry:
+                break
+            todo = sorted(retry)
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            raise _as_outage(errors[0])
+        return results
+
+    def _batches(self, todo: list[int], slots: list[int], asked: dict[int, ClusterNode]) -> list[_NodeBatch]:
+        by_node: dict[tuple[str, bool], _NodeBatch] = {}
+        for index in todo:
+            ask = index in asked
+            node, name = self._node(slots[index], asked.get(index))
+            by_node.setdefault((name, ask), _NodeBatch(node, name, asking=ask)).indices.append(index)
+        return list(by_node.values())
+
+    def _node(self, slot: int, ask: ClusterNode | None) -> tuple[redis.Redis, str]:
+        if not is_cluster(self.client):
+            return self.client, "single"
+        cluster = self.client
+        target = cluster.nodes_manager.get_node_from_slot(slot) if ask is None else ask
+        return cluster.get_redis_connection(target), target.name
+
+    def _settle(
+        self, batch: _NodeBatch, results: list[object], asked: dict[int, ClusterNode], final: bool
+    ) -> list[int]:
+        """Record the batch's replies; return the calls to send again."""
+        retry: list[int] = []
+        refresh = False
+        for index, reply in zip(batch.indices, batch.replies, strict=True):
+            asked.pop(index, None)
+            results[index] = reply
+            if isinstance(reply, NoScriptError):
+                self._loaded -= {loaded for loaded in self._loaded if loaded[0] == batch.name}  # restarted: all gone
+            elif isinstance(reply, MovedError):  # before AskError: redis-py derives MOVED from ASK
+                self.client.nodes_manager.move_slot(reply)
+            elif isinstance(reply, AskError):
+                asked[index] = self.client.get_node(reply.host, reply.port) or ClusterNode(reply.host, reply.port)
+            elif isinstance(reply, (*_CONNECTION_ERRORS, ClusterDownError, TryAgainError)):
+                refresh = True
+            else:
+                continue
+            retry.append(index)
+        if refresh and is_cluster(self.client) and not final:
+            try:
+                self.client.nodes_manager.initialize()
+            except (redis.exceptions.RedisError, RedisClusterException) as error:
+                log.warning("refreshing the cluster's slot map failed: %r", error)
+        return retry
+
+
+class _NodeBatch:
+    """The calls bound for one node: written as one pipeline, read back in order."""
+
+    def __init__(self, node: redis.Redis, name: str, asking: bool) -> None:
+        self.node, self.name, self.asking = node, name, asking
+        self.indices: list[int] = []
+        self.replies: list[object] = []
+        self._loads: list[LuaScript] = []
+        self._connection = None
+        self._error: Exception | None = None
+
+    def write(self, calls: Sequence[ScriptCall], loaded: set[tuple[str, str]]) -> None:
+        commands: list[tuple[object, ...]] = []
+        for index in self.indices:
+            script = calls[index].script
+            if (self.name, script.sha) not in loaded and script not in self._loads:
+                self._loads.append(script)  # loaded ahead of its first call, in the same round trip
+                commands.append(("SCRIPT", "LOAD", script.source))
+        for index in self.indices:
+            call = calls[index]
+            if self.asking:
+                commands.append(("ASKING",))
+            commands.append(("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args))
+        try:
+            self._connection = self.node.connection_pool.get_connection()
+            self._connection.send_packed_command(self._connection.pack_commands(commands))
+        except _CONNECTION_ERRORS as error:
+            self._error = error
+
+    def read(self, loaded: set[tuple[str, str]]) -> None:
+        """Read every reply (an error reply is the call's result); a lost connection fails the calls not read."""
+        connection, replies = self._connection, []
+        try:
+            if self._error is None:
+                for script in self._loads:
+                    try:
+                        connection.read_response()
+                        loaded.add((self.name, script.sha))
+                    except ResponseError:
+                        pass  # its calls answer NOSCRIPT, and the next round loads it again
+                for _ in self.indices:
+                    if self.asking:
+                        _reply_or_error(connection)
+                    replies.append(_reply_or_error(connection))
+        except _CONNECTION_ERRORS as error:
+            self._error = error
+            connection.disconnect()  # unread replies would be the next caller's
+        finally:
+            if connection is not None:
+                self.node.connection_pool.release(connection)
+        self.replies = replies + [self._error] * (len(self.indices) - len(replies))
+
+
+def _reply_or_error(connection: redis.connection.Connection) -> object:
+    try:
+        return connection.read_response()
+    except ResponseError as error:
+        return error
+
+
+def _as_outage(error: object) -> Exception:
+    """A cluster that cannot serve a slot now is an outage to wait out, like a server that does not answer."""
+    if isinstance(error, ClusterDownError | TryAgainError | MovedError | AskError):
+        outage = redis.exceptions.ConnectionError(f"the cluster cannot serve the call now: {error}")
+        outage.__cause__ = error
+        return outage
+    return error  # type: ignore[return-value]
