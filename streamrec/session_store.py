@@ -1,7 +1,8 @@
 """Redis-backed session context: what each user is doing now, what they used or bought, what they were sent.
 
 One Lua script applies an event atomically and idempotently (by event id, within a per-user window),
-and a whole batch of events goes to Redis in one pipelined round trip.
+and a whole batch of events goes to Redis in one pipelined round trip (per node of a Redis Cluster: every key of
+one event is the user's, under one `{u:<user>}` hash tag, so each script call stays in one slot).
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 
-import redis
-
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
 from streamrec.notifications import Notification
+from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall, ScriptRunner
 from streamrec.settings import Settings
 
-_APPLY_EVENT_LUA = files("streamrec").joinpath("lua/apply_event.lua").read_text()
+_APPLY_EVENT = LuaScript(files("streamrec").joinpath("lua/apply_event.lua").read_text())
 _MAX_EXACT_MS = 2**53  # event times beyond this are not exact in Lua's doubles
 
 
@@ -170,11 +170,11 @@ class SessionStore:
 
     dedupe_window = 512  # event ids remembered per user for idempotency
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: RedisClient, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
         self.keys = RedisKeys(settings.key_prefix)
-        self._apply = client.register_script(_APPLY_EVENT_LUA)
+        self._scripts = ScriptRunner(client)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionStore:
@@ -182,22 +182,23 @@ class SessionStore:
 
     # --- writes -------------------------------------------------------------------------------
     def apply_batch(self, events: Sequence[Event]) -> list[SessionContext]:
-        """Apply events in order in one pipelined round trip; return each event's resulting context.
+        """Apply events in order in one pipelined round trip (per node); return each event's resulting context.
 
         Every event is checked before anything is sent (`UnappliableEvent`), so a bad one cannot leave its
         batch-mates applied and marked seen while the batch as a whole failed.
         """
         if not events:
             return []
-        calls = [self._script_call(event) for event in events]
-        pipe = self.redis.pipeline(transaction=False)
-        for keys, args in calls:
-            self._apply(keys=keys, args=args, client=pipe)
-        results = pipe.execute()
+        calls = [ScriptCall(_APPLY_EVENT, *self._script_call(event)) for event in events]
+        results = self._scripts.run(calls)
         return [self._context(event, result) for event, result in zip(events, results, strict=True)]
 
     def apply(self, event: Event) -> SessionContext:
         return self.apply_batch([event])[0]
+
+    def _apply(self, keys: Sequence[str], args: Sequence[str]) -> list:
+        """One apply_event.lua call with these KEYS and ARGV as given (tests check the script's own refusals)."""
+        return self._scripts.run([ScriptCall(_APPLY_EVENT, keys, args)])[0]
 
     def check_appliable(self, event: Event) -> None:
         """Raise `UnappliableEvent` for an event the apply script would refuse (callers that skip, not fail)."""
@@ -258,7 +259,10 @@ class SessionStore:
         )
 
     def record_notifications(self, sent: Iterable[SentNotification]) -> None:
-        """Remember what was sent (items for the cooldown, trigger ids for redelivery) once it was flushed."""
+        """Remember what was sent (items for the cooldown, trigger ids for redelivery) once it was flushed.
+
+        Plain one-key commands of many users: on a cluster redis-py's pipeline splits them by node.
+        """
         pipe = self.redis.pipeline(transaction=False)
         ttl = self.settings.user_history_ttl_s
         # Prune by the wall clock at the latest: one event stamped in the future must not end every cooldown.
