@@ -7,12 +7,14 @@ copies, N reads of the topic and a start-up bootstrap. In Redis, each worker wri
 and reads everyone's, and the index survives a worker restart (and is rebuilt by `restore-state` like the rest).
 
 Layout under the store's prefix (every command is idempotent and order-free, so a redelivered batch or two workers
-during a rebalance cannot corrupt it; no multi-key script, so the keys can live on different cluster slots):
+during a rebalance cannot corrupt it; no script and no multi-key command, so on a Redis Cluster every key may lie in
+its own slot, and the global counts are split into `GLOBAL_SHARDS` keys so that no one node takes every write):
 - `{s:<session>}:knn-items`: the session's items (set, TTL'd);
 - `{i:<item>}:knn-sessions`: the sessions with the item, scored by each session's last event time (zset, `ZADD GT`
   so a late event never moves a session back; trimmed to the `posting_cap` most recent, TTL'd). V-SKNN reads at
   most `sample_size` sessions per item, so a cap of `sample_size` loses nothing;
-- `knn:item-sessions` (sessions per item: idf and the popularity fill) and `knn:sessions` (their number).
+- `{knn:<shard>}:item-sessions`: sessions per item (idf and the popularity fill), the item's shard by a CRC32 of its
+  id; `{knn:<shard>}:sessions`: the number of sessions, the session's shard by its id (the total is their sum).
 
 Scoring is the offline model's, step for step and in the same order (the same sums, the same tie rules: sessions by
 last event time then id, items by score then id), so on the same events both give the same lists (a test checks).
@@ -23,6 +25,7 @@ every chosen neighbour.
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +39,12 @@ from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
 
 _ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
+GLOBAL_SHARDS = 16  # keys of the global counts: a Redis Cluster spreads them (and their writes) over its nodes
+
+
+def _shard(name: str) -> int:
+    """A stable shard of an item or session id (Python's hash() differs between processes)."""
+    return zlib.crc32(name.encode()) % GLOBAL_SHARDS
 
 
 @dataclass
@@ -89,13 +98,11 @@ class StreamingSessionKNNRecommender(Recommender):
     def _posting_key(self, item_id: str) -> str:
         return f"{self.prefix}{{i:{item_id}}}:knn-sessions"
 
-    @property
-    def _counts_key(self) -> str:
-        return f"{self.prefix}knn:item-sessions"
+    def _counts_key(self, shard: int) -> str:
+        return f"{self.prefix}{{knn:{shard}}}:item-sessions"
 
-    @property
-    def _sessions_key(self) -> str:
-        return f"{self.prefix}knn:sessions"
+    def _sessions_key(self, shard: int) -> str:
+        return f"{self.prefix}{{knn:{shard}}}:sessions"
 
     # --- learning from the stream ---------------------------------------------------------------
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
@@ -119,11 +126,11 @@ class StreamingSessionKNNRecommender(Recommender):
             old = {m.decode() for m in stored}
             new = [i for i in items[session] if i not in old]
             if not old:
-                write.incr(self._sessions_key)
+                write.incr(self._sessions_key(_shard(session)))
             if new:
                 write.sadd(self._session_key(session), *new)
                 for item in new:
-                    write.zincrby(self._counts_key, 1, item)
+                    write.zincrby(self._counts_key(_shard(item)), 1, item)
             write.expire(self._session_key(session), self.ttl_s)
             for item in [*old, *new]:  # the session is now as recent as its last event in every item's list
                 posting = self._posting_key(item)
@@ -205,27 +212,36 @@ class StreamingSessionKNNRecommender(Recommender):
     def _idf(self, items: set[str]) -> dict[str, float]:
         ordered = sorted(items)
         read = self.redis.pipeline(transaction=False)
-        read.get(self._sessions_key)
+        for shard in range(GLOBAL_SHARDS):
+            read.get(self._sessions_key(shard))
         for item in ordered:
-            read.zscore(self._counts_key, item)
-        total, *counts = read.execute()
-        n = float(total or 0)
+            read.zscore(self._counts_key(_shard(item)), item)
+        replies = read.execute()
+        n = float(sum(int(total or 0) for total in replies[:GLOBAL_SHARDS]))
+        counts = replies[GLOBAL_SHARDS:]
         return {i: float(np.log(n / max(float(c or 0), 1.0))) for i, c in zip(ordered, counts, strict=True)}
 
     def _popular_items(self) -> list[str]:
-        """Items in the most sessions, ties by id (read with every tie at the cut, so the order is exact)."""
+        """Items in the most sessions, ties by id (read with every tie at the cut, so the order is exact).
+
+        Each shard gives its own first `popular_size` in that order; the overall first ones are among them.
+        """
         if self._popular is None:
-            top = self.redis.zrevrange(self._counts_key, 0, self.popular_size - 1, withscores=True)
-            if top:
-                cut = top[-1][1]
-                # Members tied at the cut come back in id order, so the first `popular_size` of them are the ones
-                # the exact order keeps: the limit loses nothing (on a long tail thousands of items tie at the cut).
-                tied = self.redis.zrangebyscore(self._counts_key, cut, cut, start=0, num=self.popular_size,
-                                                withscores=True)
-                merged = {m.decode(): s for m, s in [*top, *tied]}
-                self._popular = sorted(merged, key=lambda i: (-merged[i], i))[: self.popular_size]
-            else:
-                self._popular = []
+            read = self.redis.pipeline(transaction=False)
+            for shard in range(GLOBAL_SHARDS):
+                read.zrevrange(self._counts_key(shard), 0, self.popular_size - 1, withscores=True)
+            tops = read.execute()
+            # Members tied at a shard's cut come back in id order, so the first `popular_size` of them are the ones
+            # the exact order keeps: the limit loses nothing (on a long tail thousands of items tie at the cut).
+            read = self.redis.pipeline(transaction=False)
+            for shard, top in enumerate(tops):
+                if top:
+                    cut = top[-1][1]
+                    read.zrangebyscore(self._counts_key(shard), cut, cut, start=0, num=self.popular_size,
+                                       withscores=True)
+            tied = read.execute()
+            merged = {m.decode(): s for rows in [*tops, *tied] for m, s in rows}
+            self._popular = sorted(merged, key=lambda i: (-merged[i], i))[: self.popular_size]
             self._popular_read_at_ms = self._observed_ms
         return self._popular
 
