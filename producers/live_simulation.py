@@ -115,5 +115,5 @@ def write_simulation(path: Path, n_events: int, seed: int = 7, **world_overrides
             break
     truth_path = path.with_suffix(".truth.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    world.save_truth(truth_path, int(traffic.start.timestamp() * 1000), traffic.span_days)
+    world.save_truth(truth_path, int(traffic.start.timestamp() * 1000), traffic.span_days, traffic.follow_workflow)
     return write_event_log(events, path), truth_path

@@ -56,6 +56,7 @@ class SyntheticWorld:
     product_trend: np.ndarray | None = None  # log-popularity change per day
     traffic_start_ms: int | None = None  # event time of the traffic's day 0, when known (saved with the truth)
     traffic_span_days: float | None = None
+    follow_workflow: float | None = None  # the traffic's chance that the next tool follows the workflow graph
 
     @property
     def category_names(self) -> list[str]:
@@ -151,11 +152,12 @@ class SyntheticWorld:
             "brand": self.product_brand, "price": self.product_price,
         })
 
-    def save_truth(self, path: Path, traffic_start_ms: int | None = None, span_days: float | None = None) -> None:
+    def save_truth(self, path: Path, traffic_start_ms: int | None = None, span_days: float | None = None,
+                   follow_workflow: float | None = None) -> None:
         """Write the planted structure as JSON, for oracle comparisons in evaluation (with the traffic's start and
         span when its event times are the simulated ones, so the oracle knows what was on sale when)."""
         truth = {
-            "traffic": {"start_ms": traffic_start_ms, "span_days": span_days},
+            "traffic": {"start_ms": traffic_start_ms, "span_days": span_days, "follow_workflow": follow_workflow},
             "config": self.config.model_dump(),
             "categories": self.category_names,
             "products": {
@@ -210,4 +212,5 @@ class SyntheticWorld:
             product_trend=None if trend is None else np.array(trend),
             traffic_start_ms=traffic.get("start_ms"),
             traffic_span_days=span,
+            follow_workflow=traffic.get("follow_workflow"),
         )

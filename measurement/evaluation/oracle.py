@@ -16,8 +16,11 @@ class OracleRecommender(Recommender):
     name = "oracle"
     version = "truth"
 
-    def __init__(self, world: SyntheticWorld) -> None:
+    def __init__(self, world: SyntheticWorld, knows_taste: bool = True) -> None:
         self.world = world
+        # Without the users' tastes (products: their category taste and latent match; tools: their tool taste) the
+        # oracle knows what the stream of other users can teach: popularity (as planted) and the workflow graph.
+        self.knows_taste = knows_taste
         self._user_index = {u: i for i, u in enumerate(world.user_ids)}
         self._tool_index = {t: i for i, t in enumerate(world.tool_ids)}
         self._fallback = np.asarray(world.product_popularity, dtype=float)
@@ -31,18 +34,25 @@ class OracleRecommender(Recommender):
         start = self.world.traffic_start_ms
         return 0.0 if start is None or not now_ms else max(0.0, (now_ms - start) / 86_400_000)
 
+    def _next_tool(self, user: int | None, trigger: int | None) -> np.ndarray:
+        """Log-probability of each next tool as the simulator draws it: the workflow's successor of the tool just
+        finished with probability `follow_workflow`, else the user's own taste (a mixture, not a product)."""
+        n = len(self.world.tool_ids)
+        taste = np.full(n, 1.0 / n) if user is None or not self.knows_taste else self.world.user_tool_taste[user]
+        if trigger is None:
+            return np.log(taste + 1e-12)
+        follow = self.world.follow_workflow if self.world.follow_workflow is not None else 0.7
+        return np.log(follow * self.world.tool_successors[trigger] + (1 - follow) * taste + 1e-12)
+
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         user = self._user(request.user_id)
         if request.kind == TOOL:
             ids = self.world.tool_ids
-            scores = np.zeros(len(ids)) if user is None else np.log(self.world.user_tool_taste[user] + 1e-6)
-            trigger = self._tool_index.get(request.trigger_item or "")
-            if trigger is not None:
-                scores = scores + np.log(self.world.tool_successors[trigger] + 1e-6)
+            scores = self._next_tool(user, self._tool_index.get(request.trigger_item or ""))
         else:
             ids = self.world.product_ids
             day = self._day(request.now_ms)
-            scores = self._fallback.copy() if user is None else self.world.affinity(user, day)
+            scores = self._fallback.copy() if user is None or not self.knows_taste else self.world.affinity(user, day)
             if self.world.traffic_span_days is not None:  # nothing before its launch
                 scores = np.where(self.world.launched_by(day, self.world.traffic_span_days), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
@@ -62,4 +72,15 @@ def _oracle(context: ModelContext) -> Recommender:
     return OracleRecommender(SyntheticWorld.load_truth(context.truth_path))
 
 
+def _oracle_without_taste(context: ModelContext) -> Recommender:
+    oracle = _oracle(context)
+    assert isinstance(oracle, OracleRecommender)
+    oracle.knows_taste = False
+    oracle.name = "oracle-workflow"
+    return oracle
+
+
 register_model(ModelSpec("oracle", "knows the planted tastes (synthetic data only)", _oracle, needs_truth=True))
+register_model(ModelSpec("oracle-workflow", "knows the planted workflow graph and popularity, not each user's taste "
+                         "(the most a model learning from other users can know; synthetic data only)",
+                         _oracle_without_taste, needs_truth=True))
