@@ -13,14 +13,15 @@ a deployment (or of a namespace) sees the whole existing catalogue for the first
 
 Where the state lives: each item's first-seen time in Redis (`HSETNX`, so every worker and a restarted one agree
 on what is young: in memory a restart would take the whole catalogue for new); what was shown and clicked in Redis
-hashes, shared by the workers (one pipelined round trip per batch to read, one to write); the impressions still
-waiting for a click in memory, per user: the events topic is keyed by user, so the worker that showed an item to
-a user is the one that sees the user's next events (a rebalance loses a few pending clicks, nothing else).
+(hashes sharded by item, shared by the workers: one pipelined round trip per batch to read, one to write); the
+impressions still waiting for a click in memory, per user: the events topic is keyed by user, so the worker that
+showed an item to a user is the one that sees the user's next events (a rebalance loses a few pending clicks).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -33,6 +34,12 @@ from streamrec.session_store import RedisKeys, SessionContext
 from streamrec.settings import Settings
 
 PRODUCT_EVENTS = ("page_view", "add_to_cart", "purchase")
+SHARDS = 16
+
+
+def _shard(item: str) -> int:
+    """A stable shard of an item id (Python's hash() differs between processes)."""
+    return zlib.crc32(item.encode()) % SHARDS
 
 
 def exploration_positions(share: float, k: int) -> list[int]:
@@ -67,21 +74,20 @@ class YoungItemExploration(Recommender):
         self._now_ms = 0
         self._watching_since: int | None = None  # the first event time this namespace ever observed (Redis)
 
-    @property
-    def _first_key(self) -> str:
-        return self.keys.global_key("explore:first_seen")
+    # Per-item state in `SHARDS` hashes, an item's by a CRC32 of its id (`{explore:<shard>}`): a Redis Cluster spreads
+    # them over its nodes, and a batch's reads and writes are plain commands its pipeline splits by node.
+    def _first_key(self, item: str) -> str:
+        return f"{self.keys.prefix}{{explore:{_shard(item)}}}:first-seen"
+
+    def _shown_key(self, item: str) -> str:
+        return f"{self.keys.prefix}{{explore:{_shard(item)}}}:shown"
+
+    def _clicked_key(self, item: str) -> str:
+        return f"{self.keys.prefix}{{explore:{_shard(item)}}}:clicked"
 
     @property
-    def _since_key(self) -> str:
-        return self.keys.global_key("explore:watching_since")
-
-    @property
-    def _shown_key(self) -> str:
-        return self.keys.global_key("explore:shown")
-
-    @property
-    def _clicked_key(self) -> str:
-        return self.keys.global_key("explore:clicked")
+    def _since_key(self) -> str:  # read once per worker
+        return self.keys.global_key("explore:watching-since")
 
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         """The model learns; first-seen times are recorded; a user's event on an item shown to them is a click."""
@@ -109,10 +115,10 @@ class YoungItemExploration(Recommender):
             pipe.set(self._since_key, min(e.ts_ms for e in products), nx=True)
             pipe.get(self._since_key)
         for item, ts_ms in unknown.items():
-            pipe.hsetnx(self._first_key, item, ts_ms)
-            pipe.hget(self._first_key, item)
+            pipe.hsetnx(self._first_key(item), item, ts_ms)
+            pipe.hget(self._first_key(item), item)
         for item, count in clicks.items():
-            pipe.hincrby(self._clicked_key, item, count)
+            pipe.hincrby(self._clicked_key(item), item, count)
         replies = pipe.execute() if len(pipe) else []
         if self._watching_since is None:
             self._watching_since = int(replies[1])
@@ -138,13 +144,18 @@ class YoungItemExploration(Recommender):
                     pools[j] = pool
         if not pools:
             return answers
-        items = sorted({item for pool in pools.values() for item in pool})
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for item in sorted({item for pool in pools.values() for item in pool}):
+            by_shard[_shard(item)].append(item)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self._shown_key, items)
-        pipe.hmget(self._clicked_key, items)
-        shown_counts, click_counts = pipe.execute()
-        posterior = {item: (1.0 + float(c or 0), 1.0 + max(0.0, float(s or 0) - float(c or 0)))
-                     for item, s, c in zip(items, shown_counts, click_counts, strict=True)}
+        for items in by_shard.values():
+            pipe.hmget(self._shown_key(items[0]), items)
+            pipe.hmget(self._clicked_key(items[0]), items)
+        replies = pipe.execute()
+        posterior: dict[str, tuple[float, float]] = {}
+        for j, items in enumerate(by_shard.values()):
+            for item, s, c in zip(items, replies[2 * j], replies[2 * j + 1], strict=True):
+                posterior[item] = (1.0 + float(c or 0), 1.0 + max(0.0, float(s or 0) - float(c or 0)))
         shown_now: dict[str, int] = defaultdict(int)
         out = list(answers)
         for j, pool in pools.items():
@@ -160,7 +171,7 @@ class YoungItemExploration(Recommender):
         if shown_now:
             pipe = self.redis.pipeline(transaction=False)
             for item, count in shown_now.items():
-                pipe.hincrby(self._shown_key, item, count)
+                pipe.hincrby(self._shown_key(item), item, count)
             pipe.execute()
         self._forget_stale_impressions()
         return out

@@ -83,7 +83,8 @@ def test_clicks_steer_the_draws_and_a_second_worker_agrees_on_what_is_young(sett
 def test_the_worker_serves_the_budget_when_the_setting_asks_for_it_and_not_otherwise(settings, redis_client, tmp_path):
     from model.serving import make_recommender_source
 
-    off = make_recommender_source(settings.model_copy(update={"model_dir": tmp_path}), redis_client)
+    off = make_recommender_source(settings.model_copy(update={"model_dir": tmp_path, "exploration_share": 0.0}),
+                                  redis_client)
     on = make_recommender_source(settings.model_copy(update={"model_dir": tmp_path, "exploration_share": 0.2}),
                                  redis_client)
     assert not isinstance(off.current(), YoungItemExploration)
