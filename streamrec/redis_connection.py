@@ -37,6 +37,12 @@ RedisClient = redis.Redis | RedisCluster
 SINGLE_SCHEMES = ("redis", "rediss", "unix")
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 _CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# What a loop waits out as an outage, from one server or a cluster: no answer, a cluster down or failing over (no
+# master for a slot, TRYAGAIN during a resharding, redirections that never settle, a slot no node serves yet).
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    *_CONNECTION_ERRORS, ClusterDownError, TryAgainError, redis.exceptions.ClusterError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 
 def redis_client(url: str, **options: object) -> RedisClient:

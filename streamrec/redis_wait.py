@@ -8,6 +8,7 @@ import time
 
 import redis
 
+from streamrec.redis_connection import OUTAGE_ERRORS
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ def wait_for_redis(client: redis.Redis, settings: Settings, stop: threading.Even
         try:
             client.ping()
             return
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        except OUTAGE_ERRORS as error:
             if stop is not None and stop.is_set():
                 raise
             log.error("waiting for Redis at %s: %r (next try in %.1fs)", settings.redis_url, error, delay)

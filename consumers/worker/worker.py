@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-import redis
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
@@ -41,11 +40,12 @@ from consumers.worker.state_recovery import StateRecovery
 from streamrec.events import Event, EventDecodeError
 from streamrec.kafka_clients import abandon_producer, offsets_after
 from streamrec.notifications import Notification, encode_notification
+from streamrec.redis_connection import OUTAGE_ERRORS
 from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INFRASTRUCTURE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+INFRASTRUCTURE_ERRORS = OUTAGE_ERRORS  # Redis not answering, or a cluster that cannot serve a slot now
 T = TypeVar("T")
 
 

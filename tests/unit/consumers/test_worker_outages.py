@@ -177,3 +177,17 @@ def test_every_redis_attempt_first_checks_the_store_is_whole():
     assert len(prepares) == 2
     assert all(calls[i - 1] == "state-check" for i in prepares)
     assert calls[calls.index("confirm") - 1] == "state-check"
+
+
+def test_a_redis_cluster_failing_over_is_an_outage_waited_out_not_a_dead_letter():
+    calls: list[str] = []
+    failing_over = [redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+                    redis.exceptions.TryAgainError("TRYAGAIN Multiple keys request during rehashing of slot"),
+                    redis.exceptions.SlotNotCoveredError("Slot 1234 not covered by the cluster")]
+    pipeline = FakePipeline(calls, errors=failing_over)
+    worker, consumer = _worker(calls, pipeline)
+    notifications = worker.handle_batch(records([GOOD, GOOD]))
+
+    assert len(notifications) == 2  # nothing dead-lettered: the batch went through once the cluster answered
+    assert "send:events.dlq" not in calls and calls.count("prepare") == 4
+    assert worker.outages == 1 and len(consumer.committed) == 1
