@@ -5,6 +5,11 @@ that restarted without persistence, or a new one, has no marker: the first worke
 runs `restore_state` over the last `auto_restore_window_s` of the events and notifications topics, then writes
 the marker; the other workers wait for the marker instead of writing into a half-rebuilt store.
 
+On a Redis Cluster each master holds a marker of its own (`{state-epoch:<i>}`, the first i whose slot that master
+serves), so one master that restarted empty is noticed too: the rebuild replays the log for everyone, which the
+masters that kept their data take as duplicates. After a resharding a master may serve none of the markers it
+had: that reads as missing, and costs one needless (idempotent) rebuild.
+
 Restoring reads past the batch a worker holds: harmless, because applying and observing are idempotent by
 event id, and notifications already on the topic are recorded, so a trigger whose notification went out just
 before Redis died is not notified again.
@@ -22,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 
 from consumers.worker.state_restore import RestoreSummary, restore_state
+from streamrec.redis_connection import is_cluster
 from streamrec.session_store import RedisKeys
 from streamrec.settings import Settings
 
@@ -48,26 +54,51 @@ class StateRecovery:
         self.lock_key = keys.global_key("state-restore-lock")
         self.restores = 0
 
+    def epoch_keys(self) -> list[str]:
+        """The markers that say the store is whole: one key on one server, one per master on a cluster."""
+        if not is_cluster(self.redis):
+            return [self.epoch_key]
+        prefix = self.settings.key_prefix
+        wanted = {node.name for node in self.redis.get_primaries()}
+        found: dict[str, str] = {}
+        for i in range(16384 * 4):  # a few dozen tries per master in practice
+            key = f"{prefix}{{state-epoch:{i}}}"
+            owner = self.redis.get_node_from_key(key).name
+            if owner in wanted and owner not in found:
+                found[owner] = key
+                if len(found) == len(wanted):
+                    break
+        return sorted(found.values())
+
+    def _whole(self) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.epoch_keys():
+            pipe.exists(key)
+        return all(pipe.execute())
+
     def ensure(self, stop: threading.Event | None = None) -> bool:
         """True when this call rebuilt the store. Redis errors propagate (the caller waits the outage out)."""
-        if not self.settings.auto_restore or self.redis.exists(self.epoch_key):
+        if not self.settings.auto_restore or self._whole():
             return False
         token = uuid.uuid4().hex
         while not self.redis.set(self.lock_key, token, nx=True, ex=self.lock_ttl_s):
-            if self.redis.exists(self.epoch_key):
+            if self._whole():
                 return False  # another worker finished the rebuild
             if stop is not None and stop.is_set():
                 return False
             time.sleep(0.2)
         try:
-            if self.redis.exists(self.epoch_key):
+            if self._whole():
                 return False
             since = datetime.now(UTC) - timedelta(seconds=self.settings.auto_restore_window_s)
             log.warning("Redis holds no state epoch (empty or new): rebuilding it from the log since %s",
                         since.isoformat())
             started = time.monotonic()
             summary = self.restore(self.settings, since)
-            self.redis.set(self.epoch_key, datetime.now(UTC).isoformat())
+            pipe = self.redis.pipeline(transaction=False)
+            for key in self.epoch_keys():
+                pipe.set(key, datetime.now(UTC).isoformat())
+            pipe.execute()
             self.restores += 1
             log.warning("state rebuilt in %.1fs: %d events applied, %d notifications recorded",
                         time.monotonic() - started, summary.events_applied, summary.notifications_recorded)
