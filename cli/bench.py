@@ -8,6 +8,7 @@ writer (md, csv, json, png).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import typer
@@ -38,7 +39,11 @@ def _show(result, out: Path, stem: str, as_json: bool = False) -> None:
 def bench_pipeline(
     events: int = typer.Option(20_000, "--events", "-n", help="Events to send"),
     rate: float = typer.Option(2000, "--rate", help="Target events per second"),
-    workers: int = typer.Option(1, "--workers", help="Worker processes in the group"),
+    workers: str = typer.Option("1", "--workers", help="Worker processes in the group; a list (1,2,3) runs each count "
+                                                      "in turn and adds a table of them (workers.md/.csv/.json/.png)"),
+    redis_cluster: int = typer.Option(
+        0, "--redis-cluster", min=0,
+        help="Start a local Redis Cluster of this many masters for the run (0: the configured STREAMREC_REDIS_URL)"),
     delivery: str = typer.Option(
         "at-least-once", "--delivery",
         help="Delivery modes to run on the same events, comma-separated: at-least-once, exactly-once",
@@ -66,7 +71,28 @@ def bench_pipeline(
         raise typer.BadParameter(f"unknown delivery mode {unknown}: use at-least-once and/or exactly-once")
     if model is not None:
         model = checked_streaming_model(model)
-    run_benchmark(served_settings(Settings(), model, model_dir), events, rate, workers, out, modes, profile)
+    counts = int_list(workers, "--workers", 1, "a worker count is at least 1")
+    settings = served_settings(Settings(), model, model_dir)
+    cluster = None
+    if redis_cluster:
+        from streamrec.dev_redis_cluster import start_cluster
+
+        folder = out / "redis-cluster"
+        shutil.rmtree(folder, ignore_errors=True)
+        cluster = start_cluster(folder, masters=redis_cluster)
+        settings = settings.model_copy(update={"redis_url": cluster.url})
+        typer.echo(f"local Redis Cluster of {redis_cluster} masters at {cluster.url}", err=True)
+    try:
+        results = {n: run_benchmark(settings, events, rate, n, out / f"workers-{n}" if len(counts) > 1 else out,
+                                    modes, profile)
+                   for n in counts}
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    if len(counts) > 1:
+        from measurement.benchmarks.pipeline_benchmark import workers_result
+
+        _show(workers_result(results, rate, redis_cluster), out, "workers")
 
 
 @bench_app.command("group")
