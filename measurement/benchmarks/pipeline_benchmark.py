@@ -76,17 +76,17 @@ def workers_result(results: dict[int, BenchmarkResult], rate: float | None, redi
         for phase, row in result.rows.items():
             if phase == result.floor:
                 continue
-            rows[f"{count} worker{'s' if count > 1 else ''}: {phase}"] = {
-                "workers": count, "floor events/s": floor.get("throughput"), "events/s": row.get("throughput"),
+            rows[phase] = {
+                "workers": count, "floor": floor.get("throughput"), "pipeline": row.get("throughput"),
                 "p50": row.get("p50"), "p99": row.get("p99"), "floor p99": floor.get("p99"),
                 "p99 / floor": (row["p99"] / floor["p99"]) if floor.get("p99") and row.get("p99") else None,
             }
     redis = f"a local Redis Cluster of {redis_masters} masters" if redis_masters else "the configured Redis"
     return BenchmarkResult(
         title=f"streamrec by worker count at {rate or 'max'} events/s", row_label="run",
-        units={"workers": "count", "floor events/s": "events/s", "events/s": "events/s", "p50": "ms", "p99": "ms",
+        units={"workers": "count", "floor": "events/s", "pipeline": "events/s", "p50": "ms", "p99": "ms",
                "floor p99": "ms", "p99 / floor": "x"},
-        rows=rows, digits={"floor events/s": 1, "events/s": 1, "p50": 1, "p99": 1, "floor p99": 1, "p99 / floor": 2},
+        rows=rows, digits={"floor": 1, "pipeline": 1, "p50": 1, "p99": 1, "floor p99": 1, "p99 / floor": 2},
         info={"target rate": f"{rate or 'max'} events/s", "redis": redis,
               "note": "each count is its own run: the floor is measured beside it"},
     )

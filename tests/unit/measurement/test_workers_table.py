@@ -5,17 +5,17 @@ from __future__ import annotations
 from measurement.benchmarks.pipeline_benchmark import PhaseResult, pipeline_result, workers_result
 
 
-def _run(floor_ms: float, ours_ms: float, seconds: float) -> object:
+def _run(workers: int, floor_ms: float, ours_ms: float, seconds: float) -> object:
     floor = PhaseResult("broker floor (2 hops)", 1000, 1000, 1000, 0.5, [floor_ms] * 1000)
-    ours = PhaseResult("pipeline (at-least-once)", 1000, 200, 200, seconds, [ours_ms] * 200)
+    ours = PhaseResult(f"pipeline ({workers} workers)", 1000, 200, 200, seconds, [ours_ms] * 200)
     return pipeline_result([floor, ours], 2000)
 
 
 def test_each_worker_count_is_a_row_against_its_own_floor():
-    table = workers_result({1: _run(10.0, 40.0, 1.0), 2: _run(20.0, 30.0, 0.5)}, 2000, redis_masters=3)
-    one, two = table.rows["1 worker: pipeline (at-least-once)"], table.rows["2 workers: pipeline (at-least-once)"]
-    assert (one["events/s"], two["events/s"]) == (1000.0, 2000.0)
+    table = workers_result({1: _run(1, 10.0, 40.0, 1.0), 2: _run(2, 20.0, 30.0, 0.5)}, 2000, redis_masters=3)
+    one, two = table.rows["pipeline (1 workers)"], table.rows["pipeline (2 workers)"]
+    assert (one["pipeline"], two["pipeline"]) == (1000.0, 2000.0)
     assert one["p99 / floor"] == 4.0 and two["p99 / floor"] == 1.5  # each against the floor measured beside it
-    assert one["floor events/s"] == 2000.0
+    assert one["floor"] == 2000.0 and (one["workers"], two["workers"]) == (1, 2)
     assert "3 masters" in table.info["redis"]
     assert len(table.rows) == 2  # the floors are columns, not rows
