@@ -14,10 +14,12 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import redis
 from tqdm import tqdm
 
 from consumers.worker.triggers import expected_trigger_ids
@@ -68,8 +70,19 @@ def pipeline_result(results: list[PhaseResult], rate: float | None, served: str 
     )
 
 
-def workers_result(results: dict[int, BenchmarkResult], rate: float | None, redis_masters: int = 0) -> BenchmarkResult:
-    """One row per worker count (from each count's own run): the floor's and the pipeline's events/s and p99."""
+def redis_cpu_seconds(servers: Sequence[redis.Redis]) -> float:
+    """CPU seconds the Redis servers have used so far (user and system, main thread and others), summed."""
+    total = 0.0
+    for server in servers:
+        cpu = server.info("cpu")
+        total += float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return total
+
+
+def workers_result(results: dict[int, BenchmarkResult], rate: float | None, redis_masters: int = 0,
+                   redis_cpu_us: dict[int, float] | None = None) -> BenchmarkResult:
+    """One row per worker count (from each count's own run): the floor's and the pipeline's events/s and p99, and
+    the Redis CPU each event cost (microseconds, over every master)."""
     rows: dict[str, dict[str, float | int | None]] = {}
     for count, result in results.items():
         floor = result.rows[result.floor] if result.floor else {}
@@ -80,13 +93,15 @@ def workers_result(results: dict[int, BenchmarkResult], rate: float | None, redi
                 "workers": count, "floor": floor.get("throughput"), "pipeline": row.get("throughput"),
                 "p50": row.get("p50"), "p99": row.get("p99"), "floor p99": floor.get("p99"),
                 "p99 / floor": (row["p99"] / floor["p99"]) if floor.get("p99") and row.get("p99") else None,
+                "redis cpu / event": (redis_cpu_us or {}).get(count),
             }
     redis = f"a local Redis Cluster of {redis_masters} masters" if redis_masters else "the configured Redis"
     return BenchmarkResult(
         title=f"streamrec by worker count at {rate or 'max'} events/s", row_label="run",
         units={"workers": "count", "floor": "events/s", "pipeline": "events/s", "p50": "ms", "p99": "ms",
-               "floor p99": "ms", "p99 / floor": "x"},
-        rows=rows, digits={"floor": 1, "pipeline": 1, "p50": 1, "p99": 1, "floor p99": 1, "p99 / floor": 2},
+               "floor p99": "ms", "p99 / floor": "x", "redis cpu / event": "µs"},
+        rows=rows, digits={"floor": 1, "pipeline": 1, "p50": 1, "p99": 1, "floor p99": 1, "p99 / floor": 2,
+                           "redis cpu / event": 1},
         info={"target rate": f"{rate or 'max'} events/s", "redis": redis,
               "note": "each count is its own run: the floor is measured beside it"},
     )
