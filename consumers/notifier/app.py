@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI, Header, Path, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from consumers.notifier.consumer_loop import NotifierConsumer, build_dispatcher
 from consumers.notifier.metrics import CONTENT_TYPE_LATEST, NotifierMetrics
 from consumers.notifier.push_stream import STORE_UNAVAILABLE, PushStream, parse_stream_id
+from consumers.notifier.redis_async import CLUSTER_OUTAGES, STORE_ERRORS, AsyncRedisClient, async_redis_client
 from consumers.notifier.settings import NotifierSettings
 from consumers.notifier.tokens import TokenError, verify_user_token
 from streamrec.settings import Settings
@@ -31,7 +31,7 @@ class _Running:
 
     consume: bool
     stream: PushStream | None = None
-    client: aioredis.Redis | None = None
+    client: AsyncRedisClient | None = None
     loop: NotifierConsumer | None = None
     thread: threading.Thread | None = None
 
@@ -83,7 +83,7 @@ def _lifespan(
         notifier.warn_if_insecure()
         stopping.clear()  # the same app may be started again (tests restart it on one port)
         # Streams block in XREAD for up to a heartbeat: the socket timeout is the settings' on top of that.
-        client = aioredis.Redis.from_url(
+        client = async_redis_client(
             settings.redis_url, socket_timeout=notifier.heartbeat_s + settings.redis_socket_timeout_s,
             socket_connect_timeout=settings.redis_connect_timeout_s,
         )
@@ -155,16 +155,14 @@ def _stream_router(notifier: NotifierSettings, metrics: NotifierMetrics, running
         try:
             after = await running.stream.start_after(user_id, resume)
             backlog = await running.stream.backlog(user_id, after)
+        except CLUSTER_OUTAGES as error:  # before ResponseError: CLUSTERDOWN is one, and no fault of the id
+            return _store_unavailable(user_id, error, accept)
         except ResponseError as error:
             if resume is None:
                 raise
             return JSONResponse({"error": f"Last-Event-ID refused by the notification store: {error}"}, 400)
-        except RedisError as error:
-            log.warning("stream of user %s not opened, Redis unavailable: %r", user_id, error)
-            if "text/event-stream" in accept:  # EventSource retries a 200 after `retry:`, never a 503
-                return Response(STORE_UNAVAILABLE, media_type="text/event-stream",
-                                headers={"Cache-Control": "no-cache"})
-            return JSONResponse({"error": "notification store unavailable"}, 503, headers={"Retry-After": "2"})
+        except STORE_ERRORS as error:
+            return _store_unavailable(user_id, error, accept)
         return StreamingResponse(
             running.stream.events(user_id, after, expires_at, backlog),
             media_type="text/event-stream",
@@ -172,6 +170,13 @@ def _stream_router(notifier: NotifierSettings, metrics: NotifierMetrics, running
         )
 
     return router
+
+
+def _store_unavailable(user_id: str, error: Exception, accept: str) -> Response:
+    log.warning("stream of user %s not opened, Redis unavailable: %r", user_id, error)
+    if "text/event-stream" in accept:  # EventSource retries a 200 after `retry:`, never a 503
+        return Response(STORE_UNAVAILABLE, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return JSONResponse({"error": "notification store unavailable"}, 503, headers={"Retry-After": "2"})
 
 
 def _health_router(settings: Settings, metrics: NotifierMetrics, running: _Running) -> APIRouter:
@@ -192,7 +197,7 @@ def _health_router(settings: Settings, metrics: NotifierMetrics, running: _Runni
         try:
             assert running.client is not None
             await asyncio.wait_for(running.client.ping(), settings.redis_socket_timeout_s)
-        except (RedisError, OSError, TimeoutError) as error:
+        except (*STORE_ERRORS, OSError, TimeoutError) as error:
             reasons.append(f"redis unavailable: {error!r}")
         if reasons:
             return JSONResponse({"status": "degraded", "reason": "; ".join(reasons)}, 503)

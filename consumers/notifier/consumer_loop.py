@@ -33,8 +33,10 @@ from streamrec.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Failures of the servers, not of the data: waited out. Anything else is a bug and stops the loop.
-OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, KafkaError)
+# Failures of the servers, not of the data: waited out. Anything else is a bug and stops the loop. A Redis Cluster
+# that cannot serve a slot answers CLUSTERDOWN or TRYAGAIN, or leaves a slot with no node.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterDownError,
+           redis.exceptions.TryAgainError, redis.exceptions.SlotNotCoveredError, KafkaError)
 
 
 class _Stopped(Exception):

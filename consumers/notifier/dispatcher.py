@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from consumers.notifier.fatigue import FatigueRules, decide, item_member
 from consumers.notifier.metrics import NotifierMetrics
+from consumers.notifier.pending_index import PendingSnapshot
 from consumers.notifier.push_queue import PushQueue
 from consumers.notifier.webhook import WebhookSender
 from streamrec.notifications import Notification, encode_notification
@@ -52,6 +53,14 @@ class NotificationDispatcher:
 
     def dispatch(self, notification: Notification) -> tuple[DispatchOutcome, bytes | None]:
         """Decide and record one notification; returns the outcome and the payload that was queued."""
+        self.queue.reserve([notification.user_id])
+        outcome, payload, pending = self._decide_and_enqueue(notification)
+        self.queue.settle([pending])
+        return outcome, payload
+
+    def _decide_and_enqueue(self, notification: Notification) -> tuple[DispatchOutcome, bytes | None,
+                                                                       PendingSnapshot]:
+        """The fatigue decision and the user's script; the pending index is the caller's (reserve, settle)."""
         now_ms = self.clock_ms()
         members = [item_member(i) for i in notification.items]
         history = self.queue.history(notification.user_id, members, now_ms)
@@ -60,33 +69,42 @@ class NotificationDispatcher:
         payload = None
         if decision.allowed:
             payload = encode_notification(notification.model_copy(update={"items": decision.items}))
-        result = self.queue.record(
+        result = self.queue.enqueue(
             notification.user_id, notification.notification_id, payload,
             [item_member(i) for i in decision.items], now_ms,
         )
         self.metrics.count_expired(result.expired_by_age, result.expired_by_overflow)
         if result.status == "duplicate":
             self.metrics.duplicates.inc()
-            return DispatchOutcome(notification.notification_id, "duplicate"), None
+            return DispatchOutcome(notification.notification_id, "duplicate"), None, result.pending
         if result.status == "suppressed":
             self.metrics.suppressed.labels(decision.suppressed).inc()
             log.debug("suppressed %s for %s: %s", notification.notification_id, notification.user_id,
                       decision.suppressed)
-            return DispatchOutcome(notification.notification_id, "suppressed", decision.suppressed), None
+            outcome = DispatchOutcome(notification.notification_id, "suppressed", decision.suppressed)
+            return outcome, None, result.pending
         self.metrics.queued.inc()
-        return DispatchOutcome(notification.notification_id, "queued", stream_id=result.stream_id), payload
+        outcome = DispatchOutcome(notification.notification_id, "queued", stream_id=result.stream_id)
+        return outcome, payload, result.pending
 
     def dispatch_batch(self, notifications: Sequence[Notification]) -> list[DispatchOutcome]:
-        """Dispatch in order (one user's notifications stay ordered), then post webhooks concurrently and wait."""
+        """Dispatch in order (one user's notifications stay ordered), then post webhooks concurrently and wait.
+
+        The pending index is reserved for the batch's users before, and settled after, one round trip per node each.
+        """
         outcomes: list[DispatchOutcome] = []
+        snapshots: list[PendingSnapshot] = []
         posts = []
+        self.queue.reserve(n.user_id for n in notifications)
         for notification in notifications:
             self.metrics.consumed.inc()
-            outcome, payload = self.dispatch(notification)
+            outcome, payload, pending = self._decide_and_enqueue(notification)
             outcomes.append(outcome)
+            snapshots.append(pending)
             if payload is not None and self._pool is not None and self.webhook is not None:
                 posts.append((len(outcomes) - 1, self._pool.submit(self.webhook.send, outcome.notification_id,
                                                                    payload)))
+        self.queue.settle(snapshots)
         for index, future in posts:
             result = future.result()
             self.metrics.webhook_attempts.inc(result.attempts)

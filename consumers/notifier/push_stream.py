@@ -12,11 +12,10 @@ import threading
 import time
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from consumers.notifier.metrics import NotifierMetrics
+from consumers.notifier.pending_index import PendingSnapshot
 from consumers.notifier.push_keys import PushKeys, lua_source
+from consumers.notifier.redis_async import STORE_ERRORS, AsyncRedisClient
 from consumers.notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ STORE_UNAVAILABLE = f"retry: {RECONNECT_MS}\n" + sse_event(None, '{"error": "not
 
 class PushStream:
     def __init__(
-        self, client: aioredis.Redis, key_prefix: str, settings: NotifierSettings, metrics: NotifierMetrics,
+        self, client: AsyncRedisClient, key_prefix: str, settings: NotifierSettings, metrics: NotifierMetrics,
         stopping: threading.Event,
     ) -> None:
         self.redis = client
@@ -64,6 +63,9 @@ class PushStream:
         self.stopping = stopping
         self._advance = client.register_script(lua_source("advance_cursor"))
         self._expire = client.register_script(lua_source("expire_pending"))
+        # redis-py's async cluster client runs these too: EVALSHA goes to the keys' node, NOSCRIPT loads the
+        # script on every master and calls again.
+        self._index = client.register_script(lua_source("index_pending"))
 
     @property
     def key_ttl_ms(self) -> int:
@@ -74,14 +76,21 @@ class PushStream:
 
         Expired notifications are counted and trimmed first, so a client never gets one past its TTL.
         """
-        aged, overflow, cursor = await self._expire(
+        aged, overflow, cursor, version, pending = await self._expire(
             keys=self.keys.cursor_keys(user_id),
-            args=[user_id, int(time.time() * 1000), self.settings.pending_ttl_s * 1000, self.settings.pending_max],
+            args=[int(time.time() * 1000), self.settings.pending_ttl_s * 1000, self.settings.pending_max,
+                  self.key_ttl_ms],
         )
         self.metrics.count_expired(int(aged), int(overflow))
+        await self._settle(PendingSnapshot.from_reply(user_id, version, pending))
         if last_event_id:
             return last_event_id
         return cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+
+    async def _settle(self, snapshot: PendingSnapshot) -> None:
+        """The user's entry in the pending index, after the user's script (a second call: another slot)."""
+        await self._index(keys=self.keys.index_keys(snapshot.user_id),
+                          args=[snapshot.user_id, snapshot.version, snapshot.pending_ms])
 
     async def backlog(self, user_id: str, after: str) -> list:
         """The first read, before the response starts, so a Redis error gets a clear answer, not a closed stream."""
@@ -110,8 +119,9 @@ class PushStream:
                         yield sse_event(entry, fields[b"n"].decode())
                         self.metrics.delivered.inc()
                         cursor = entry
-                    await self._advance(keys=self.keys.cursor_keys(user_id),
-                                        args=[user_id, cursor, self.key_ttl_ms])
+                    _cursor, version, pending = await self._advance(
+                        keys=self.keys.cursor_keys(user_id), args=[cursor, self.key_ttl_ms, int(time.time() * 1000)])
+                    await self._settle(PendingSnapshot.from_reply(user_id, version, pending))
                 block_ms = heartbeat_ms
                 if expires_at is not None:
                     left_ms = int((expires_at - time.time()) * 1000)
@@ -123,7 +133,7 @@ class PushStream:
                 entries = reply[0][1] if reply else []
                 if not entries:
                     yield ": keep-alive\n\n"
-        except RedisError as error:
+        except STORE_ERRORS as error:
             # End this stream; the browser reconnects with Last-Event-ID and resumes where it stopped.
             log.warning("stream of user %s closed on a Redis error: %r", user_id, error)
         finally:

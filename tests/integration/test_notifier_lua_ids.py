@@ -56,11 +56,12 @@ def test_the_delivered_cursor_compares_64_bit_ids_exactly(redis_url: str):
     advance = client.register_script(lua_source("advance_cursor"))
     try:
         # 2^53 + 1 and 2^53 are one number in Lua: a float comparison would move the cursor back.
-        assert advance(keys=keys.cursor_keys("dave"), args=["dave", "9007199254740993-0", 60_000]) == \
+        now_ms = 1_800_000_000_000
+        assert advance(keys=keys.cursor_keys("dave"), args=["9007199254740993-0", 60_000, now_ms])[0] == \
             b"9007199254740993-0"
-        assert advance(keys=keys.cursor_keys("dave"), args=["dave", "9007199254740992-7", 60_000]) == \
+        assert advance(keys=keys.cursor_keys("dave"), args=["9007199254740992-7", 60_000, now_ms])[0] == \
             b"9007199254740993-0"
         top = f"{2**64 - 1}-{2**64 - 1}"
-        assert advance(keys=keys.cursor_keys("dave"), args=["dave", top, 60_000]) == top.encode()
+        assert advance(keys=keys.cursor_keys("dave"), args=[top, 60_000, now_ms])[0] == top.encode()
     finally:
         client.delete(*keys.cursor_keys("dave"))

@@ -27,18 +27,26 @@ local function id_after(a, b)
   return digits_after(as, bs)
 end
 
--- Keep the user's entry in the pending index at the time of their oldest undelivered notification.
+-- The index of users with undelivered pushes lies in other slots (`{push-pending:<n>}`), so these scripts only
+-- report what it should hold for the user, and the caller writes it there: a snapshot (version, pending), where
+-- pending is the ms digits of the oldest notification after the cursor ('' when none; a valid score as they are).
 local MAX_PART = '18446744073709551615'
 
-local function update_pending(queue, cursor, pending, user)
+local function next_pending(queue, cursor)
   local cm, cs = parse_id(cursor)
-  local nxt = {}  -- nothing follows the largest id, and XRANGE refuses '(' before it
-  if cm ~= MAX_PART or cs ~= MAX_PART then nxt = redis.call('XRANGE', queue, '(' .. cursor, '+', 'COUNT', 1) end
-  if #nxt == 0 then
-    redis.call('ZREM', pending, user)
-  else
-    redis.call('ZADD', pending, (parse_id(nxt[1][1])), user)  -- the ms digits, a valid score as they are
-  end
+  if cm == MAX_PART and cs == MAX_PART then return '' end  -- nothing follows it, and XRANGE refuses '(' before it
+  local nxt = redis.call('XRANGE', queue, '(' .. cursor, '+', 'COUNT', 1)
+  if #nxt == 0 then return '' end
+  return (parse_id(nxt[1][1]))
+end
+
+-- Every snapshot gets a version above the user's last, so the index can drop one that arrives after a newer one.
+-- Never behind the clock either: after the key expired (hours without a push) it still starts above the old ones.
+local function snapshot(queue, cursor, version_key, now, key_ttl_ms)
+  local version = tonumber(redis.call('GET', version_key) or '0') + 1
+  if now > version then version = now end
+  redis.call('SET', version_key, int(version), 'PX', int(key_ttl_ms))
+  return int(version), next_pending(queue, cursor)
 end
 
 -- Trim entries past their time to live, then beyond the per-user bound; count those never delivered.

@@ -1,15 +1,22 @@
 -- Record one consumed notification for a user, atomically: drop it if its id was seen; else remember it and,
 -- when it is to be pushed, append it to the user's queue, record the push for the fatigue rules, and trim.
--- KEYS: queue, cursor, history, items, seen, pending
--- ARGV: user, now_ms, notification_id, payload ('' when suppressed), maxlen, pending_ttl_ms, queue_key_ttl_ms,
+-- Every outcome, a duplicate too, reports the user's pending snapshot for the index (see common.lua): a redelivery
+-- after a crash between this script and the index write puts the entry there.
+-- KEYS: queue, cursor, history, items, seen, version
+-- ARGV: now_ms, notification_id, payload ('' when suppressed), maxlen, pending_ttl_ms, queue_key_ttl_ms,
 --       dedupe_ttl_ms, repeat_window_ms, item members...
--- Returns {status, stream id or '', expired by age, expired by overflow}.
-local queue, cursor_key, history, items, seen, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local user, now, nid, payload = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local maxlen, ttl_ms, key_ttl_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local dedupe_ttl_ms, repeat_window_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
+-- Returns {status, stream id or '', expired by age, expired by overflow, version, pending}.
+local queue, cursor_key, history, items, seen, version_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local now, nid, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local maxlen, ttl_ms, key_ttl_ms = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local dedupe_ttl_ms, repeat_window_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
 
-if redis.call('ZSCORE', seen, nid) then return {'duplicate', '', 0, 0} end
+local function outcome(status, id, aged, overflow)
+  local version, pending = snapshot(queue, redis.call('GET', cursor_key) or '0-0', version_key, now, key_ttl_ms)
+  return {status, id, aged, overflow, version, pending}
+end
+
+if redis.call('ZSCORE', seen, nid) then return outcome('duplicate', '', 0, 0) end
 
 local id = ''
 if payload ~= '' then
@@ -32,12 +39,12 @@ end
 redis.call('ZADD', seen, int(now), nid)
 redis.call('ZREMRANGEBYSCORE', seen, '-inf', int(now - dedupe_ttl_ms))
 redis.call('PEXPIRE', seen, int(dedupe_ttl_ms))
-if payload == '' then return {'suppressed', '', 0, 0} end
+if payload == '' then return outcome('suppressed', '', 0, 0) end
 
 redis.call('ZADD', history, int(now), nid)
 redis.call('ZREMRANGEBYSCORE', history, '-inf', int(now - 86400000))
 redis.call('PEXPIRE', history, 86400000)
-for i = 10, #ARGV do redis.call('ZADD', items, int(now), ARGV[i]) end
+for i = 9, #ARGV do redis.call('ZADD', items, int(now), ARGV[i]) end
 if repeat_window_ms > 0 then
   redis.call('ZREMRANGEBYSCORE', items, '-inf', int(now - repeat_window_ms))
   redis.call('PEXPIRE', items, int(repeat_window_ms))
@@ -45,6 +52,5 @@ end
 
 local cursor = redis.call('GET', cursor_key) or '0-0'
 local aged, overflow = expire(queue, cursor, now, ttl_ms, maxlen)
-update_pending(queue, cursor, pending, user)
 redis.call('PEXPIRE', queue, int(key_ttl_ms))
-return {'queued', id, aged, overflow}
+return outcome('queued', id, aged, overflow)
