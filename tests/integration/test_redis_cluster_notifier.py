@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from consumers.notifier.app import create_app
+from consumers.notifier.consumer_loop import OUTAGES
 from consumers.notifier.dispatcher import NotificationDispatcher
 from consumers.notifier.fatigue import FatigueRules
 from consumers.notifier.metrics import NotifierMetrics
@@ -224,3 +226,43 @@ def test_the_async_client_is_a_cluster_client_for_a_cluster_url_and_one_servers_
     with pytest.raises(ValueError, match="'http'") as refused:
         async_redis_client("http://user:hunter2@127.0.0.1:6379")
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_killed_master_is_an_outage_for_the_kafka_loop_and_a_503_for_a_new_stream(cluster_settings,
+                                                                                    redis_cluster):
+    notifier = options(max_per_hour=0, max_per_day=0, min_interval_s=0, repeat_window_s=0, max_age_s=0)
+    s = cluster_settings.model_copy(update={"redis_socket_timeout_s": 1.0, "redis_connect_timeout_s": 0.5})
+    client = redis_client(s.redis_url, socket_timeout=1, socket_connect_timeout=0.5)
+    d = dispatcher(s, client, notifier, lambda: int(time.time() * 1000))
+    victim = redis_cluster.node_of(d.queue.keys.queue("victim"))
+    sent = notification("victim", 1, ("tent",))
+    app = create_app(s, notifier, consume=False)
+    with serve(app) as base:
+        url = f"{base}/v1/users/victim/notifications/stream?token={mint_user_token(SECRET, 'victim', 300)}"
+        victim.kill()
+        try:
+            with pytest.raises(OUTAGES):
+                d.dispatch_batch([sent])
+            answer = httpx.get(url, headers={"Last-Event-ID": "1-0"}, timeout=60)
+            assert answer.status_code == 503, answer.text
+            # Once the others call it failed, they answer CLUSTERDOWN for every slot: an outage too (a
+            # ResponseError, and no fault of a Last-Event-ID).
+            other = next(n for n in redis_cluster.masters() if n is not victim)
+            deadline = time.monotonic() + 30
+            while other.client().cluster("info")["cluster_state"] != "fail":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            elsewhere = next(u for u in (f"user-{n}" for n in range(100))
+                             if redis_cluster.node_of(d.queue.keys.queue(u)) is other)
+            with pytest.raises(OUTAGES):
+                d.dispatch_batch([notification(elsewhere, 1, ("tent",))])
+            token = mint_user_token(SECRET, elsewhere, 300)
+            answer = httpx.get(f"{base}/v1/users/{elsewhere}/notifications/stream?token={token}",
+                               headers={"Last-Event-ID": "1-0"}, timeout=60)
+            assert answer.status_code == 503, answer.text
+        finally:
+            victim.start()
+            redis_cluster.wait_ok()
+        assert d.dispatch_batch([sent])[0].status == "queued"  # restarted empty: the redelivery goes through
+        _, events = read_sse(url, count=1, timeout_s=10)
+    assert [json.loads(e.data)["notification_id"] for e in events] == [sent.notification_id]
