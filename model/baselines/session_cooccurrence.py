@@ -2,27 +2,153 @@
 
 State lives in Redis under the store's prefix and is updated from the stream by `observe`, so every
 worker in the group shares it and a replay in its own namespace rebuilds it from scratch.
+
+The global counts are split into `COUNT_SHARDS` hash tags by a CRC32 of the item they belong to (`ShardedCounts`),
+so a Redis Cluster spreads them, and their writes, over its nodes: an item's co-occurrence list and its part of the
+popularity live under `{co:<shard>}`. A batch is added with one script call per shard (one round trip per node),
+each deduplicating event ids in its shard's own applied set; recommending is plain reads merged in Python.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from importlib.resources import files
 
-import redis
-
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
-from streamrec.session_store import RedisKeys, SessionContext
+from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall, ScriptRunner
+from streamrec.session_store import SessionContext
 from streamrec.settings import Settings
 
 _LUA = files("model.baselines").joinpath("lua")
-_OBSERVE_LUA = _LUA.joinpath("cooccurrence_observe.lua").read_text()
-_RECOMMEND_LUA = _LUA.joinpath("cooccurrence_recommend.lua").read_text()
+_OBSERVE = LuaScript(_LUA.joinpath("sharded_counts_observe.lua").read_text())
+_TRIM = LuaScript(_LUA.joinpath("popularity_trim.lua").read_text())
 
 # How much one event says about an item: a purchase means more than a glance.
 EVENT_WEIGHT = {"page_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "task_completed": 1.0}
+COUNT_SHARDS = 16  # hash tags of each model's global counts: a Redis Cluster spreads them over its nodes
+
+# (kind, list owner or None for the popularity, member) -> amount: what one event adds to a model's counts.
+Increments = dict[tuple[str, str | None, str], float]
+
+
+def count_shard(item: str) -> int:
+    """A stable shard of an item id (Python's hash() differs between processes)."""
+    return zlib.crc32(item.encode()) % COUNT_SHARDS
+
+
+def lua_score(value: float) -> float:
+    """A score as the merge scripts returned it (Lua's tostring: 14 significant digits), so lists stay as they were."""
+    return float(f"{value:.14g}")
+
+
+class ShardedCounts:
+    """One model's global counts: per kind a popularity zset and one zset per item, split over `COUNT_SHARDS` tags.
+
+    Keys under `<prefix>g:`: `<popularity>:{<tag>:<shard>}:<kind>` (the shard's items), `<lists>:{<tag>:<shard>}:
+    <kind>:<item>` (the item's shard) and `applied:{<tag>:<shard>}:<model>` (event ids the shard has counted, the
+    newest `applied_window`). Lists are trimmed to `cap` past 1.2 x `cap` as before; so is the popularity, with the
+    cut drawn over every shard (two more round trips, only when a batch takes it past 1.2 x `cap`).
+    """
+
+    def __init__(self, client: RedisClient, key_prefix: str, tag: str, model: str, popularity: str, lists: str,
+                 kinds: Sequence[str], cap: int, applied_window: int, applied_ttl_s: int) -> None:
+        self.redis, self.runner = client, ScriptRunner(client)
+        self.prefix, self.tag, self.model = key_prefix, tag, model
+        self.popularity, self.lists, self.kinds = popularity, lists, tuple(kinds)
+        self.cap, self.applied_window, self.applied_ttl_s = cap, applied_window, applied_ttl_s
+
+    def _key(self, name: str, shard: int, rest: str) -> str:
+        return f"{self.prefix}g:{name}:{{{self.tag}:{shard}}}:{rest}"
+
+    def pop_key(self, kind: str, shard: int) -> str:
+        return self._key(self.popularity, shard, kind)
+
+    def list_key(self, kind: str, item: str) -> str:
+        return self._key(self.lists, count_shard(item), f"{kind}:{item}")
+
+    def applied_key(self, shard: int) -> str:
+        return self._key("applied", shard, self.model)
+
+    # --- writing ------------------------------------------------------------------------------------------------
+    def add(self, events: Sequence[tuple[str, int, Increments]]) -> None:
+        """Add (event id, ts ms, increments) in order, each event once per shard: one script call per shard (every
+        shard, so each reports its popularity sizes), then the popularity trim where a kind grew past its bound."""
+        per_shard = [_ShardCall(self, shard) for shard in range(COUNT_SHARDS)]
+        for event_id, ts_ms, increments in events:
+            by_shard: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
+            for (kind, owner, member), amount in increments.items():
+                if owner is None:
+                    by_shard[count_shard(member)].append((self.pop_key(kind, count_shard(member)), member, amount))
+                else:
+                    by_shard[count_shard(owner)].append((self.list_key(kind, owner), member, amount))
+            for shard, adds in by_shard.items():
+                per_shard[shard].event(event_id, ts_ms, adds)
+        replies = self.runner.run([call.script_call() for call in per_shard])
+        for index, kind in enumerate(self.kinds):
+            sizes = [reply[1 + 2 * index] for reply in replies]
+            grown = any(reply[2 + 2 * index] for reply in replies)
+            if grown and sum(sizes) > self.cap * 1.2:
+                self._trim_popularity(kind, sum(sizes) - self.cap)
+
+    def _trim_popularity(self, kind: str, excess: int) -> None:
+        """Drop the `excess` lowest (by score, then member) of the kind's popularity over every shard."""
+        read = self.redis.pipeline(transaction=False)
+        for shard in range(COUNT_SHARDS):
+            read.zrange(self.pop_key(kind, shard), 0, excess - 1, withscores=True)
+        lowest = sorted((score, member, shard) for shard, rows in enumerate(read.execute()) for member, score in rows)
+        doomed: dict[int, list[object]] = defaultdict(list)
+        for score, member, shard in lowest[:excess]:
+            doomed[shard] += [member, repr(float(score))]
+        self.runner.run([ScriptCall(_TRIM, [self.pop_key(kind, shard)], args) for shard, args in doomed.items()])
+
+    def seed(self, kind: str, items: Sequence[str]) -> None:
+        """Items known at count 0 (NX: never lowers a count)."""
+        by_shard: dict[int, dict[str, float]] = defaultdict(dict)
+        for item in items:
+            by_shard[count_shard(item)][item] = 0.0
+        write = self.redis.pipeline(transaction=False)
+        for shard, members in by_shard.items():
+            write.zadd(self.pop_key(kind, shard), members, nx=True)
+        write.execute()
+
+    # --- reading ------------------------------------------------------------------------------------------------
+    def queue_popular(self, pipe, kind: str, n: int) -> None:
+        """Queue the reads of each shard's first `n` by popularity (`merge_popular` takes their replies)."""
+        for shard in range(COUNT_SHARDS):
+            pipe.zrevrange(self.pop_key(kind, shard), 0, max(n, 1) - 1, withscores=True)
+
+    @staticmethod
+    def merge_popular(tops: Sequence[list]) -> list[tuple[str, float]]:
+        """The shards' firsts as one list in ZREVRANGE's order (score, then member bytes, descending): each shard's
+        first n holds its part of the overall first n, so the overall first n are exact."""
+        rows = sorted(((score, member) for top in tops for member, score in top), reverse=True)
+        return [(member.decode(), score) for score, member in rows]
+
+
+class _ShardCall:
+    """The arguments of one shard's observe call, built event by event."""
+
+    def __init__(self, counts: ShardedCounts, shard: int) -> None:
+        self.counts = counts
+        self.keys: dict[str, int] = {counts.applied_key(shard): 1}
+        for kind in counts.kinds:
+            self.keys[counts.pop_key(kind, shard)] = len(self.keys) + 1
+        self.args: list[object] = []
+        self.events = 0
+
+    def event(self, event_id: str, ts_ms: int, adds: list[tuple[str, str, float]]) -> None:
+        self.events += 1
+        self.args += [event_id, str(int(ts_ms)), len(adds)]
+        for key, member, amount in adds:
+            self.args += [self.keys.setdefault(key, len(self.keys) + 1), member, repr(float(amount))]
+
+    def script_call(self) -> ScriptCall:
+        counts = self.counts
+        return ScriptCall(_OBSERVE, list(self.keys), [counts.cap, counts.applied_window, counts.applied_ttl_s,
+                                                      len(counts.kinds), self.events, *self.args])
 
 
 class SessionCooccurrenceRecommender(Recommender):
@@ -30,63 +156,48 @@ class SessionCooccurrenceRecommender(Recommender):
 
     name = "session-cooccurrence"
     version = "1"
+    # Where the counts live: `g:pop:{co:<shard>}:<kind>`, `g:co:{co:<shard>}:<kind>:<item>`.
+    shard_tag, popularity_name, list_name, kinds = "co", "pop", "co", (PRODUCT, TOOL)
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         window: int = 5,
         neighbours: int = 50,
         max_co_items: int = 500,
-        observed_window: int = 512,
-        observed_ttl_s: int = 7 * 24 * 3600,
+        applied_window: int = 100_000,
+        applied_ttl_s: int = 7 * 24 * 3600,
     ) -> None:
         self.redis = client
-        self.keys = RedisKeys(key_prefix)
         self.window = window  # how many previous session items an item co-occurs with
         self.neighbours = neighbours  # co-occurring items read per recent item
         self.max_co_items = max_co_items  # co-occurrence lists are trimmed to this length
-        # Observation is idempotent by event id: the newest `observed_window` ids per user are remembered.
-        self.observed_window = observed_window
-        self.observed_ttl_s = observed_ttl_s
-        # Scripts keep a batch's increments and a trigger's merge on the server: one call each,
-        # instead of dozens of commands parsed in Python.
-        self._observe_script = client.register_script(_OBSERVE_LUA)
-        self._recommend_script = client.register_script(_RECOMMEND_LUA)
+        # Observation is idempotent by event id: each shard remembers the newest `applied_window` ids it counted
+        # (a shard sees about half the events: some 200,000 events back by default).
+        self.counts = ShardedCounts(client, key_prefix, self.shard_tag, self.name, self.popularity_name,
+                                    self.list_name, self.kinds, max_co_items, applied_window, applied_ttl_s)
 
-    def _pop_key(self, kind: str) -> str:
-        return self.keys.global_key(f"pop:{kind}")
+    def _pop_key(self, kind: str, shard: int) -> str:
+        return self.counts.pop_key(kind, shard)
 
     def _co_key(self, kind: str, item: str) -> str:
-        return self.keys.global_key(f"co:{kind}:{item}")
+        return self.counts.list_key(kind, item)
 
     # --- learning from the stream -------------------------------------------------------------
-    def _observed_key(self, user_id: str) -> str:
-        return self.keys.user(user_id) + f":observed:{self.name}"
-
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         """Count each event once by event id: redeliveries are observed too (a worker may have died between
-        the session write and this call) and the script drops the ones already counted."""
-        keys: dict[str, int] = {}
-        args: list[object] = []
-        observed = 0
+        the session write and this call) and each shard drops the ones it counted already."""
+        counted = []
         for event, context in zip(events, contexts, strict=True):
             increments = self._increments(event, context)
-            if not increments:
-                continue
-            observed += 1
-            args += [keys.setdefault(self._observed_key(event.user_id), len(keys) + 1), event.event_id,
-                     str(int(event.ts_ms)), len(increments)]
-            for (key, member), amount in increments.items():
-                args += [keys.setdefault(key, len(keys) + 1), member, repr(float(amount))]
-        if observed:
-            self._observe_script(
-                keys=list(keys),
-                args=[self.max_co_items, self.observed_window, self.observed_ttl_s, observed, *args],
-            )
+            if increments:
+                counted.append((event.event_id, int(event.ts_ms), increments))
+        if counted:
+            self.counts.add(counted)
 
-    def _increments(self, event: Event, context: SessionContext) -> dict[tuple[str, str], float]:
-        """(zset key, member) -> amount that one event adds to popularity and co-occurrence."""
+    def _increments(self, event: Event, context: SessionContext) -> Increments:
+        """What one event adds to popularity and co-occurrence (amounts summed per list and member)."""
         weight = EVENT_WEIGHT.get(event.type)
         if weight is None:
             return {}
@@ -98,18 +209,18 @@ class SessionCooccurrenceRecommender(Recommender):
             previous = [t for t in context.consumed_ids(TOOL) if t != item][: self.window]
         else:
             return {}
-        increments: dict[tuple[str, str], float] = defaultdict(float)
-        increments[(self._pop_key(kind), item)] += weight
+        increments: Increments = defaultdict(float)
+        increments[(kind, None, item)] += weight
         for distance, other in enumerate(previous, start=1):
             w = weight / distance
-            increments[(self._co_key(kind, item), other)] += w
-            increments[(self._co_key(kind, other), item)] += w
+            increments[(kind, item, other)] += w
+            increments[(kind, other, item)] += w
         return increments
 
     def seed_catalogue(self, kind: str, item_ids: Sequence[str]) -> None:
         """Make catalogue items known before any traffic (score 0), so the first triggers have candidates."""
         if item_ids:
-            self.redis.zadd(self._pop_key(kind), dict.fromkeys(item_ids, 0.0), nx=True)
+            self.counts.seed(kind, item_ids)
 
     # --- serving ------------------------------------------------------------------------------
     def _seeds(self, request: RecommendationRequest) -> list[str]:
@@ -126,22 +237,31 @@ class SessionCooccurrenceRecommender(Recommender):
         return unique[: self.window]
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        """One pipelined read per batch: the seeds' lists and each popularity shard's first entries."""
         if not requests:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for request in requests:
-            seeds = self._seeds(request)
-            self._recommend_script(
-                keys=[self._pop_key(request.kind), *(self._co_key(request.kind, s) for s in seeds)],
-                args=[request.k, self.neighbours, *set(request.exclude), *seeds],
-                client=pipe,
-            )
-        results = []
-        for flat in pipe.execute():
-            results.append(
-                [ScoredItem(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
-            )
-        return results
+        seeds = [self._seeds(request) for request in requests]
+        lists = list(dict.fromkeys((r.kind, s) for r, own in zip(requests, seeds, strict=True) for s in own))
+        depth: dict[str, int] = {}  # per kind: popularity entries the fill may pass over (blocked, chosen) and take
+        for request, own in zip(requests, seeds, strict=True):
+            if request.k > 0:
+                need = 2 * request.k + len(request.exclude | set(own))
+                depth[request.kind] = max(depth.get(request.kind, 0), need)
+        read = self.redis.pipeline(transaction=False)
+        for kind, seed in lists:
+            read.zrevrange(self._co_key(kind, seed), 0, self.neighbours - 1, withscores=True)
+        for kind, n in depth.items():
+            self.counts.queue_popular(read, kind, n)
+        replies = read.execute()
+        found = dict(zip(lists, replies[: len(lists)], strict=True))
+        popular, at = {}, len(lists)
+        for kind in depth:
+            popular[kind] = ShardedCounts.merge_popular(replies[at:at + COUNT_SHARDS])
+            at += COUNT_SHARDS
+        return [
+            _merged(request, own, [found[(request.kind, s)] for s in own], popular.get(request.kind, []))
+            for request, own in zip(requests, seeds, strict=True)
+        ]
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]
@@ -149,6 +269,36 @@ class SessionCooccurrenceRecommender(Recommender):
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         neighbours = self.redis.zrevrange(self._co_key(kind, item_id), 0, k - 1, withscores=True)
         return [ScoredItem(i.decode(), float(s)) for i, s in neighbours]
+
+
+def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
+            popular: list[tuple[str, float]]) -> list[ScoredItem]:
+    """Seed s (1-based, most recent first) adds score / (its list's top score) / s to each of its list's items; the
+    best k by score then id; popularity fills the rest below every co-occurrence score (in [0, 0.01]). Neither the
+    seeds nor the request's exclude are returned. (What cooccurrence_recommend.lua did, step for step.)"""
+    if request.k <= 0:
+        return []
+    blocked = set(request.exclude) | set(seeds)
+    scores: dict[str, float] = {}
+    for position, pairs in enumerate(lists, start=1):
+        if not pairs:
+            continue
+        top = pairs[0][1] if pairs[0][1] > 0 else 1.0
+        for member, score in pairs:
+            item = member.decode()
+            if item not in blocked:
+                scores[item] = scores.get(item, 0.0) + (score / top) / position
+    ranked = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
+    out = [ScoredItem(i, lua_score(scores[i])) for i in ranked]
+    chosen = set(ranked)
+    top_pop = popular[0][1] if popular and popular[0][1] > 0 else 1.0
+    for item, score in popular:
+        if len(out) >= request.k:
+            break
+        if item not in blocked and item not in chosen:
+            out.append(ScoredItem(item, lua_score(0.01 * score / top_pop)))
+            chosen.add(item)
+    return out
 
 
 def seed_catalogue(settings: Settings, products: Sequence[str] = (), tools: Sequence[str] = ()) -> None:

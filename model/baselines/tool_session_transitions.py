@@ -7,27 +7,29 @@ session boundary makes (the last tool of yesterday's session and the first of to
 not the tool before). A tool trigger is answered from the list of the tool just finished, shrunk towards popularity
 where it has few counts; only tool requests are answered.
 
-State lives in Redis under its own keys (`tnext:tool:A`, `tpop:tool`, and per user the session and tool it last
-finished), so it runs beside the co-occurrence model in one namespace, and observation is idempotent by event id.
+State lives in Redis under its own keys: per user the session and tool it last finished, and the counts sharded by
+tool like the co-occurrence model's (`tnext:{tnext:<shard>}:tool:A`, `tpop:{tnext:<shard>}:tool`), so it runs beside
+the other streaming models in one namespace and on a Redis Cluster. Observation is idempotent by event id, in two
+steps of one round trip per node: each user's script decides (and remembers) which tasks are a transition, then one
+call per shard adds the counts, deduplicating event ids of its own.
 It differs from `tool-transitions` (which the worker serves) in counting only pairs within a session and in shrinking
 towards popularity; validation and test replays: docs/models.md, "The next tool after a finished task".
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from importlib.resources import files
 
-import redis
-
+from model.baselines.session_cooccurrence import COUNT_SHARDS, Increments, ShardedCounts, lua_score
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import TOOL, Event, TaskCompleted
+from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall
 from streamrec.session_store import RedisKeys, SessionContext
 
-_LUA = files("model.baselines").joinpath("lua")
-_OBSERVE_LUA = _LUA.joinpath("tool_session_transitions_observe.lua").read_text()
-_RECOMMEND_LUA = _LUA.joinpath("tool_session_transitions_recommend.lua").read_text()
+_OBSERVE = LuaScript(files("model.baselines").joinpath("lua/tool_session_transitions_observe.lua").read_text())
 
 
 class ToolSessionTransitionRecommender(Recommender):
@@ -38,7 +40,7 @@ class ToolSessionTransitionRecommender(Recommender):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         prior: float = 1.0,
         reads: int = 200,
@@ -46,27 +48,32 @@ class ToolSessionTransitionRecommender(Recommender):
         observed_window: int = 512,
         observed_ttl_s: int = 7 * 24 * 3600,
         last_tool_ttl_s: int = 24 * 3600,
+        applied_window: int = 100_000,
     ) -> None:
         self.redis = client
         self.keys = RedisKeys(key_prefix)
         self.prior = prior  # pseudo-counts spread by popularity over a finished tool's next tools
         self.reads = reads  # entries read per list when answering
-        self.max_list = max_list  # transition lists are trimmed to this length
-        # Observation is idempotent by event id: the newest `observed_window` ids per user are remembered.
+        # Observation is idempotent by event id: the newest `observed_window` ids per user are remembered (with
+        # whether each was a transition), and the newest `applied_window` ids each shard of the counts added.
         self.observed_window = observed_window
         self.observed_ttl_s = observed_ttl_s
         self.last_tool_ttl_s = last_tool_ttl_s  # a session idle this long is over anyway
-        self._observe_script = client.register_script(_OBSERVE_LUA)
-        self._recommend_script = client.register_script(_RECOMMEND_LUA)
+        # Transition lists (and the popularity, over every shard) are trimmed to `max_list`.
+        self.counts = ShardedCounts(client, key_prefix, "tnext", self.name, "tpop", "tnext", (TOOL,), max_list,
+                                    applied_window, observed_ttl_s)
 
-    def _pop_key(self) -> str:
-        return self.keys.global_key(f"tpop:{TOOL}")
+    def _pop_key(self, shard: int) -> str:
+        return self.counts.pop_key(TOOL, shard)
 
     def _next_key(self, tool: str) -> str:
-        return self.keys.global_key(f"tnext:{TOOL}:{tool}")
+        return self.counts.list_key(TOOL, tool)
 
     def _observed_key(self, user_id: str) -> str:
         return self.keys.user(user_id) + f":observed:{self.name}"
+
+    def _counted_key(self, user_id: str) -> str:
+        return self.keys.user(user_id) + f":transitions:{self.name}"
 
     def _last_tool_key(self, user_id: str) -> str:
         return self.keys.user(user_id) + f":last-tool:{self.name}"
@@ -74,53 +81,72 @@ class ToolSessionTransitionRecommender(Recommender):
     # --- learning from the stream -------------------------------------------------------------
     def observe(self, events: Sequence[Event], contexts: Sequence[SessionContext]) -> None:
         """Count each finished task once by event id. The session context names the tool used before (its consumed
-        list, newest first); the script counts the transition only when the user's last-tool hash shows that tool
-        was finished last, in this session."""
-        keys: dict[str, int] = {}
-        args: list[object] = []
-        observed = 0
-
-        def key(name: str) -> int:
-            return keys.setdefault(name, len(keys) + 1)
-
-        for event, context in zip(events, contexts, strict=True):
-            if not isinstance(event, TaskCompleted) or not event.tool_id:
-                continue
-            tool = event.tool_id
-            previous = next((t for t in context.consumed_ids(TOOL) if t != tool), "")
-            observed += 1
-            args += [
-                key(self._observed_key(event.user_id)), event.event_id, str(int(event.ts_ms)),
-                key(self._last_tool_key(event.user_id)), event.session_id, tool, key(self._pop_key()),
-                key(self._next_key(previous)) if previous else 0, previous,
-            ]
-        if observed:
-            self._observe_script(
-                keys=list(keys),
-                args=[self.max_list, self.observed_window, self.observed_ttl_s, self.last_tool_ttl_s, observed,
-                      *args],
-            )
+        list, newest first); the user's script counts the transition only when the user's last-tool hash shows that
+        tool was finished last, in this session. Then the shards add one to the tool's popularity and, for a
+        transition, one to previous -> tool."""
+        tasks = [(event, next((t for t in context.consumed_ids(TOOL) if t != event.tool_id), ""))
+                 for event, context in zip(events, contexts, strict=True)
+                 if isinstance(event, TaskCompleted) and event.tool_id]
+        if not tasks:
+            return
+        by_user: dict[str, list[int]] = defaultdict(list)  # a user's tasks in batch order
+        for index, (event, _) in enumerate(tasks):
+            by_user[event.user_id].append(index)
+        calls = []
+        for user, indices in by_user.items():
+            args: list[object] = [self.observed_window, self.observed_ttl_s, self.last_tool_ttl_s, len(indices)]
+            for index in indices:
+                event, previous = tasks[index]
+                args += [event.event_id, str(int(event.ts_ms)), event.session_id, event.tool_id, previous]
+            calls.append(ScriptCall(_OBSERVE, [self._observed_key(user), self._counted_key(user),
+                                               self._last_tool_key(user)], args))
+        transition = [False] * len(tasks)
+        for indices, answers in zip(by_user.values(), self.counts.runner.run(calls), strict=True):
+            for index, answer in zip(indices, answers, strict=True):
+                transition[index] = bool(answer)
+        counted = []
+        for (event, previous), is_transition in zip(tasks, transition, strict=True):
+            increments: Increments = {(TOOL, None, event.tool_id): 1.0}
+            if is_transition:
+                increments[(TOOL, previous, event.tool_id)] = 1.0
+            counted.append((event.event_id, int(event.ts_ms), increments))
+        self.counts.add(counted)
 
     # --- serving ------------------------------------------------------------------------------
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
-        """Tool requests answered in one pipelined round trip; other kinds get []."""
+        """Tool requests answered with one pipelined read per batch (the popularity shards' firsts and the
+        finished tools' lists); other kinds get []."""
         tools = [j for j, r in enumerate(requests) if r.kind == TOOL]
         out: list[list[ScoredItem]] = [[] for _ in requests]
         if not tools:
             return out
-        pipe = self.redis.pipeline(transaction=False)
-        for j in tools:
-            request = _without_used(requests[j])
-            finished = request.trigger_item
-            keys = [self._pop_key()] + ([self._next_key(finished)] if finished else [])
-            self._recommend_script(
-                keys=keys,
-                args=[request.k, repr(float(self.prior)), self.reads, *request.exclude],
-                client=pipe,
-            )
-        for j, flat in zip(tools, pipe.execute(), strict=True):
-            out[j] = [ScoredItem(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+        asked = [_without_used(requests[j]) for j in tools]
+        finished = list(dict.fromkeys(r.trigger_item for r in asked if r.trigger_item))
+        read = self.redis.pipeline(transaction=False)
+        self.counts.queue_popular(read, TOOL, self.reads)
+        for tool in finished:
+            read.zrevrange(self._next_key(tool), 0, self.reads - 1, withscores=True)
+        replies = read.execute()
+        popular = ShardedCounts.merge_popular(replies[:COUNT_SHARDS])[: self.reads]
+        after = dict(zip(finished, replies[COUNT_SHARDS:], strict=True))
+        for j, request in zip(tools, asked, strict=True):
+            followers = [(m.decode(), s) for m, s in after[request.trigger_item]] if request.trigger_item else []
+            out[j] = self._scored(request, popular, followers)
         return out
+
+    def _scored(self, request: RecommendationRequest, popular: list[tuple[str, float]],
+                after: list[tuple[str, float]]) -> list[ScoredItem]:
+        """score(t) = (next[t] + prior x popularity share of t) / (transitions counted + prior), over the first
+        `reads` of each list. (What tool_session_transitions_recommend.lua did, step for step.)"""
+        pop_total = sum(max(score, 0.0) for _, score in popular)
+        after_total = sum(score for _, score in after)
+        scores: dict[str, float] = {}
+        shares = [(t, self.prior * max(s, 0.0) / pop_total if pop_total > 0 else 0.0) for t, s in popular]
+        for tool, amount in shares + after:
+            if tool not in request.exclude:
+                scores[tool] = scores.get(tool, 0.0) + amount
+        ranked = sorted(scores, key=lambda t: (-scores[t], t))[: max(request.k, 0)]
+        return [ScoredItem(t, lua_score(scores[t] / (after_total + self.prior))) for t in ranked]
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]

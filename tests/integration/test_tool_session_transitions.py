@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
-from model.baselines.tool_session_transitions import ToolSessionTransitionRecommender
+from model.baselines.session_cooccurrence import COUNT_SHARDS, SessionCooccurrenceRecommender
+from model.baselines.tool_session_transitions import _OBSERVE, ToolSessionTransitionRecommender
 from model.recommender import RecommendationRequest
 from streamrec.events import TOOL, PageView, TaskCompleted
+from streamrec.redis_connection import ScriptCall, ScriptRunner
 from streamrec.session_store import SessionStore
 
 pytestmark = pytest.mark.integration
@@ -100,7 +101,8 @@ def test_only_tools_finished_one_after_another_in_a_session_are_a_transition(set
     assert followers("compress") == {}  # convert began the next session
     assert followers("convert") == {"resize": 1.0}
     assert followers("resize") == {"convert": 1.0}
-    popularity = dict(redis_client.zrange(transitions._pop_key(), 0, -1, withscores=True))
+    popularity = {m: s for shard in range(COUNT_SHARDS)
+                  for m, s in redis_client.zrange(transitions._pop_key(shard), 0, -1, withscores=True)}
     assert popularity[b"convert"] == 3.0
 
 
@@ -120,14 +122,13 @@ def test_a_finished_tool_with_few_counts_leans_on_popularity(settings, redis_cli
 
 
 def test_a_bad_argument_changes_nothing(settings, redis_client):
-    """The observe script checks every event before its first write: a malformed one fails the whole call."""
+    """The user's script checks every event before its first write: a malformed one fails the whole call."""
     transitions = ToolSessionTransitionRecommender(redis_client, settings.key_prefix)
-    observed = transitions._observed_key("u1")
+    keys = [transitions._observed_key("u1"), transitions._counted_key("u1"), transitions._last_tool_key("u1")]
     with pytest.raises(redis.ResponseError, match="bad event"):
-        transitions._observe_script(
-            keys=[observed, transitions._last_tool_key("u1"), transitions._pop_key()],
-            args=[500, 512, 60, 60, 2,
-                  1, "e1", "1000", 2, "s1", "crop", 3, 0, "",
-                  1, "e2", "1001", 2, "", "compress", 3, 0, ""],  # no session id
-        )
-    assert not redis_client.exists(observed, transitions._pop_key())
+        ScriptRunner(redis_client).run([ScriptCall(_OBSERVE, keys, [
+            512, 60, 60, 2,
+            "e1", "1000", "s1", "crop", "",
+            "e2", "1001", "", "compress", "crop",  # no session id
+        ])])
+    assert not redis_client.exists(*keys)
