@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
@@ -118,14 +118,29 @@ class ShardedCounts:
     def queue_popular(self, pipe, kind: str, n: int) -> None:
         """Queue the reads of each shard's first `n` by popularity (`merge_popular` takes their replies)."""
         for shard in range(COUNT_SHARDS):
-            pipe.zrevrange(self.pop_key(kind, shard), 0, max(n, 1) - 1, withscores=True)
+            queue_top(pipe, self.pop_key(kind, shard), n)
 
     @staticmethod
     def merge_popular(tops: Sequence[list]) -> list[tuple[str, float]]:
         """The shards' firsts as one list in ZREVRANGE's order (score, then member bytes, descending): each shard's
         first n holds its part of the overall first n, so the overall first n are exact."""
-        rows = sorted(((score, member) for top in tops for member, score in top), reverse=True)
+        rows = sorted(((score, member) for top in tops for member, score in score_pairs(top)), reverse=True)
         return [(member.decode(), score) for score, member in rows]
+
+
+def queue_top(pipe, key: str, n: int) -> None:
+    """Queue `ZREVRANGE key 0 n-1 WITHSCORES` raw (`score_pairs` reads it): redis-py's conversion of every score to
+    its legacy shape cost more than the merge."""
+    pipe.execute_command("ZREVRANGE", key, 0, max(n, 1) - 1, "WITHSCORES")
+
+
+def score_pairs(reply: list) -> list[tuple[bytes, float]]:
+    """`(member, score)` pairs of a raw `ZREVRANGE ... WITHSCORES` reply: nested pairs (RESP3) or flat (RESP2)."""
+    if not reply:
+        return []
+    if isinstance(reply[0], list | tuple):
+        return [(member, float(score)) for member, score in reply]
+    return [(reply[j], float(reply[j + 1])) for j in range(0, len(reply), 2)]
 
 
 class _ShardCall:
@@ -177,9 +192,6 @@ class SessionCooccurrenceRecommender(Recommender):
         # (a shard sees about half the events: some 200,000 events back by default).
         self.counts = ShardedCounts(client, key_prefix, self.shard_tag, self.name, self.popularity_name,
                                     self.list_name, self.kinds, max_co_items, applied_window, applied_ttl_s)
-
-    def _pop_key(self, kind: str, shard: int) -> str:
-        return self.counts.pop_key(kind, shard)
 
     def _co_key(self, kind: str, item: str) -> str:
         return self.counts.list_key(kind, item)
@@ -249,19 +261,21 @@ class SessionCooccurrenceRecommender(Recommender):
                 depth[request.kind] = max(depth.get(request.kind, 0), need)
         read = self.redis.pipeline(transaction=False)
         for kind, seed in lists:
-            read.zrevrange(self._co_key(kind, seed), 0, self.neighbours - 1, withscores=True)
+            queue_top(read, self._co_key(kind, seed), self.neighbours)
         for kind, n in depth.items():
             self.counts.queue_popular(read, kind, n)
         replies = read.execute()
-        found = dict(zip(lists, replies[: len(lists)], strict=True))
-        popular, at = {}, len(lists)
-        for kind in depth:
-            popular[kind] = ShardedCounts.merge_popular(replies[at:at + COUNT_SHARDS])
-            at += COUNT_SHARDS
-        return [
-            _merged(request, own, [found[(request.kind, s)] for s in own], popular.get(request.kind, []))
-            for request, own in zip(requests, seeds, strict=True)
-        ]
+        found = {pair: score_pairs(reply) for pair, reply in zip(lists, replies, strict=False)}
+        tops = {kind: replies[len(lists) + COUNT_SHARDS * n:][:COUNT_SHARDS] for n, kind in enumerate(depth)}
+        merged: dict[str, list[tuple[str, float]]] = {}
+
+        def popular(kind: str) -> list[tuple[str, float]]:  # merged only for a list the seeds leave short
+            if kind not in merged:
+                merged[kind] = ShardedCounts.merge_popular(tops.get(kind, []))
+            return merged[kind]
+
+        return [_merged(request, own, [found[(request.kind, s)] for s in own], popular)
+                for request, own in zip(requests, seeds, strict=True)]
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
         return self.recommend_batch([request])[0]
@@ -272,7 +286,7 @@ class SessionCooccurrenceRecommender(Recommender):
 
 
 def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
-            popular: list[tuple[str, float]]) -> list[ScoredItem]:
+            popular: Callable[[str], list[tuple[str, float]]]) -> list[ScoredItem]:
     """Seed s (1-based, most recent first) adds score / (its list's top score) / s to each of its list's items; the
     best k by score then id; popularity fills the rest below every co-occurrence score (in [0, 0.01]). Neither the
     seeds nor the request's exclude are returned. (What cooccurrence_recommend.lua did, step for step.)"""
@@ -290,9 +304,11 @@ def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
                 scores[item] = scores.get(item, 0.0) + (score / top) / position
     ranked = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
     out = [ScoredItem(i, lua_score(scores[i])) for i in ranked]
-    chosen = set(ranked)
-    top_pop = popular[0][1] if popular and popular[0][1] > 0 else 1.0
-    for item, score in popular:
+    if len(out) >= request.k:
+        return out
+    chosen, fill = set(ranked), popular(request.kind)
+    top_pop = fill[0][1] if fill and fill[0][1] > 0 else 1.0
+    for item, score in fill:
         if len(out) >= request.k:
             break
         if item not in blocked and item not in chosen:

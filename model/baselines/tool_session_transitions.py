@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib.resources import files
 
-from model.baselines.session_cooccurrence import COUNT_SHARDS, Increments, ShardedCounts, lua_score
+from model.baselines.session_cooccurrence import (
+    COUNT_SHARDS,
+    Increments,
+    ShardedCounts,
+    lua_score,
+    queue_top,
+    score_pairs,
+)
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import TOOL, Event, TaskCompleted
 from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall
@@ -125,10 +132,10 @@ class ToolSessionTransitionRecommender(Recommender):
         read = self.redis.pipeline(transaction=False)
         self.counts.queue_popular(read, TOOL, self.reads)
         for tool in finished:
-            read.zrevrange(self._next_key(tool), 0, self.reads - 1, withscores=True)
+            queue_top(read, self._next_key(tool), self.reads)
         replies = read.execute()
         popular = ShardedCounts.merge_popular(replies[:COUNT_SHARDS])[: self.reads]
-        after = dict(zip(finished, replies[COUNT_SHARDS:], strict=True))
+        after = {tool: score_pairs(reply) for tool, reply in zip(finished, replies[COUNT_SHARDS:], strict=True)}
         for j, request in zip(tools, asked, strict=True):
             followers = [(m.decode(), s) for m, s in after[request.trigger_item]] if request.trigger_item else []
             out[j] = self._scored(request, popular, followers)
