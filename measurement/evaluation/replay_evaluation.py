@@ -147,13 +147,14 @@ def new_item_rows(model: str, records: Sequence[ReplayRecord], log: EventLog) ->
     new_items = [key for key, ms in first.items() if ms >= cutoff and key[0] in kinds]
     rows = [MetricRow(model, "all", name, "notifications_with_new_share", None, count / len(records), len(records))
             for name, count in with_new.items()]
+    # Figures with nothing to average over are left out (a NaN row would never equal itself in a comparison).
+    if new_items:
+        rows.append(MetricRow(model, "all", "new-items", "new_items_notified_share", None,
+                              len(first_notified) / len(new_items), len(new_items)))
     minutes = np.array([(ms - first[key]) / 60_000 for key, ms in first_notified.items()])
-    rows.append(MetricRow(model, "all", "new-items", "new_items_notified_share", None,
-                          len(first_notified) / len(new_items) if new_items else float("nan"), len(new_items)))
-    for q in (50, 90):
-        value = float(np.percentile(minutes, q)) if len(minutes) else float("nan")
-        rows.append(MetricRow(model, "all", "new-items", f"minutes_to_first_notification_p{q}", None, value,
-                              len(minutes)))
+    if len(minutes):
+        rows += [MetricRow(model, "all", "new-items", f"minutes_to_first_notification_p{q}", None,
+                           float(np.percentile(minutes, q)), len(minutes)) for q in (50, 90)]
     return rows
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from model.exploration import YoungItemExploration, explored
 from model.interactions import events_to_frame
 from model.ranking.features import RankerConfig
 from model.training import TrainingConfig, train_bundle
@@ -108,21 +109,24 @@ def test_target_users_scores_users_latest_redis_context(settings, redis_client):
     for start in range(0, len(events), 500):
         store.apply_batch(events[start : start + 500])
     bought = [e for e in events if e.type == "purchase"]
-    item = bought[0].item_id
-
-    users = target_users_from_store(model, store, item, k=10)
-    assert len(users) == 10
     known = set(store.known_users())
-    assert {u.user_id for u in users} <= known
-    assert not {u.user_id for u in users} & {e.user_id for e in bought if e.item_id == item}
-    # The chosen users lean to the item's category more than users in general do.
-    category = bought[0].category
 
-    def share(user_id: str) -> float:
+    def share(user_id: str, category: str) -> float:
         context = store.latest_context(user_id)
         return context.categories.get(category, 0) / max(1, sum(context.categories.values()))
 
-    assert sum(share(u.user_id) for u in users) / 10 > sum(share(u) for u in known) / len(known)
+    # The five most bought items (ones the small model has seen enough of): each one's chosen users are known, not
+    # its buyers, and on average they lean to the item's category more than users in general do.
+    chosen_share, general_share = [], []
+    for item, _ in Counter(e.item_id for e in bought).most_common(5):
+        users = target_users_from_store(model, store, item, k=10)
+        assert len(users) == 10
+        assert {u.user_id for u in users} <= known
+        assert not {u.user_id for u in users} & {e.user_id for e in bought if e.item_id == item}
+        category = next(e.category for e in bought if e.item_id == item)
+        chosen_share.append(sum(share(u.user_id, category) for u in users) / 10)
+        general_share.append(sum(share(u, category) for u in known) / len(known))
+    assert sum(chosen_share) > 1.1 * sum(general_share)  # 1.17 to 2.45 x over simulation seeds 8 to 11
 
 
 def test_worker_serves_a_saved_hybrid_with_its_own_streaming_sources(settings):
@@ -144,6 +148,8 @@ def test_worker_serves_a_saved_hybrid_with_its_own_streaming_sources(settings):
     source = running.worker.pipeline.source
     assert source.loaded_path == path
     served = source.current()
+    assert isinstance(served, YoungItemExploration)  # the exploration budget is on by default, around the hybrid
+    served = explored(served)
     assert served.name == "hybrid" and served.ranker is not None
     answers = served.fallback.fallback  # tools to the tool transitions, topped up by co-occurrence
     assert answers.tools.name == "tool-transitions"
