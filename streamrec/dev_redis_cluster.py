@@ -106,6 +106,23 @@ class LocalRedisCluster:
                 raise TimeoutError("the local Redis Cluster did not become healthy")
             time.sleep(0.1)
 
+    def wait_replicas_online(self, timeout_s: float = 30) -> None:
+        """Until every master has `replicas` replicas whose first sync finished: a replica that never synced cannot
+        take over (Redis refuses: "disconnected from master for longer than allowed")."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                info = [node.client().info("replication") for node in self.masters()]
+                online = [sum(1 for key, value in i.items() if key.startswith("slave") and isinstance(value, dict)
+                              and value.get("state") == "online") for i in info]
+                if info and all(count >= self.replicas for count in online):
+                    return
+            except redis.exceptions.RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the local Redis Cluster's replicas did not finish their first sync")
+            time.sleep(0.1)
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
@@ -132,6 +149,8 @@ def start_cluster(root: Path, masters: int = 3, replicas: int = 0) -> LocalRedis
             check=True, capture_output=True, timeout=60,
         )
         cluster.wait_ok()
+        if replicas:
+            cluster.wait_replicas_online()
     except BaseException:
         cluster.stop()
         raise
