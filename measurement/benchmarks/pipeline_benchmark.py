@@ -10,6 +10,7 @@ report writer (`measurement.report`: bench.md, .csv, .json and a PNG of the late
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -48,6 +49,7 @@ class PhaseResult:
     received: int
     seconds: float  # first send to last expected arrival
     latencies_ms: list[float] = field(default_factory=list)
+    worker_cpu_s: float | None = None  # CPU the workers used while the events flowed (user + system)
 
     @property
     def throughput(self) -> float:
@@ -58,16 +60,28 @@ def pipeline_result(results: list[PhaseResult], rate: float | None, served: str 
     """The phases as one table: throughput and latency percentiles, the pipeline's p99 beside the floor's;
     `served` names the model the workers served (it goes in the table's header)."""
     units = {"events": "count", "expected": "count", "received": "count", "throughput": "events/s",
-             **LATENCY_COLUMNS}
+             **LATENCY_COLUMNS, "worker cpu / event": "µs"}
     rows = {r.name: {"events": r.sent, "expected": r.expected, "received": r.received, "throughput": r.throughput,
-                     **latency_figures(r.latencies_ms)} for r in results}
+                     **latency_figures(r.latencies_ms),
+                     "worker cpu / event": r.worker_cpu_s * 1e6 / r.sent if r.worker_cpu_s and r.sent else None}
+            for r in results}
     return BenchmarkResult(
         title=f"streamrec latency at {rate or 'max'} events/s", row_label="phase", units=units, rows=rows,
-        digits={"throughput": 1}, floor=results[0].name if results else None, compare=["p99"],
+        digits={"throughput": 1, "worker cpu / event": 1}, floor=results[0].name if results else None,
+        compare=["p99"],
         info={"target rate": f"{rate or 'max'} events/s", "latency": "from event time to receipt",
               **({"served model": served} if served else {})},
         samples={r.name: r.latencies_ms for r in results}, samples_label="latency from event time (ms)",
     )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc (0 where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
 
 def redis_cpu_seconds(servers: Sequence[redis.Redis]) -> float:
@@ -93,15 +107,16 @@ def workers_result(results: dict[int, BenchmarkResult], rate: float | None, redi
                 "workers": count, "floor": floor.get("throughput"), "pipeline": row.get("throughput"),
                 "p50": row.get("p50"), "p99": row.get("p99"), "floor p99": floor.get("p99"),
                 "p99 / floor": (row["p99"] / floor["p99"]) if floor.get("p99") and row.get("p99") else None,
+                "worker cpu / event": row.get("worker cpu / event"),
                 "redis cpu / event": (redis_cpu_us or {}).get(count),
             }
     redis = f"a local Redis Cluster of {redis_masters} masters" if redis_masters else "the configured Redis"
     return BenchmarkResult(
         title=f"streamrec by worker count at {rate or 'max'} events/s", row_label="run",
         units={"workers": "count", "floor": "events/s", "pipeline": "events/s", "p50": "ms", "p99": "ms",
-               "floor p99": "ms", "p99 / floor": "x", "redis cpu / event": "µs"},
+               "floor p99": "ms", "p99 / floor": "x", "worker cpu / event": "µs", "redis cpu / event": "µs"},
         rows=rows, digits={"floor": 1, "pipeline": 1, "p50": 1, "p99": 1, "floor p99": 1, "p99 / floor": 2,
-                           "redis cpu / event": 1},
+                           "worker cpu / event": 1, "redis cpu / event": 1},
         info={"target rate": f"{rate or 'max'} events/s", "redis": redis,
               "note": "each count is its own run: the floor is measured beside it"},
     )
@@ -291,17 +306,21 @@ def _pipeline_phase(
         expected = expected_trigger_ids(events, mode)
         profiles = [out_dir / f"profile-{tag}-{i}.txt" for i in range(workers)]
         samplers = start_profiles([p.pid for p in worker_processes], profiles) if profile else []
+        cpu_before = sum(process_cpu_seconds(p.pid) for p in worker_processes)
         try:
             started = _send(mode, mode.events_topic, events, rate, f"pipeline {tag}")
             collector.wait_for(expected, 300, idle_s=10)
         finally:
             stop_profiles(samplers)
+        worker_cpu = sum(process_cpu_seconds(p.pid) for p in worker_processes) - cpu_before
         for path in profiles if profile else []:
             table = profile_result(path)
             write_report(table, out_dir, f"{path.stem}-table")
             print("\n" + render_markdown(table))
         name = f"pipeline ({workers} worker{'s' if workers > 1 else ''}, {tag})"
-        return _phase(name, events, expected, collector, started)
+        result = _phase(name, events, expected, collector, started)
+        result.worker_cpu_s = worker_cpu
+        return result
     finally:
         collector.stop.set()
         _stop(worker_processes)

@@ -35,3 +35,17 @@ def test_redis_cpu_is_summed_over_the_servers():
             return self.figures
 
     assert redis_cpu_seconds([Server(1.5, 0.5), Server(2.0, 1.0)]) == 5.0
+
+
+def test_a_process_cpu_time_is_read_and_grows_with_work():
+    import os
+    import time
+
+    from measurement.benchmarks.pipeline_benchmark import process_cpu_seconds
+
+    before = process_cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # burn 0.3 s of CPU
+        pass
+    assert process_cpu_seconds(os.getpid()) - before >= 0.2
+    assert process_cpu_seconds(2**22 + 12345) == 0.0  # no such process
