@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,43 +90,47 @@ class LocalRedisCluster:
 
     def wait_ok(self, timeout_s: float = 30) -> None:
         """Until every live node reports the cluster healthy and agrees on who owns every slot, a live node each."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                live = [n for n in self.nodes if n.process.poll() is None]
-                states = [n.client().cluster("info")["cluster_state"] for n in live]
-                views = [sorted((s, e, o[1]) for s, e, o, *_ in n.client().execute_command("CLUSTER", "SLOTS"))
-                         for n in live]
-                owners = {port for view in views for *_, port in view}
-                if (all(state == "ok" for state in states) and all(view == views[0] for view in views)
-                        and owners <= {n.port for n in live}):
-                    return
-            except redis.exceptions.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the local Redis Cluster did not become healthy")
-            time.sleep(0.1)
+
+        def healthy() -> bool:
+            live = [n for n in self.nodes if n.process.poll() is None]
+            states = [n.client().cluster("info")["cluster_state"] for n in live]
+            views = [sorted((s, e, o[1]) for s, e, o, *_ in n.client().execute_command("CLUSTER", "SLOTS"))
+                     for n in live]
+            owners = {port for view in views for *_, port in view}
+            return (all(state == "ok" for state in states) and all(view == views[0] for view in views)
+                    and owners <= {n.port for n in live})
+
+        _poll_until(healthy, timeout_s, "the local Redis Cluster did not become healthy")
 
     def wait_replicas_online(self, timeout_s: float = 30) -> None:
         """Until every master has `replicas` replicas whose first sync finished: a replica that never synced cannot
         take over (Redis refuses: "disconnected from master for longer than allowed")."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                info = [node.client().info("replication") for node in self.masters()]
-                online = [sum(1 for key, value in i.items() if key.startswith("slave") and isinstance(value, dict)
-                              and value.get("state") == "online") for i in info]
-                if info and all(count >= self.replicas for count in online):
-                    return
-            except redis.exceptions.RedisError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the local Redis Cluster's replicas did not finish their first sync")
-            time.sleep(0.1)
+
+        def synced() -> bool:
+            info = [node.client().info("replication") for node in self.masters()]
+            online = [sum(1 for key, value in i.items() if key.startswith("slave") and isinstance(value, dict)
+                          and value.get("state") == "online") for i in info]
+            return bool(info) and all(count >= self.replicas for count in online)
+
+        _poll_until(synced, timeout_s, "the local Redis Cluster's replicas did not finish their first sync")
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def _poll_until(check: Callable[[], bool], timeout_s: float, failure: str) -> None:
+    """Call `check` every 0.1 s until it holds (a Redis error counts as not yet), else raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if check():
+                return
+        except redis.exceptions.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(failure)
+        time.sleep(0.1)
 
 
 def redis_cli_binary() -> str:

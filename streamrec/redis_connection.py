@@ -45,16 +45,22 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def redis_client(url: str, **options: object) -> RedisClient:
-    """`redis.Redis` for a one-server URL, `RedisCluster` for a `redis+cluster://` one; options go to the client."""
+def parse_redis_url(url: str) -> tuple[bool, str]:
+    """(is it a cluster, the URL redis-py takes): `redis+cluster://h:p` is a cluster reached as `redis://h:p`."""
     scheme = urlsplit(url).scheme.lower()
     if scheme in CLUSTER_SCHEMES:
-        return RedisCluster.from_url(CLUSTER_SCHEMES[scheme] + url[len(scheme):], **options)
+        return True, CLUSTER_SCHEMES[scheme] + url[len(scheme):]
     if scheme in SINGLE_SCHEMES:
-        return redis.Redis.from_url(url, **options)
+        return False, url
     # The URL itself is not repeated: it may hold a password.
     raise ValueError(f"Redis URL scheme {scheme!r} is not one of {', '.join(SINGLE_SCHEMES)} (one server) or "
                      f"{', '.join(CLUSTER_SCHEMES)} (a cluster)")
+
+
+def redis_client(url: str, **options: object) -> RedisClient:
+    """`redis.Redis` for a one-server URL, `RedisCluster` for a `redis+cluster://` one; options go to the client."""
+    cluster, plain = parse_redis_url(url)
+    return RedisCluster.from_url(plain, **options) if cluster else redis.Redis.from_url(plain, **options)
 
 
 def is_cluster(client: RedisClient) -> bool:

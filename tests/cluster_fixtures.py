@@ -7,6 +7,7 @@ the scripts it had loaded.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,8 @@ from streamrec.dev_redis_cluster import (  # noqa: F401 (re-exported for the clu
     LocalRedisCluster,
     start_cluster,
 )
+from streamrec.redis_connection import redis_client
+from streamrec.settings import Settings
 
 
 @pytest.fixture(scope="session", name="redis_cluster")
@@ -28,3 +31,13 @@ def redis_cluster_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(name="cluster_settings")
+def cluster_settings_fixture(settings: Settings, redis_cluster: LocalRedisCluster) -> Iterator[Settings]:
+    """The test's settings pointed at the cluster under a prefix of its own (its keys deleted after)."""
+    prefix = f"test:{uuid.uuid4().hex[:10]}:"
+    yield settings.model_copy(update={"redis_url": redis_cluster.url, "key_prefix": prefix})
+    client = redis_client(redis_cluster.url)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)

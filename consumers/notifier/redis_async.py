@@ -8,13 +8,11 @@ EVALSHA to the node of the keys' slot and, on NOSCRIPT, loads the script on ever
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.exceptions import AskError, ClusterError, RedisClusterException, RedisError, TryAgainError
 
-from streamrec.redis_connection import CLUSTER_SCHEMES, SINGLE_SCHEMES
+from streamrec.redis_connection import parse_redis_url
 
 AsyncRedisClient = aioredis.Redis | AsyncRedisCluster
 # A cluster that cannot serve a slot now: an outage to wait out, though some of these are ResponseErrors
@@ -25,11 +23,5 @@ STORE_ERRORS = (RedisError, RedisClusterException)
 
 def async_redis_client(url: str, **options: object) -> AsyncRedisClient:
     """`redis.asyncio.Redis` for a one-server URL, its `RedisCluster` for a `redis+cluster://` one."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in CLUSTER_SCHEMES:
-        return AsyncRedisCluster.from_url(CLUSTER_SCHEMES[scheme] + url[len(scheme):], **options)
-    if scheme in SINGLE_SCHEMES:
-        return aioredis.Redis.from_url(url, **options)
-    # The URL itself is not repeated: it may hold a password.
-    raise ValueError(f"Redis URL scheme {scheme!r} is not one of {', '.join(SINGLE_SCHEMES)} (one server) or "
-                     f"{', '.join(CLUSTER_SCHEMES)} (a cluster)")
+    cluster, plain = parse_redis_url(url)
+    return AsyncRedisCluster.from_url(plain, **options) if cluster else aioredis.Redis.from_url(plain, **options)

@@ -19,8 +19,7 @@ from model.recommender import RecommendationRequest
 from producers.simulator import simulate
 from streamrec.redis_connection import CrossSlotCall, LuaScript, ScriptCall, ScriptRunner, redis_client
 from streamrec.session_store import FilterQuery, SentNotification, SessionContext, SessionStore
-from streamrec.settings import Settings
-from tests.cluster_fixtures import LocalRedisCluster, redis_cluster_fixture, start_cluster  # noqa: F401 (redis_cluster)
+from tests.cluster_fixtures import LocalRedisCluster, cluster_settings_fixture, redis_cluster_fixture, start_cluster  # noqa: F401 (redis_cluster)
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +39,6 @@ def cluster_client(redis_cluster: LocalRedisCluster) -> RedisCluster:
     return redis_client(redis_cluster.url, socket_timeout=5, socket_connect_timeout=2)
 
 
-@pytest.fixture
-def cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Iterator[Settings]:
-    """The test's settings pointed at the cluster under a prefix of its own (its keys deleted after)."""
-    prefix = f"test:{uuid.uuid4().hex[:10]}:"
-    yield settings.model_copy(update={"redis_url": redis_cluster.url, "key_prefix": prefix})
-    client = redis_client(redis_cluster.url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
 
 
 def _masters_holding(cluster: LocalRedisCluster, prefix: str) -> int:

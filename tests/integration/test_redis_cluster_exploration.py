@@ -3,8 +3,6 @@ per-item state spread over the masters."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,7 +13,7 @@ from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from producers.simulator import simulate
 from streamrec.redis_connection import redis_client
 from streamrec.session_store import SessionContext
-from tests.cluster_fixtures import LocalRedisCluster, redis_cluster_fixture  # noqa: F401 (redis_cluster)
+from tests.cluster_fixtures import cluster_settings_fixture, redis_cluster_fixture  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +25,8 @@ class Listed(Recommender):
         return [ScoredItem(f"not-an-item-{i}", 1.0) for i in range(request.k)]
 
 
-@pytest.fixture
-def cluster_prefix(redis_cluster: LocalRedisCluster) -> Iterator[str]:
-    prefix = f"test:{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis_client(redis_cluster.url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
-
-
-def test_exploration_on_the_cluster_chooses_as_on_one_server(settings, redis_cluster, cluster_prefix):
+def test_exploration_on_the_cluster_chooses_as_on_one_server(settings, redis_cluster, cluster_settings):
+    cluster_prefix = cluster_settings.key_prefix
     _, events = simulate(6000, seed=12)  # two simulated days and more: items first seen late are young
     one = YoungItemExploration(Listed(), redis.Redis.from_url(settings.redis_url), settings.key_prefix, seed=3)
     cluster = YoungItemExploration(Listed(), redis_client(redis_cluster.url), cluster_prefix, seed=3)

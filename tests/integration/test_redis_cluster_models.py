@@ -6,8 +6,6 @@ nodes; a redelivered batch changes nothing, and a batch that failed on some node
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -20,10 +18,9 @@ from model.baselines.tool_transitions import ToolTransitionRecommender
 from model.recommender import RecommendationRequest
 from producers.simulator import simulate
 from streamrec.events import PRODUCT, TOOL, TaskCompleted
-from streamrec.redis_connection import redis_client
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
-from tests.cluster_fixtures import LocalRedisCluster, redis_cluster_fixture  # noqa: F401 (redis_cluster)
+from tests.cluster_fixtures import LocalRedisCluster, cluster_settings_fixture, redis_cluster_fixture  # noqa: F401 (redis_cluster)
 
 pytestmark = pytest.mark.integration
 BATCH = 250
@@ -34,14 +31,6 @@ def stream():
     return simulate(3000, seed=41)
 
 
-@pytest.fixture
-def cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Iterator[Settings]:
-    """The test's settings pointed at the cluster under a prefix of its own (its keys deleted after)."""
-    prefix = f"test:{uuid.uuid4().hex[:10]}:"
-    yield settings.model_copy(update={"redis_url": redis_cluster.url, "key_prefix": prefix})
-    client = redis_client(redis_cluster.url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
 
 
 class Deployment:

@@ -9,7 +9,6 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -32,7 +31,7 @@ from streamrec.events import utc_now
 from streamrec.notifications import Notification, RecommendedItem, notification_id_for
 from streamrec.redis_connection import RedisClient, redis_client
 from streamrec.settings import Settings
-from tests.cluster_fixtures import LocalRedisCluster, redis_cluster_fixture  # noqa: F401 (redis_cluster)
+from tests.cluster_fixtures import LocalRedisCluster, cluster_settings_fixture, redis_cluster_fixture  # noqa: F401 (redis_cluster)
 from tests.web_helpers import read_sse, serve
 
 pytestmark = pytest.mark.integration
@@ -40,14 +39,6 @@ SECRET = "cluster-push-secret"
 MINUTE_MS = 60_000
 
 
-@pytest.fixture
-def cluster_settings(settings: Settings, redis_cluster: LocalRedisCluster) -> Iterator[Settings]:
-    """The test's settings pointed at the cluster under a prefix of its own (its keys deleted after)."""
-    prefix = f"test:{uuid.uuid4().hex[:10]}:"
-    yield settings.model_copy(update={"redis_url": redis_cluster.url, "key_prefix": prefix})
-    client = redis_client(redis_cluster.url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
 
 
 def options(**overrides: object) -> NotifierSettings:
