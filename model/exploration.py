@@ -21,7 +21,6 @@ showed an item to a user is the one that sees the user's next events (a rebalanc
 from __future__ import annotations
 
 import math
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -30,16 +29,12 @@ import redis
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, Event
+from streamrec.redis_connection import shard_of
 from streamrec.session_store import RedisKeys, SessionContext
 from streamrec.settings import Settings
 
 PRODUCT_EVENTS = ("page_view", "add_to_cart", "purchase")
-SHARDS = 16
-
-
-def _shard(item: str) -> int:
-    """A stable shard of an item id (Python's hash() differs between processes)."""
-    return zlib.crc32(item.encode()) % SHARDS
+_shard = shard_of  # an item's shard of the exploration's hashes
 
 
 def exploration_positions(share: float, k: int) -> list[int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -43,6 +44,16 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     *_CONNECTION_ERRORS, ClusterDownError, TryAgainError, redis.exceptions.ClusterError,
     redis.exceptions.SlotNotCoveredError,
 )
+
+
+# How many hash tags a piece of global state is split over (by `shard_of` its item, session or user), so a Redis
+# Cluster spreads its keys and their writes over the masters; up to 16 masters each hold some of each.
+SHARDS = 16
+
+
+def shard_of(name: str) -> int:
+    """A stable shard of an id (a CRC32: Python's hash() differs between processes)."""
+    return zlib.crc32(name.encode()) % SHARDS
 
 
 def parse_redis_url(url: str) -> tuple[bool, str]:

@@ -11,14 +11,13 @@ each deduplicating event ids in its shard's own applied set; recommending is pla
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from importlib.resources import files
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
-from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall, ScriptRunner
+from streamrec.redis_connection import SHARDS, LuaScript, RedisClient, ScriptCall, ScriptRunner, shard_of
 from streamrec.session_store import SessionContext
 from streamrec.settings import Settings
 
@@ -28,15 +27,13 @@ _TRIM = LuaScript(_LUA.joinpath("popularity_trim.lua").read_text())
 
 # How much one event says about an item: a purchase means more than a glance.
 EVENT_WEIGHT = {"page_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "task_completed": 1.0}
-COUNT_SHARDS = 16  # hash tags of each model's global counts: a Redis Cluster spreads them over its nodes
+COUNT_SHARDS = SHARDS  # hash tags of each model's global counts: a Redis Cluster spreads them over its nodes
 
 # (kind, list owner or None for the popularity, member) -> amount: what one event adds to a model's counts.
 Increments = dict[tuple[str, str | None, str], float]
 
 
-def count_shard(item: str) -> int:
-    """A stable shard of an item id (Python's hash() differs between processes)."""
-    return zlib.crc32(item.encode()) % COUNT_SHARDS
+count_shard = shard_of  # an item's shard
 
 
 def lua_score(value: float) -> float:

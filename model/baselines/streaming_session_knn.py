@@ -25,7 +25,6 @@ every chosen neighbour.
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,15 +35,14 @@ import redis
 from model.baselines.session_knn import query_weights
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, Event
+from streamrec.redis_connection import SHARDS, shard_of
 from streamrec.session_store import SessionContext
 
 _ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
-GLOBAL_SHARDS = 16  # keys of the global counts: a Redis Cluster spreads them (and their writes) over its nodes
+GLOBAL_SHARDS = SHARDS  # keys of the global counts: a Redis Cluster spreads them (and their writes) over its nodes
 
 
-def _shard(name: str) -> int:
-    """A stable shard of an item or session id (Python's hash() differs between processes)."""
-    return zlib.crc32(name.encode()) % GLOBAL_SHARDS
+_shard = shard_of  # an item's or a session's shard
 
 
 @dataclass
