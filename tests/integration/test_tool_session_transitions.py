@@ -4,7 +4,7 @@ finished one after another in one session count as a transition."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import redis
@@ -15,67 +15,27 @@ from model.recommender import RecommendationRequest
 from streamrec.events import TOOL, PageView, TaskCompleted
 from streamrec.redis_connection import ScriptCall, ScriptRunner
 from streamrec.session_store import SessionStore
+from tests.tool_chains import START, assert_the_next_tool_follows_the_chain, chains, observe_in_batches, tool_request
 
 pytestmark = pytest.mark.integration
 
-START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-def _chains(users: int) -> list:
-    """Every user runs crop -> compress -> convert; a few also use resize at the start."""
-    events = []
-    for u in range(users):
-        chain = (["resize"] if u % 5 == 0 else []) + ["crop", "compress", "convert"]
-        for step, tool in enumerate(chain):
-            events.append(TaskCompleted(user_id=f"u{u}", session_id=f"s{u}", tool_id=tool,
-                                        ts=START + timedelta(minutes=10 * u + step)))
-    return sorted(events, key=lambda e: e.ts)
-
-
-def _tool_request(user: str, finished: str, used: set[str], k: int = 2) -> RecommendationRequest:
-    return RecommendationRequest(user, k, kind=TOOL, trigger_item=finished, exclude=frozenset(used))
-
-
-def _observe(store: SessionStore, models, events, batch: int = 7) -> dict:
-    """Apply and observe `events` in batches as the worker does; the last context per user."""
-    latest = {}
-    for start in range(0, len(events), batch):
-        chunk = events[start:start + batch]
-        contexts = store.apply_batch(chunk)
-        for model in models:
-            model.observe(chunk, contexts)
-        latest.update({e.user_id: c for e, c in zip(chunk, contexts, strict=True)})
-    return latest
 
 
 def test_the_next_tool_is_what_followed_the_finished_one_and_redeliveries_count_once(settings, redis_client):
     store = SessionStore(redis_client, settings)
     transitions = ToolSessionTransitionRecommender(redis_client, settings.key_prefix)
     cooccurrence = SessionCooccurrenceRecommender(redis_client, settings.key_prefix)
-    events = _chains(20)
-    latest = _observe(store, [transitions, cooccurrence], events)
-    after_crop = transitions.recommend(_tool_request("new", "crop", {"crop"}))
-    assert [s.item_id for s in after_crop][:1] == ["compress"]
-    after_compress = transitions.recommend(_tool_request("new", "compress", {"compress"}))
-    assert [s.item_id for s in after_compress][:1] == ["convert"]
-    # co-usage is symmetric: it offers crop (used before compress) as much as convert (used after)
-    symmetric = {s.item_id: s.score for s in cooccurrence.recommend(_tool_request("new", "compress", {"compress"}))}
-    assert symmetric["crop"] >= symmetric["convert"]
-
-    # A tool the session context shows as used is never offered, even when the filters have not caught up (the
-    # e2e test found one: a tool used earlier in the same batch, offered as the next tool).
-    context = latest["u0"]  # the context a trigger gets: after its own event
-    assert "tool:compress" in context.consumed_recent
-    fresh = RecommendationRequest("u0", 3, kind=TOOL, trigger_item="crop", context=context)
-    assert "compress" not in {s.item_id for s in transitions.recommend(fresh)}
+    events = chains(20)
+    latest = observe_in_batches(store, [transitions, cooccurrence], events)
+    assert_the_next_tool_follows_the_chain(transitions, cooccurrence, latest)
     # nor one in the request's exclude, however likely
-    assert "compress" not in {s.item_id for s in transitions.recommend(_tool_request("new", "crop", {"compress"}))}
+    assert "compress" not in {s.item_id for s in transitions.recommend(tool_request("new", "crop", {"compress"}))}
 
-    before = transitions.recommend(_tool_request("new", "crop", {"crop"}, k=5))
+    before = transitions.recommend(tool_request("new", "crop", {"crop"}, k=5))
     counts = redis_client.zrange(transitions._next_key("crop"), 0, -1, withscores=True)
-    _observe(store, [transitions], events[:7])  # a redelivered batch
+    observe_in_batches(store, [transitions], events[:7])  # a redelivered batch
     assert redis_client.zrange(transitions._next_key("crop"), 0, -1, withscores=True) == counts
-    assert transitions.recommend(_tool_request("new", "crop", {"crop"}, k=5)) == before
+    assert transitions.recommend(tool_request("new", "crop", {"crop"}, k=5)) == before
     # only tool requests are answered; the co-occurrence model's own keys are untouched by this one's writes
     page_view = PageView(user_id="u1", session_id="s1", item_id="p1")
     assert transitions.recommend(RecommendationRequest("u1", 3, trigger_item=page_view.item_id)) == []
@@ -92,7 +52,7 @@ def test_only_tools_finished_one_after_another_in_a_session_are_a_transition(set
               ("s2", "convert")]
     events = [TaskCompleted(user_id="u1", session_id=session, tool_id=tool, ts=START + timedelta(minutes=i))
               for i, (session, tool) in enumerate(visits)]
-    _observe(store, [transitions], events, batch=2)
+    observe_in_batches(store, [transitions], events, batch=2)
 
     def followers(tool: str) -> dict[str, float]:
         return {m.decode(): s for m, s in redis_client.zrange(transitions._next_key(tool), 0, -1, withscores=True)}
@@ -114,10 +74,10 @@ def test_a_finished_tool_with_few_counts_leans_on_popularity(settings, redis_cli
                             ts=START + timedelta(minutes=u)) for u in range(5)]
     events += [TaskCompleted(user_id="v", session_id="sv", tool_id=tool, ts=START + timedelta(hours=1, minutes=i))
                for i, tool in enumerate(["rare", "niche"])]
-    _observe(store, [transitions], events)
-    assert [s.item_id for s in transitions.recommend(_tool_request("new", "unseen", set(), k=3))] == [
+    observe_in_batches(store, [transitions], events)
+    assert [s.item_id for s in transitions.recommend(tool_request("new", "unseen", set(), k=3))] == [
         "popular", "niche", "rare"]
-    assert [s.item_id for s in transitions.recommend(_tool_request("new", "rare", {"rare"}, k=2))] == [
+    assert [s.item_id for s in transitions.recommend(tool_request("new", "rare", {"rare"}, k=2))] == [
         "niche", "popular"]
 
 
