@@ -134,17 +134,15 @@ def new_item_rows(model: str, records: Sequence[ReplayRecord], log: EventLog) ->
     for record in records:
         n = record.notification
         at = round(n.trigger_ts.timestamp() * 1000)
-        ages = [at - first[(item.kind, item.item_id)] for item in n.items
-                if first.get((item.kind, item.item_id), -1) >= cutoff]
+        new = [(item.kind, item.item_id) for item in n.items if log.is_new(item.kind, item.item_id)]
+        ages = [at - first[key] for key in new]
         with_new["new-items"] += bool(ages)
         with_new["new-1d"] += any(age <= DAY_MS for age in ages)
         with_new["new-1h"] += any(age <= HOUR_MS for age in ages)
-        for item in n.items:
-            key = (item.kind, item.item_id)
-            if first.get(key, -1) >= cutoff:
-                first_notified[key] = min(first_notified.get(key, at), at)
+        for key in new:
+            first_notified[key] = min(first_notified.get(key, at), at)
     kinds = {item.kind for record in records for item in record.notification.items}
-    new_items = [key for key, ms in first.items() if ms >= cutoff and key[0] in kinds]
+    new_items = [key for key in first if key[0] in kinds and log.is_new(*key)]
     rows = [MetricRow(model, "all", name, "notifications_with_new_share", None, count / len(records), len(records))
             for name, count in with_new.items()]
     # Figures with nothing to average over are left out (a NaN row would never equal itself in a comparison).
