@@ -6,6 +6,7 @@ import numpy as np
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.registry import ModelContext, ModelSpec, ModelUnavailable, register_model
+from producers.simulator import TrafficConfig
 from producers.synthetic_world import SyntheticWorld
 from streamrec.events import TOOL
 
@@ -41,7 +42,9 @@ class OracleRecommender(Recommender):
         taste = np.full(n, 1.0 / n) if user is None or not self.knows_taste else self.world.user_tool_taste[user]
         if trigger is None:
             return np.log(taste + 1e-12)
-        follow = self.world.follow_workflow if self.world.follow_workflow is not None else 0.7
+        follow = self.world.follow_workflow
+        if follow is None:  # a truth saved before it kept the traffic's: the simulator's default then
+            follow = TrafficConfig.model_fields["follow_workflow"].default
         return np.log(follow * self.world.tool_successors[trigger] + (1 - follow) * taste + 1e-12)
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
@@ -66,16 +69,18 @@ class OracleRecommender(Recommender):
         return out
 
 
-def _oracle(context: ModelContext) -> Recommender:
+def _truth(context: ModelContext) -> SyntheticWorld:
     if context.truth_path is None or not context.truth_path.exists():
         raise ModelUnavailable("the oracle needs the planted truth (--truth FILE written by `streamrec simulate`)")
-    return OracleRecommender(SyntheticWorld.load_truth(context.truth_path))
+    return SyntheticWorld.load_truth(context.truth_path)
+
+
+def _oracle(context: ModelContext) -> Recommender:
+    return OracleRecommender(_truth(context))
 
 
 def _oracle_without_taste(context: ModelContext) -> Recommender:
-    oracle = _oracle(context)
-    assert isinstance(oracle, OracleRecommender)
-    oracle.knows_taste = False
+    oracle = OracleRecommender(_truth(context), knows_taste=False)
     oracle.name = "oracle-workflow"
     return oracle
 
