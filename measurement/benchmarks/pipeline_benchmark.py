@@ -110,14 +110,14 @@ def workers_result(results: dict[int, BenchmarkResult], rate: float | None, redi
                 "worker cpu / event": row.get("worker cpu / event"),
                 "redis cpu / event": (redis_cpu_us or {}).get(count),
             }
-    redis = f"a local Redis Cluster of {redis_masters} masters" if redis_masters else "the configured Redis"
+    where = f"a local Redis Cluster of {redis_masters} masters" if redis_masters else "the configured Redis"
     return BenchmarkResult(
         title=f"streamrec by worker count at {rate or 'max'} events/s", row_label="run",
         units={"workers": "count", "floor": "events/s", "pipeline": "events/s", "p50": "ms", "p99": "ms",
                "floor p99": "ms", "p99 / floor": "x", "worker cpu / event": "µs", "redis cpu / event": "µs"},
         rows=rows, digits={"floor": 1, "pipeline": 1, "p50": 1, "p99": 1, "floor p99": 1, "p99 / floor": 2,
                            "worker cpu / event": 1, "redis cpu / event": 1},
-        info={"target rate": f"{rate or 'max'} events/s", "redis": redis,
+        info={"target rate": f"{rate or 'max'} events/s", "redis": where,
               "note": "each count is its own run: the floor is measured beside it"},
     )
 
