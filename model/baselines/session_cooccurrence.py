@@ -3,7 +3,7 @@
 State lives in Redis under the store's prefix and is updated from the stream by `observe`, so every
 worker in the group shares it and a replay in its own namespace rebuilds it from scratch.
 
-The global counts are split into `COUNT_SHARDS` hash tags by a CRC32 of the item they belong to (`ShardedCounts`),
+The global counts are split into `SHARDS` hash tags by a CRC32 of the item they belong to (`ShardedCounts`),
 so a Redis Cluster spreads them, and their writes, over its nodes: an item's co-occurrence list and its part of the
 popularity live under `{co:<shard>}`. A batch is added with one script call per shard (one round trip per node),
 each deduplicating event ids in its shard's own applied set; recommending is plain reads merged in Python.
@@ -27,13 +27,11 @@ _TRIM = LuaScript(_LUA.joinpath("popularity_trim.lua").read_text())
 
 # How much one event says about an item: a purchase means more than a glance.
 EVENT_WEIGHT = {"page_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0, "task_completed": 1.0}
-COUNT_SHARDS = SHARDS  # hash tags of each model's global counts: a Redis Cluster spreads them over its nodes
 
 # (kind, list owner or None for the popularity, member) -> amount: what one event adds to a model's counts.
 Increments = dict[tuple[str, str | None, str], float]
 
 
-count_shard = shard_of  # an item's shard
 
 
 def lua_score(value: float) -> float:
@@ -42,7 +40,7 @@ def lua_score(value: float) -> float:
 
 
 class ShardedCounts:
-    """One model's global counts: per kind a popularity zset and one zset per item, split over `COUNT_SHARDS` tags.
+    """One model's global counts: per kind a popularity zset and one zset per item, split over `SHARDS` tags.
 
     Keys under `<prefix>g:`: `<popularity>:{<tag>:<shard>}:<kind>` (the shard's items), `<lists>:{<tag>:<shard>}:
     <kind>:<item>` (the item's shard) and `applied:{<tag>:<shard>}:<model>` (event ids the shard has counted, the
@@ -64,7 +62,7 @@ class ShardedCounts:
         return self._key(self.popularity, shard, kind)
 
     def list_key(self, kind: str, item: str) -> str:
-        return self._key(self.lists, count_shard(item), f"{kind}:{item}")
+        return self._key(self.lists, shard_of(item), f"{kind}:{item}")
 
     def applied_key(self, shard: int) -> str:
         return self._key("applied", shard, self.model)
@@ -73,14 +71,14 @@ class ShardedCounts:
     def add(self, events: Sequence[tuple[str, int, Increments]]) -> None:
         """Add (event id, ts ms, increments) in order, each event once per shard: one script call per shard (every
         shard, so each reports its popularity sizes), then the popularity trim where a kind grew past its bound."""
-        per_shard = [_ShardCall(self, shard) for shard in range(COUNT_SHARDS)]
+        per_shard = [_ShardCall(self, shard) for shard in range(SHARDS)]
         for event_id, ts_ms, increments in events:
             by_shard: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
             for (kind, owner, member), amount in increments.items():
                 if owner is None:
-                    by_shard[count_shard(member)].append((self.pop_key(kind, count_shard(member)), member, amount))
+                    by_shard[shard_of(member)].append((self.pop_key(kind, shard_of(member)), member, amount))
                 else:
-                    by_shard[count_shard(owner)].append((self.list_key(kind, owner), member, amount))
+                    by_shard[shard_of(owner)].append((self.list_key(kind, owner), member, amount))
             for shard, adds in by_shard.items():
                 per_shard[shard].event(event_id, ts_ms, adds)
         replies = self.runner.run([call.script_call() for call in per_shard])
@@ -93,7 +91,7 @@ class ShardedCounts:
     def _trim_popularity(self, kind: str, excess: int) -> None:
         """Drop the `excess` lowest (by score, then member) of the kind's popularity over every shard."""
         read = self.redis.pipeline(transaction=False)
-        for shard in range(COUNT_SHARDS):
+        for shard in range(SHARDS):
             read.zrange(self.pop_key(kind, shard), 0, excess - 1, withscores=True)
         lowest = sorted((score, member, shard) for shard, rows in enumerate(read.execute()) for member, score in rows)
         doomed: dict[int, list[object]] = defaultdict(list)
@@ -105,7 +103,7 @@ class ShardedCounts:
         """Items known at count 0 (NX: never lowers a count)."""
         by_shard: dict[int, dict[str, float]] = defaultdict(dict)
         for item in items:
-            by_shard[count_shard(item)][item] = 0.0
+            by_shard[shard_of(item)][item] = 0.0
         write = self.redis.pipeline(transaction=False)
         for shard, members in by_shard.items():
             write.zadd(self.pop_key(kind, shard), members, nx=True)
@@ -114,7 +112,7 @@ class ShardedCounts:
     # --- reading ------------------------------------------------------------------------------------------------
     def queue_popular(self, pipe, kind: str, n: int) -> None:
         """Queue the reads of each shard's first `n` by popularity (`merge_popular` takes their replies)."""
-        for shard in range(COUNT_SHARDS):
+        for shard in range(SHARDS):
             queue_top(pipe, self.pop_key(kind, shard), n)
 
     @staticmethod
@@ -263,7 +261,7 @@ class SessionCooccurrenceRecommender(Recommender):
             self.counts.queue_popular(read, kind, n)
         replies = read.execute()
         found = {pair: score_pairs(reply) for pair, reply in zip(lists, replies, strict=False)}
-        tops = {kind: replies[len(lists) + COUNT_SHARDS * n:][:COUNT_SHARDS] for n, kind in enumerate(depth)}
+        tops = {kind: replies[len(lists) + SHARDS * n:][:SHARDS] for n, kind in enumerate(depth)}
         merged: dict[str, list[tuple[str, float]]] = {}
 
         def popular(kind: str) -> list[tuple[str, float]]:  # merged only for a list the seeds leave short

@@ -8,7 +8,7 @@ and reads everyone's, and the index survives a worker restart (and is rebuilt by
 
 Layout under the store's prefix (every command is idempotent and order-free, so a redelivered batch or two workers
 during a rebalance cannot corrupt it; no script and no multi-key command, so on a Redis Cluster every key may lie in
-its own slot, and the global counts are split into `GLOBAL_SHARDS` keys so that no one node takes every write):
+its own slot, and the global counts are split into `SHARDS` keys so that no one node takes every write):
 - `{s:<session>}:knn-items`: the session's items (set, TTL'd);
 - `{i:<item>}:knn-sessions`: the sessions with the item, scored by each session's last event time (zset, `ZADD GT`
   so a late event never moves a session back; trimmed to the `posting_cap` most recent, TTL'd). V-SKNN reads at
@@ -39,10 +39,8 @@ from streamrec.redis_connection import SHARDS, shard_of
 from streamrec.session_store import SessionContext
 
 _ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
-GLOBAL_SHARDS = SHARDS  # keys of the global counts: a Redis Cluster spreads them (and their writes) over its nodes
 
 
-_shard = shard_of  # an item's or a session's shard
 
 
 @dataclass
@@ -124,11 +122,11 @@ class StreamingSessionKNNRecommender(Recommender):
             old = {m.decode() for m in stored}
             new = [i for i in items[session] if i not in old]
             if not old:
-                write.incr(self._sessions_key(_shard(session)))
+                write.incr(self._sessions_key(shard_of(session)))
             if new:
                 write.sadd(self._session_key(session), *new)
                 for item in new:
-                    write.zincrby(self._counts_key(_shard(item)), 1, item)
+                    write.zincrby(self._counts_key(shard_of(item)), 1, item)
             write.expire(self._session_key(session), self.ttl_s)
             for item in [*old, *new]:  # the session is now as recent as its last event in every item's list
                 posting = self._posting_key(item)
@@ -210,13 +208,13 @@ class StreamingSessionKNNRecommender(Recommender):
     def _idf(self, items: set[str]) -> dict[str, float]:
         ordered = sorted(items)
         read = self.redis.pipeline(transaction=False)
-        for shard in range(GLOBAL_SHARDS):
+        for shard in range(SHARDS):
             read.get(self._sessions_key(shard))
         for item in ordered:
-            read.zscore(self._counts_key(_shard(item)), item)
+            read.zscore(self._counts_key(shard_of(item)), item)
         replies = read.execute()
-        n = float(sum(int(total or 0) for total in replies[:GLOBAL_SHARDS]))
-        counts = replies[GLOBAL_SHARDS:]
+        n = float(sum(int(total or 0) for total in replies[:SHARDS]))
+        counts = replies[SHARDS:]
         return {i: float(np.log(n / max(float(c or 0), 1.0))) for i, c in zip(ordered, counts, strict=True)}
 
     def _popular_items(self) -> list[str]:
@@ -226,7 +224,7 @@ class StreamingSessionKNNRecommender(Recommender):
         """
         if self._popular is None:
             read = self.redis.pipeline(transaction=False)
-            for shard in range(GLOBAL_SHARDS):
+            for shard in range(SHARDS):
                 read.zrevrange(self._counts_key(shard), 0, self.popular_size - 1, withscores=True)
             tops = read.execute()
             # Members tied at a shard's cut come back in id order, so the first `popular_size` of them are the ones

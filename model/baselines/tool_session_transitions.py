@@ -24,7 +24,6 @@ from dataclasses import replace
 from importlib.resources import files
 
 from model.baselines.session_cooccurrence import (
-    COUNT_SHARDS,
     Increments,
     ShardedCounts,
     lua_score,
@@ -33,7 +32,7 @@ from model.baselines.session_cooccurrence import (
 )
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import TOOL, Event, TaskCompleted
-from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall
+from streamrec.redis_connection import SHARDS, LuaScript, RedisClient, ScriptCall
 from streamrec.session_store import RedisKeys, SessionContext
 
 _OBSERVE = LuaScript(files("model.baselines").joinpath("lua/tool_session_transitions_observe.lua").read_text())
@@ -134,8 +133,8 @@ class ToolSessionTransitionRecommender(Recommender):
         for tool in finished:
             queue_top(read, self._next_key(tool), self.reads)
         replies = read.execute()
-        popular = ShardedCounts.merge_popular(replies[:COUNT_SHARDS])[: self.reads]
-        after = {tool: score_pairs(reply) for tool, reply in zip(finished, replies[COUNT_SHARDS:], strict=True)}
+        popular = ShardedCounts.merge_popular(replies[:SHARDS])[: self.reads]
+        after = {tool: score_pairs(reply) for tool, reply in zip(finished, replies[SHARDS:], strict=True)}
         for j, request in zip(tools, asked, strict=True):
             followers = [(m.decode(), s) for m, s in after[request.trigger_item]] if request.trigger_item else []
             out[j] = self._scored(request, popular, followers)

@@ -12,12 +12,13 @@ import redis
 from redis.cluster import RedisCluster
 
 from model.baselines.session_cooccurrence import _OBSERVE as SHARD_OBSERVE
-from model.baselines.session_cooccurrence import COUNT_SHARDS, SessionCooccurrenceRecommender
+from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.baselines.tool_session_transitions import ToolSessionTransitionRecommender
 from model.baselines.tool_transitions import ToolTransitionRecommender
 from model.recommender import RecommendationRequest
 from producers.simulator import simulate
 from streamrec.events import PRODUCT, TOOL, TaskCompleted
+from streamrec.redis_connection import SHARDS
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
 from tests.cluster_fixtures import LocalRedisCluster, cluster_settings_fixture, redis_cluster_fixture  # noqa: F401 (redis_cluster)
@@ -111,12 +112,12 @@ def test_the_models_hold_the_same_counts_and_give_the_same_lists_on_the_cluster(
     # Spread: each model's shards on every master, and no popularity key holding most of the items.
     for model in cluster.models:
         kind = model.counts.kinds[0]
-        nodes = {redis_cluster.node_of(model.counts.pop_key(kind, s)).port for s in range(COUNT_SHARDS)}
+        nodes = {redis_cluster.node_of(model.counts.pop_key(kind, s)).port for s in range(SHARDS)}
         assert len(nodes) == 3
-        sizes = [cluster.store.redis.zcard(model.counts.pop_key(kind, s)) for s in range(COUNT_SHARDS)]
+        sizes = [cluster.store.redis.zcard(model.counts.pop_key(kind, s)) for s in range(SHARDS)]
         assert max(sizes) < 0.2 * sum(sizes)
     products = sum(cluster.store.redis.zcard(cluster.cooccurrence.counts.pop_key(PRODUCT, s))
-                   for s in range(COUNT_SHARDS))
+                   for s in range(SHARDS))
     assert products <= 600 < len(world.product_ids)  # the seeded catalogue was trimmed over the shards, as before
 
 

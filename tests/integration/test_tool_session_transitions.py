@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 import redis
 
-from model.baselines.session_cooccurrence import COUNT_SHARDS, SessionCooccurrenceRecommender
+from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.baselines.tool_session_transitions import _OBSERVE, ToolSessionTransitionRecommender
 from model.recommender import RecommendationRequest
 from streamrec.events import TOOL, PageView, TaskCompleted
-from streamrec.redis_connection import ScriptCall, ScriptRunner
+from streamrec.redis_connection import SHARDS, ScriptCall, ScriptRunner
 from streamrec.session_store import SessionStore
 from tests.tool_chains import START, assert_the_next_tool_follows_the_chain, chains, observe_in_batches, tool_request
 
@@ -61,7 +61,7 @@ def test_only_tools_finished_one_after_another_in_a_session_are_a_transition(set
     assert followers("compress") == {}  # convert began the next session
     assert followers("convert") == {"resize": 1.0}
     assert followers("resize") == {"convert": 1.0}
-    popularity = {m: s for shard in range(COUNT_SHARDS)
+    popularity = {m: s for shard in range(SHARDS)
                   for m, s in redis_client.zrange(transitions._pop_key(shard), 0, -1, withscores=True)}
     assert popularity[b"convert"] == 3.0
 
