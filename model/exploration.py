@@ -34,7 +34,6 @@ from streamrec.session_store import RedisKeys, SessionContext
 from streamrec.settings import Settings
 
 PRODUCT_EVENTS = ("page_view", "add_to_cart", "purchase")
-_shard = shard_of  # an item's shard of the exploration's hashes
 
 
 def exploration_positions(share: float, k: int) -> list[int]:
@@ -68,17 +67,18 @@ class YoungItemExploration(Recommender):
         self._pending: dict[str, dict[str, int]] = defaultdict(dict)  # user -> item shown -> when (ms)
         self._now_ms = 0
         self._watching_since: int | None = None  # the first event time this namespace ever observed (Redis)
+        self._next_prune_ms = 0  # stale impressions are dropped once per click window of event time
 
     # Per-item state in `SHARDS` hashes, an item's by a CRC32 of its id (`{explore:<shard>}`): a Redis Cluster spreads
     # them over its nodes, and a batch's reads and writes are plain commands its pipeline splits by node.
     def _first_key(self, item: str) -> str:
-        return f"{self.keys.prefix}{{explore:{_shard(item)}}}:first-seen"
+        return f"{self.keys.prefix}{{explore:{shard_of(item)}}}:first-seen"
 
     def _shown_key(self, item: str) -> str:
-        return f"{self.keys.prefix}{{explore:{_shard(item)}}}:shown"
+        return f"{self.keys.prefix}{{explore:{shard_of(item)}}}:shown"
 
     def _clicked_key(self, item: str) -> str:
-        return f"{self.keys.prefix}{{explore:{_shard(item)}}}:clicked"
+        return f"{self.keys.prefix}{{explore:{shard_of(item)}}}:clicked"
 
     @property
     def _since_key(self) -> str:  # read once per worker
@@ -131,17 +131,17 @@ class YoungItemExploration(Recommender):
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
         answers = self.model.recommend_batch(requests)
-        pools: dict[int, list[str]] = {}
+        pools: dict[int, tuple[list[str], list[int]]] = {}  # request -> (young candidates, slots)
         for j, (request, answer) in enumerate(zip(requests, answers, strict=True)):
-            if request.kind == PRODUCT and exploration_positions(self.share, request.k):
-                pool = self._pool(request, {s.item_id for s in answer})
-                if pool:
-                    pools[j] = pool
+            slots = exploration_positions(self.share, request.k) if request.kind == PRODUCT else []
+            pool = self._pool(request, {s.item_id for s in answer}) if slots else []
+            if pool:
+                pools[j] = (pool, slots)
         if not pools:
             return answers
         by_shard: dict[int, list[str]] = defaultdict(list)
-        for item in sorted({item for pool in pools.values() for item in pool}):
-            by_shard[_shard(item)].append(item)
+        for item in sorted({item for pool, _ in pools.values() for item in pool}):
+            by_shard[shard_of(item)].append(item)
         pipe = self.redis.pipeline(transaction=False)
         for items in by_shard.values():
             pipe.hmget(self._shown_key(items[0]), items)
@@ -153,10 +153,9 @@ class YoungItemExploration(Recommender):
                 posterior[item] = (1.0 + float(c or 0), 1.0 + max(0.0, float(s or 0) - float(c or 0)))
         shown_now: dict[str, int] = defaultdict(int)
         out = list(answers)
-        for j, pool in pools.items():
+        for j, (pool, slots) in pools.items():
             request = requests[j]
             draws = self._rng.beta([posterior[i][0] for i in pool], [posterior[i][1] for i in pool])
-            slots = exploration_positions(self.share, request.k)
             chosen = [pool[i] for i in np.argsort(-draws, kind="stable")[: len(slots)]]
             out[j] = _with_slots(answers[j], chosen, slots, request.k)
             for scored in out[j][: self.shown_positions]:
@@ -201,8 +200,11 @@ class YoungItemExploration(Recommender):
         return pool
 
     def _forget_stale_impressions(self) -> None:
-        if len(self._pending) < 10_000:
+        """Drop impressions past the click window (they can no longer be clicked), once per window of event time:
+        not a scan of every pending user on every batch."""
+        if self._now_ms < self._next_prune_ms or len(self._pending) < 10_000:
             return
+        self._next_prune_ms = self._now_ms + self.click_window_ms
         horizon = self._now_ms - self.click_window_ms
         for user in [u for u, shown in self._pending.items() if max(shown.values(), default=0) < horizon]:
             del self._pending[user]
