@@ -51,13 +51,6 @@ class NotificationDispatcher:
         self.clock_ms = clock_ms
         self._pool = ThreadPoolExecutor(webhook_concurrency, thread_name_prefix="webhook") if webhook else None
 
-    def dispatch(self, notification: Notification) -> tuple[DispatchOutcome, bytes | None]:
-        """Decide and record one notification; returns the outcome and the payload that was queued."""
-        self.queue.reserve([notification.user_id])
-        outcome, payload, pending = self._decide_and_enqueue(notification)
-        self.queue.settle([pending])
-        return outcome, payload
-
     def _decide_and_enqueue(self, notification: Notification) -> tuple[DispatchOutcome, bytes | None,
                                                                        PendingSnapshot]:
         """The fatigue decision and the user's script; the pending index is the caller's (reserve, settle)."""
