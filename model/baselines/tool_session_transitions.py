@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 from importlib.resources import files
 
 from model.baselines.session_cooccurrence import (
@@ -30,6 +29,7 @@ from model.baselines.session_cooccurrence import (
     queue_top,
     score_pairs,
 )
+from model.baselines.tool_transitions import without_used_tools
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import TOOL, Event, TaskCompleted
 from streamrec.redis_connection import SHARDS, LuaScript, RedisClient, ScriptCall
@@ -126,7 +126,7 @@ class ToolSessionTransitionRecommender(Recommender):
         out: list[list[ScoredItem]] = [[] for _ in requests]
         if not tools:
             return out
-        asked = [_without_used(requests[j]) for j in tools]
+        asked = [without_used_tools(requests[j]) for j in tools]
         finished = list(dict.fromkeys(r.trigger_item for r in asked if r.trigger_item))
         read = self.redis.pipeline(transaction=False)
         self.counts.queue_popular(read, TOOL, self.reads)
@@ -164,11 +164,3 @@ class ToolSessionTransitionRecommender(Recommender):
         followers = self.redis.zrevrange(self._next_key(item_id), 0, k - 1, withscores=True)
         return [ScoredItem(t.decode(), float(s)) for t, s in followers]
 
-
-def _without_used(request: RecommendationRequest) -> RecommendationRequest:
-    """The request with every tool its session context shows as used (and the one just finished) excluded: the
-    filters' consumed set is read before the batch, so a tool used earlier in the same batch is only here."""
-    used = set(request.context.consumed_ids(TOOL)) if request.context is not None else set()
-    if request.trigger_item:
-        used.add(request.trigger_item)
-    return replace(request, exclude=request.exclude | used) if used - request.exclude else request

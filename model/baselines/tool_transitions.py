@@ -46,7 +46,7 @@ class ToolTransitionRecommender(SessionCooccurrenceRecommender):
     def recommend_batch(self, requests):
         tools = [j for j, r in enumerate(requests) if r.kind == TOOL]
         out: list[list[ScoredItem]] = [[] for _ in requests]
-        asked = [_without_used(requests[j]) for j in tools]
+        asked = [without_used_tools(requests[j]) for j in tools]
         for j, answer in zip(tools, super().recommend_batch(asked), strict=True):
             out[j] = answer
         return out
@@ -55,7 +55,7 @@ class ToolTransitionRecommender(SessionCooccurrenceRecommender):
         return self.recommend_batch([request])[0]
 
 
-def _without_used(request: RecommendationRequest) -> RecommendationRequest:
+def without_used_tools(request: RecommendationRequest) -> RecommendationRequest:
     """The request with every tool its session context shows as used (and the one just finished) excluded: the
     filters' consumed set is read before the batch, so a tool used earlier in the same batch is only here. (The
     co-occurrence model blocks them as its seeds; this model's only seed is the finished tool.)"""
