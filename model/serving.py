@@ -22,7 +22,7 @@ from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
 from model.baselines.tool_transitions import ToolTransitionRecommender
 from model.bundle_paths import newest_bundle
-from model.exploration import explored, exploring
+from model.exploration import exploring
 from model.recommender import Recommender, RecommenderSource, ToolsFrom, WithFallback
 from model.saved_models import load_recommender
 from streamrec.settings import Settings
@@ -149,10 +149,11 @@ def make_recommender_source(settings: Settings, client: redis.Redis) -> Recommen
     """The recommender source for a worker or a replay running under `settings.key_prefix`: the newest saved
     model (a hybrid shares the worker's streaming sources), else the streaming model."""
     sources = streaming_sources(settings, client)
+    streaming = streaming_model(settings, client, sources)
 
-    def load(path: Path, fallback: Recommender) -> Recommender:
-        return exploring(load_recommender(path, explored(fallback), streaming=sources), client, settings)
+    def load(path: Path, _served_fallback: Recommender) -> Recommender:
+        # The saved model falls back to the streaming model itself; the exploration budget wraps the whole.
+        return exploring(load_recommender(path, streaming, streaming=sources), client, settings)
 
-    return BundleRecommenderSource(settings.model_dir, exploring(streaming_model(settings, client, sources), client,
-                                                                 settings),
+    return BundleRecommenderSource(settings.model_dir, exploring(streaming, client, settings),
                                    settings.model_reload_interval_s, loader=load, background=True)
