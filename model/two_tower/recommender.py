@@ -8,7 +8,7 @@ session co-occurrence + popularity baseline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from model.ranking.features import ranker_inputs
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.scoring import QueryEncoder, RankerScorer
 from model.two_tower.examples import query_history, query_inputs
+from model.two_tower.numpy_query import NumpyQueryTower
 from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
 
@@ -45,14 +46,18 @@ class TwoTowerRecommender(Recommender):
     name = "two-tower"
 
     def __init__(self, bundle: ModelBundle, fallback: Recommender | None = None, candidates: int = 200,
-                 use_ranker: bool | None = None, blend: float | None = None) -> None:
+                 use_ranker: bool | None = None, blend: float | None = None, numpy_query: bool = True) -> None:
         self.bundle = bundle
         self.spec = bundle.spec
         self.version = bundle.version
         self.fallback = fallback or BundlePopularity(bundle)
         self.candidates = candidates  # FAISS candidates handed to the ranker per request
         serve_single_threaded()
-        self.encode = QueryEncoder(bundle.towers.query, self.spec)
+        # The query tower's forward pass in NumPy (same vectors, a fraction of the tf.function's call overhead on
+        # batches of a few requests); numpy_query=False serves the TensorFlow reference, which the tests compare.
+        self.encode: Callable[[dict[str, np.ndarray]], np.ndarray] = (
+            NumpyQueryTower(bundle.towers.query, bundle.config.two_tower) if numpy_query
+            else QueryEncoder(bundle.towers.query, self.spec))
         if use_ranker is None:  # the bundle's choice, made on its latest time slice at training
             use_ranker = bundle.config.serve_ranker
         self.rank = RankerScorer(bundle.ranker) if (use_ranker and bundle.ranker is not None) else None
