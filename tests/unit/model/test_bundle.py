@@ -179,8 +179,9 @@ def test_a_background_reload_keeps_serving_the_old_model_until_the_new_one_is_re
 
 def test_serving_traces_its_model_calls_once_whatever_the_batch_size(bundle):
     """The query tower and the ranker are `tf.function`s with a free batch dimension: batches of 1, 7 and 21
-    triggers reuse one trace (a retrace per new size would cost a compile in the poll loop)."""
-    model = TwoTowerRecommender(bundle, use_ranker=True)
+    triggers reuse one trace (a retrace per new size would cost a compile in the poll loop). The TensorFlow
+    query path is asked for: serving's default query tower is the NumPy one, which has nothing to trace."""
+    model = TwoTowerRecommender(bundle, use_ranker=True, numpy_query=False)
     requests = _requests(bundle)
     for size in (1, 7, len(requests), 1):
         assert all(model.recommend_batch(requests[:size]))
