@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # exactly-once: notifications, dead letters and the consumed offsets commit in one Kafka transaction per
     # batch, and readers use read_committed (needs a broker with transactions: Apache Kafka).
     delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    # at-least-once only. async: each batch's offsets are sent without waiting for the coordinator's answer
+    # (6.9 ms median on Kafka 4.1 here, half the loop at 100 events/s), committed synchronously on revocation
+    # and close (consumers/worker/offset_commits.py). sync: the loop waits for every commit.
+    commit_mode: Literal["async", "sync"] = "async"
     transactional_id: str | None = Field(
         None, description="Stable per worker (a pod name) to fence a dead one at once; default: group-host-pid"
     )

@@ -48,15 +48,31 @@ class FakeConsumer:
     on_poll: Callable[[], None] | None = None  # e.g. a rebalance during an outage
     paused: set[TopicPartition] = field(default_factory=set)
     to_poll: list[dict] = field(default_factory=list)  # what the next polls return, then nothing
+    _answers: list[tuple] = field(default_factory=list)  # async commits not yet answered
 
     def subscribe(self, topics: list[str], listener: object = None) -> None:
         self.calls.append("subscribe")
 
     def commit(self, offsets: dict, timeout_ms: int | None = None) -> None:
+        self._answer()
         self.calls.append("commit")
         if self.commit_errors:
             raise self.commit_errors.pop(0)
         self.committed.append(offsets)
+
+    def commit_async(self, offsets: dict, callback: Callable[[dict, object], None]) -> None:
+        """The broker takes it at once (`committed`) unless `commit_errors` fail it; the callback is answered at
+        the next poll or commit, as kafka-python does."""
+        self.calls.append("commit_async")
+        answer: object = self.commit_errors.pop(0) if self.commit_errors else None
+        if answer is None:
+            self.committed.append(offsets)
+        self._answers.append((callback, offsets, answer))
+
+    def _answer(self) -> None:
+        while self._answers:
+            callback, offsets, answer = self._answers.pop(0)
+            callback(offsets, answer if answer is not None else "OffsetCommitResponse")
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.partitions)
@@ -73,6 +89,7 @@ class FakeConsumer:
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict:
         if not self.calls or self.calls[-1] != "poll":
             self.calls.append("poll")  # once per run of polls: the outage loop polls often
+        self._answer()
         if self.on_poll:
             self.on_poll()
         return self.to_poll.pop(0) if self.to_poll else {}

@@ -6,7 +6,9 @@ Batch loop, in this order on purpose (at-least-once + idempotent writes = effect
   2. run the recommendation pipeline (Redis writes, triggers, recommend), retrying, then dead-lettering
      single events that keep failing;
   3. produce notifications and dead letters and flush;
-  4. record the notifications in Redis (cooldowns, redelivery dedupe), then commit the batch's offsets.
+  4. record the notifications in Redis (cooldowns, redelivery dedupe), then commit the batch's offsets
+     (sent without waiting for the answer by default, synchronously on revocation and close:
+     consumers/worker/offset_commits.py).
 
 Outages are waited out, never exited on. When Redis stalls or restarts (steps 2 and 4), the broker cannot
 take a produce (3), a commit or a poll, the worker logs one line, clears `ready`, pauses its partitions and
@@ -35,6 +37,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from consumers.worker.dead_letter import DeadLetter, DeadLetterPublisher
 from consumers.worker.event_decoding import decode_event
+from consumers.worker.offset_commits import AsyncOffsetCommits
 from consumers.worker.recommendation_pipeline import RecommendationPipeline
 from consumers.worker.state_recovery import StateRecovery
 from streamrec.events import Event, EventDecodeError
@@ -76,6 +79,8 @@ class _AssignmentLog(ConsumerRebalanceListener):
         if revoked:
             log.info("partitions revoked: %s", _names(revoked))
             self.worker.revoked.update(revoked)
+            # What earlier batches handled on them is committed before they move (still this member's now).
+            self.worker.commits.commit_now(revoked)
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s", _names(assigned))
@@ -101,7 +106,8 @@ class RecommendationWorker:
         self.state = state
         self.dead_letters = DeadLetterPublisher(producer, settings)
         self.batches = 0
-        self.committed_records = 0
+        self._committed_sync = 0  # records committed by synchronous commits or transactions
+        self.commits = AsyncOffsetCommits(consumer, settings.kafka_bootstrap_timeout_ms)
         self.producers_rebuilt = 0
         self.outages = 0
         self._letters: list[tuple[ConsumerRecord, DeadLetter]] = []  # dead letters of the batch in hand
@@ -114,6 +120,11 @@ class RecommendationWorker:
         self.revoked: set[TopicPartition] = set()  # partitions revoked since the batch in hand was polled
         self._stop = threading.Event()
         self._listener = _AssignmentLog(self)
+
+    @property
+    def committed_records(self) -> int:
+        """Records whose offsets the broker acknowledged."""
+        return self._committed_sync + self.commits.acknowledged_records
 
     # --- the three failure paths -------------------------------------------------------------
     def on_decode_error(self, record: ConsumerRecord, error: EventDecodeError) -> None:
@@ -162,6 +173,8 @@ class RecommendationWorker:
                         timeout_ms=100, max_records=self.settings.max_poll_records))
                 if polled:
                     self.handle_batch([r for records in polled.values() for r in records])
+                elif self.outage is None:
+                    self.commits.resend_if_idle()
                 now = time.monotonic()
                 if now - last_report >= 10:
                     self._report_progress(now - last_report, reported_events)
@@ -337,7 +350,7 @@ class RecommendationWorker:
         except KafkaError as error:
             self._abort_transaction(producer, error)
             raise
-        self.committed_records += len(owned)
+        self._committed_sync += len(owned)
         return sent
 
     def _abort_transaction(self, producer: KafkaProducer, error: KafkaError) -> None:
@@ -363,10 +376,17 @@ class RecommendationWorker:
                         len(records) - len(owned), _names(self.revoked))
         if not owned:
             return
+        if self.settings.commit_mode == "async":
+            counts: dict[TopicPartition, int] = {}
+            for record in owned:
+                tp = TopicPartition(record.topic, record.partition)
+                counts[tp] = counts.get(tp, 0) + 1
+            self.commits.send(offsets_after(owned), counts)
+            return
         try:
             # Bounded: a commit to a coordinator that went away must fail (and be retried), not hang the loop.
             self.consumer.commit(offsets_after(owned), timeout_ms=self.settings.kafka_bootstrap_timeout_ms)
-            self.committed_records += len(owned)
+            self._committed_sync += len(owned)
         except CommitFailedError as error:
             # The group rebalanced under us: the new owner re-reads these records, and
             # event-id idempotency keeps its Redis writes and notifications single.
@@ -457,6 +477,7 @@ class RecommendationWorker:
         try:
             if self.producer is not None:
                 self.producer.flush(timeout=10)
+            self.commits.commit_now()  # every handled batch's offsets, before the group hands them on
         except KafkaError as error:
             log.warning("final flush failed: %r", error)
         finally:

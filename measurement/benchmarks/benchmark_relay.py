@@ -1,7 +1,8 @@
 """The broker's floor for the benchmark: a relay that forwards records with no work, through the same loop shape.
 
-It consumes like the worker (same client settings, poll/produce/flush/commit per batch) and produces each
-record unchanged to another topic, so `bench` can measure two broker hops without any processing.
+It consumes like the worker (same client settings, poll/produce/flush/commit per batch, the commit sent the way
+the worker sends it: `commit_mode`) and produces each record unchanged to another topic, so `bench` can measure
+two broker hops without any processing.
 Run as `python -m measurement.benchmarks.benchmark_relay SOURCE DESTINATION GROUP` with the STREAMREC_* environment.
 """
 
@@ -24,6 +25,7 @@ def relay(settings: Settings, source: str, destination: str, group: str, stop: t
     producer = make_producer(settings, "streamrec-bench-relay")
     consumer.subscribe([source])
     forwarded = 0
+    last: dict[TopicPartition, OffsetAndMetadata] = {}  # async mode: what close commits synchronously
     try:
         while not stop.is_set():
             polled = consumer.poll(timeout_ms=100, max_records=settings.max_poll_records)
@@ -36,8 +38,14 @@ def relay(settings: Settings, source: str, destination: str, group: str, stop: t
                 offsets[TopicPartition(tp.topic, tp.partition)] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
                 forwarded += len(records)
             producer.flush()
-            consumer.commit(offsets)
+            if settings.commit_mode == "async":
+                consumer.commit_async(offsets)
+                last.update(offsets)
+            else:
+                consumer.commit(offsets)
     finally:
+        if last:
+            consumer.commit(last)  # as the worker does at close
         consumer.close()
         producer.close()
     return forwarded

@@ -56,7 +56,8 @@ class PhaseResult:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
-def pipeline_result(results: list[PhaseResult], rate: float | None, served: str = "") -> BenchmarkResult:
+def pipeline_result(results: list[PhaseResult], rate: float | None, served: str = "",
+                    commit_mode: str | None = None) -> BenchmarkResult:
     """The phases as one table: throughput and latency percentiles, the pipeline's p99 beside the floor's;
     `served` names the model the workers served (it goes in the table's header)."""
     units = {"events": "count", "expected": "count", "received": "count", "throughput": "events/s",
@@ -70,7 +71,8 @@ def pipeline_result(results: list[PhaseResult], rate: float | None, served: str 
         digits={"throughput": 1, "worker cpu / event": 1}, floor=results[0].name if results else None,
         compare=["p99"],
         info={"target rate": f"{rate or 'max'} events/s", "latency": "from event time to receipt",
-              **({"served model": served} if served else {})},
+              **({"served model": served} if served else {}),
+              **({"offset commits (floor and workers)": commit_mode} if commit_mode else {})},
         samples={r.name: r.latencies_ms for r in results}, samples_label="latency from event time (ms)",
     )
 
@@ -276,7 +278,7 @@ def run_benchmark(
     finally:
         for mode in modes:
             SessionStore(client, mode).delete_namespace()
-    return _report(results, rate, out_dir, served_model_name(settings))
+    return _report(results, rate, out_dir, served_model_name(settings), settings.commit_mode)
 
 
 def _mode_settings(bench: Settings, run: str, delivery: str) -> Settings:
@@ -367,8 +369,9 @@ def _phase(
                        [latency for _, latency in arrivals.values()])
 
 
-def _report(results: list[PhaseResult], rate: float | None, out_dir: Path, served: str) -> BenchmarkResult:
-    result = pipeline_result(results, rate, served)
+def _report(results: list[PhaseResult], rate: float | None, out_dir: Path, served: str,
+            commit_mode: str | None = None) -> BenchmarkResult:
+    result = pipeline_result(results, rate, served, commit_mode)
     write_report(result, out_dir, "bench")
     print(render_markdown(result))
     print(f"table and plot written to {out_dir}/ (bench.md, .csv, .json, .png)")

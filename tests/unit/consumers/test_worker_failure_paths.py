@@ -30,7 +30,7 @@ def test_a_batch_is_committed_only_after_notifications_are_flushed_and_recorded(
     worker, consumer, _ = _worker(calls)
     worker.handle_batch(records([GOOD, b"garbage", GOOD]))
     assert calls == ["prepare", "send:events.dlq", "send:notifications", "send:notifications", "flush", "confirm",
-                     "commit"]
+                     "commit_async"]
     (offsets,) = consumer.committed
     assert [o.offset for o in offsets.values()] == [13]  # one past the last record, the dead letter included
 

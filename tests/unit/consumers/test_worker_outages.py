@@ -39,7 +39,7 @@ def test_redis_down_pauses_the_batch_commits_nothing_and_resumes_when_it_answers
 
     assert len(notifications) == 2
     assert calls == ["prepare", "pause", "poll", "prepare", "poll", "prepare", "poll", "prepare", "resume",
-                     "send:notifications", "send:notifications", "flush", "confirm", "commit"]
+                     "send:notifications", "send:notifications", "flush", "confirm", "commit_async"]
     assert pipeline.observe_ready == [True, False, False]  # cleared at the first failure, until recovery
     assert worker.ready.is_set()
     assert worker.outages == 1 and len(consumer.committed) == 1
@@ -64,7 +64,7 @@ def test_confirm_failing_after_the_produce_is_retried_without_producing_again():
     worker, consumer = _worker(calls, pipeline)
     worker.handle_batch(records([GOOD]))
     assert calls == ["prepare", "send:notifications", "flush", "confirm", "pause", "poll", "confirm", "resume",
-                     "commit"]
+                     "commit_async"]
 
 
 def test_a_stop_during_an_outage_leaves_the_batch_uncommitted():
@@ -98,19 +98,74 @@ def test_a_producer_in_a_fatal_state_is_rebuilt_and_the_batch_produced_again():
     assert calls == [
         "prepare", "send:events.dlq", "send:notifications", "flush", "broken.close", "pause", "poll",
         "factory failed", "poll", "factory", "send:events.dlq", "send:notifications", "flush", "resume",
-        "confirm", "commit",
+        "confirm", "commit_async",
     ]
     assert worker.producers_rebuilt == 1 and worker.dead_letters.count == 1  # one letter, produced twice
     assert len(consumer.committed) == 1
 
 
-def test_a_commit_failing_with_a_broker_error_is_retried():
+def test_a_synchronous_commit_failing_with_a_broker_error_is_retried():
     calls: list[str] = []
     consumer = FakeConsumer(calls, commit_errors=[KafkaConnectionError("coordinator gone")])
-    worker, _ = _worker(calls, FakePipeline(calls), consumer=consumer)
+    worker = RecommendationWorker(FAST.model_copy(update={"commit_mode": "sync"}), FakePipeline(calls), consumer,
+                                  FakeProducer(calls))
+    worker.ready.set()
     worker.handle_batch(records([GOOD]))
     assert calls[-5:] == ["commit", "pause", "poll", "commit", "resume"]
-    assert len(consumer.committed) == 1
+    assert len(consumer.committed) == 1 and worker.committed_records == 1
+
+
+def _run_until(worker: RecommendationWorker, done, polls: int = 50) -> None:
+    """Run the worker's loop on its fake consumer until `done()` (or `polls` polls), then stop it."""
+    stop = threading.Event()
+    consumer = worker.consumer
+    seen = [0]
+
+    def on_poll():
+        seen[0] += 1
+        if done() or seen[0] >= polls:
+            stop.set()
+
+    consumer.on_poll = on_poll
+    worker.run(stop)
+
+
+def test_an_async_commit_that_fails_is_sent_again_while_the_loop_is_idle_and_counted_once_acknowledged():
+    calls: list[str] = []
+    consumer = FakeConsumer(calls, commit_errors=[KafkaConnectionError("coordinator gone")],
+                            to_poll=[{TopicPartition("events", 0): records([GOOD, GOOD])}])
+    worker, _ = _worker(calls, FakePipeline(calls), consumer=consumer)
+    _run_until(worker, lambda: worker.committed_records == 2)
+    assert calls.count("commit_async") == 2, calls  # the batch's, then the idle loop's re-send
+    assert worker.commits.failures == 1 and worker.committed_records == 2
+    (offsets,) = consumer.committed
+    assert [o.offset for o in offsets.values()] == [12]
+    assert worker.commits.unacknowledged == {}
+
+
+def test_the_batch_is_not_waited_for_but_its_offsets_are_committed_synchronously_at_close():
+    calls: list[str] = []
+    consumer = FakeConsumer(calls, commit_errors=[KafkaConnectionError("lost")])
+    worker, _ = _worker(calls, FakePipeline(calls), consumer=consumer)
+    worker.handle_batch(records([GOOD, GOOD, GOOD]))
+    assert calls[-1] == "commit_async" and consumer.committed == []  # sent, failed, the loop went on
+    worker.close()
+    assert calls.index("commit") < calls.index("consumer.close")
+    (offsets,) = consumer.committed
+    assert [o.offset for o in offsets.values()] == [13] and worker.committed_records == 3
+
+
+def test_revoked_partitions_get_their_handled_offsets_committed_before_they_move():
+    calls: list[str] = []
+    gone, kept = TopicPartition("events", 0), TopicPartition("events", 1)
+    consumer = FakeConsumer(calls, partitions={gone, kept},
+                            commit_errors=[KafkaConnectionError("slow")])
+    worker, _ = _worker(calls, FakePipeline(calls), consumer=consumer)
+    worker.handle_batch(records([GOOD], partition=0) + records([GOOD], partition=1, first_offset=20))
+    worker._listener.on_partitions_revoked([gone])
+    (offsets,) = consumer.committed
+    assert {tp.partition: o.offset for tp, o in offsets.items()} == {0: 11}  # the revoked one only, at once
+    assert set(worker.commits.unacknowledged) == {kept}
 
 
 def test_partitions_revoked_during_an_outage_are_not_committed():
