@@ -19,6 +19,7 @@ from model.ranking.features import ranker_inputs
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
 from model.scoring import QueryEncoder, RankerScorer
 from model.two_tower.examples import query_history, query_inputs
+from model.two_tower.numpy_item import NumpyItemTower
 from model.two_tower.numpy_query import NumpyQueryTower
 from streamrec.events import PRODUCT, Event
 from streamrec.session_store import SessionContext
@@ -46,7 +47,8 @@ class TwoTowerRecommender(Recommender):
     name = "two-tower"
 
     def __init__(self, bundle: ModelBundle, fallback: Recommender | None = None, candidates: int = 200,
-                 use_ranker: bool | None = None, blend: float | None = None, numpy_query: bool = True) -> None:
+                 use_ranker: bool | None = None, blend: float | None = None, numpy_query: bool = True,
+                 numpy_item: bool = True) -> None:
         self.bundle = bundle
         self.spec = bundle.spec
         self.version = bundle.version
@@ -58,6 +60,11 @@ class TwoTowerRecommender(Recommender):
         self.encode: Callable[[dict[str, np.ndarray]], np.ndarray] = (
             NumpyQueryTower(bundle.towers.query, bundle.config.two_tower) if numpy_query
             else QueryEncoder(bundle.towers.query, self.spec))
+        # Likewise the item tower for items added while serving (an eager Keras call is ~11 ms per add, paid in the
+        # poll loop by the batch carrying the item's first event); numpy_item=False calls the Keras tower.
+        self.embed_items: Callable[[dict[str, np.ndarray]], np.ndarray] = (
+            NumpyItemTower(bundle.towers.item) if numpy_item
+            else lambda inputs: np.asarray(bundle.towers.item(inputs, training=False), dtype=np.float32))
         if use_ranker is None:  # the bundle's choice, made on its latest time slice at training
             use_ranker = bundle.config.serve_ranker
         self.rank = RankerScorer(bundle.ranker) if (use_ranker and bundle.ranker is not None) else None
@@ -213,7 +220,7 @@ class TwoTowerRecommender(Recommender):
             return 0
         inputs = self.spec.attribute_inputs([categories[j] for j in new], [brands[j] for j in new],
                                             [prices[j] for j in new])
-        vectors = np.asarray(self.bundle.towers.item(inputs, training=False), dtype=np.float32)
+        vectors = self.embed_items(inputs)
         if self.index is self.bundle.index:
             self.index = self.index.copy()
         rows = self.index.add(with_prior(vectors, np.full(len(vectors), self._new_item_prior, np.float32)))
