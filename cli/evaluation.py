@@ -211,7 +211,9 @@ def evaluate_holdout(
 @evaluate_app.command("asos")
 def evaluate_asos(
     model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeat); default: popularity, "
-                                    "item-cosine, two-tower, two-tower-ranker"),
+                                    "item-cosine, als (implicit's defaults), als-tuned (ALS with settings chosen on "
+                                    "a holdout of train, its holdout table in the report), two-tower, "
+                                    "two-tower-ranker"),
     data: Path = typer.Option(None, help="ASOS dsf2020 folder (default: <STREAMREC_DATA_DIR>/asos-dsf2020)"),
     out: Path = typer.Option(Path("reports/asos"), "--out", help="Report folder"),
     epochs: int = typer.Option(15, help="Most two-tower epochs (early stopping picks fewer)"),
