@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import redis
@@ -32,6 +33,9 @@ from model.recommender import Recommender, StaticRecommenderSource
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
 
+if TYPE_CHECKING:
+    from model.baselines.als_selection import AlsSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -45,9 +49,14 @@ class HybridTraining:
 
 
 def hybrid_sources(train: pd.DataFrame, client: redis.Redis, key_prefix: str, stats: ItemStats,
-                   seed: int = 7, neural: bool = True) -> dict[str, Recommender]:
-    """The candidate sources, fitted on `train` (offline ones) or living under `key_prefix` (streaming ones)."""
-    from model.baselines.als import AlsRecommender
+                   seed: int = 7, neural: bool = True, als: AlsSettings | None = None) -> dict[str, Recommender]:
+    """The candidate sources, fitted on `train` (offline ones) or living under `key_prefix` (streaming ones).
+
+    `als`: the ALS source's hyperparameters (default: implicit's). Choosing them here would cost a 19-fit search
+    per training (`model.baselines.als_selection.choose_als_settings`, minutes on ASOS), so a caller that has
+    run the selection on comparable data passes its `chosen`.
+    """
+    from model.baselines.als_selection import AlsSettings
     from model.baselines.item_cosine import ItemCosineRecommender
     from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
     from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
@@ -56,7 +65,7 @@ def hybrid_sources(train: pd.DataFrame, client: redis.Redis, key_prefix: str, st
         "session-knn-stream": StreamingSessionKNNRecommender(client, key_prefix),
         "session-cooccurrence": SessionCooccurrenceRecommender(client, key_prefix),
         "item-cosine": ItemCosineRecommender().fit(train),
-        "als": AlsRecommender(seed=seed).fit(train),
+        "als": (als or AlsSettings()).recommender(seed=seed).fit(train),
         "trending": TrendingRecommender(stats),
     }
     if neural:
