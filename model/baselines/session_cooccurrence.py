@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 
 from model.recommender import RecommendationRequest, Recommender, ScoredItem
@@ -172,6 +173,21 @@ def score_pairs(reply: list) -> list[tuple[bytes, float]]:
     return [(reply[j], float(reply[j + 1])) for j in range(0, len(reply), 2)]
 
 
+@dataclass(frozen=True)
+class _PopularFill:
+    """A kind's popularity firsts as read at `read_at_ms` of event time: exact, and the whole of it if `complete`."""
+
+    rows: list[tuple[str, float]]
+    complete: bool
+    read_at_ms: int
+
+    def covers(self, n: int) -> bool:
+        return self.complete or len(self.rows) >= n
+
+
+_NO_FILL = _PopularFill([], False, 0)
+
+
 class _ShardCall:
     """The arguments of one shard's observe call, built event by event."""
 
@@ -212,6 +228,7 @@ class SessionCooccurrenceRecommender(Recommender):
         max_co_items: int = 500,
         applied_window: int = 100_000,
         applied_ttl_s: int = 7 * 24 * 3600,
+        popular_refresh_ms: int = 60_000,
     ) -> None:
         self.redis = client
         self.window = window  # how many previous session items an item co-occurs with
@@ -221,6 +238,12 @@ class SessionCooccurrenceRecommender(Recommender):
         # (a shard sees about half the events: some 200,000 events back by default).
         self.counts = ShardedCounts(client, key_prefix, self.shard_tag, self.name, self.popularity_name,
                                     self.list_name, self.kinds, max_co_items, applied_window, applied_ttl_s)
+        # The popularity fill is kept per kind and read again once the stream's event time has moved on by
+        # `popular_refresh_ms` (0: after every observe), as session-knn-stream keeps its own: reading the 16
+        # shards' firsts was 16 of a trigger's 19 Redis commands here.
+        self.popular_refresh_ms = popular_refresh_ms
+        self._popular: dict[str, _PopularFill] = {}
+        self._observed_ms = 0  # the latest event time observed
 
     def _co_key(self, kind: str, item: str) -> str:
         return self.counts.list_key(kind, item)
@@ -236,6 +259,10 @@ class SessionCooccurrenceRecommender(Recommender):
                 counted.append((event.event_id, int(event.ts_ms), increments))
         if counted:
             self.counts.add(counted)
+        if events:
+            self._observed_ms = max(self._observed_ms, *(int(event.ts_ms) for event in events))
+        self._popular = {kind: fill for kind, fill in self._popular.items()
+                         if self._observed_ms - fill.read_at_ms < self.popular_refresh_ms}
 
     def _increments(self, event: Event, context: SessionContext) -> Increments:
         """What one event adds to popularity and co-occurrence (amounts summed per list and member)."""
@@ -288,29 +315,29 @@ class SessionCooccurrenceRecommender(Recommender):
             if request.k > 0:
                 need = 2 * request.k + len(request.exclude | set(own))
                 depth[request.kind] = max(depth.get(request.kind, 0), need)
+        stale = [kind for kind, n in depth.items() if not self._popular.get(kind, _NO_FILL).covers(n)]
         # Each shard's share of the first `n`, with room: an item lives in one of 16 shards by hash, so a shard
-        # rarely holds more than twice its share. Reading every shard's first n (3,300 rows for a 100-item fill)
-        # was half this source's time per trigger; a shard that does hold more is read again in full below.
-        shares = {kind: 2 * -(-n // SHARDS) + 8 for kind, n in depth.items()}
+        # rarely holds more than twice its share; one that does is read again in full below. Every shard's first
+        # n is 3,300 rows for a 100-item fill on a large catalogue.
+        shares = {kind: 2 * -(-depth[kind] // SHARDS) + 8 for kind in stale}
         read = self.redis.pipeline(transaction=False)
         for kind, seed in lists:
             queue_top(read, self._co_key(kind, seed), self.neighbours)
-        for kind in depth:
+        for kind in stale:
             self.counts.queue_popular(read, kind, shares[kind])
         replies = read.execute()
         found = {pair: score_pairs(reply) for pair, reply in zip(lists, replies, strict=False)}
-        tops = {kind: replies[len(lists) + SHARDS * n:][:SHARDS] for n, kind in enumerate(depth)}
-        merged: dict[str, list[tuple[str, float]]] = {}
+        tops = {kind: replies[len(lists) + SHARDS * n:][:SHARDS] for n, kind in enumerate(stale)}
 
         def popular(kind: str) -> list[tuple[str, float]]:  # merged only for a list the seeds leave short
-            if kind not in merged:
-                rows, cut = ShardedCounts.merge_popular_prefix(tops[kind], shares[kind])
+            if kind in tops:
+                rows, cut = ShardedCounts.merge_popular_prefix(tops.pop(kind), shares[kind])
                 if cut and len(rows) < depth[kind]:
                     full = self.redis.pipeline(transaction=False)  # a shard held more than the read took
                     self.counts.queue_popular(full, kind, depth[kind])
-                    rows = ShardedCounts.merge_popular(full.execute())
-                merged[kind] = rows
-            return merged[kind]
+                    rows = ShardedCounts.merge_popular(full.execute())[: depth[kind]]
+                self._popular[kind] = _PopularFill(rows, not cut, self._observed_ms)
+            return self._popular[kind].rows
 
         return [_merged(request, own, [found[(request.kind, s)] for s in own], popular)
                 for request, own in zip(requests, seeds, strict=True)]

@@ -212,7 +212,8 @@ def _same(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> bool:
 def test_the_three_models_answer_as_the_reference_on_a_simulated_stream(settings, redis_client):
     world, events = simulate(3000, seed=31)
     store = SessionStore(redis_client, settings)
-    cooccurrence = SessionCooccurrenceRecommender(redis_client, settings.key_prefix)
+    # The fill read after every observe, as the reference reads it (serving keeps it for 60 s of event time).
+    cooccurrence = SessionCooccurrenceRecommender(redis_client, settings.key_prefix, popular_refresh_ms=0)
     transitions = ToolTransitionRecommender(redis_client, settings.key_prefix)
     session_transitions = ToolSessionTransitionRecommender(redis_client, settings.key_prefix)
     models = (cooccurrence, transitions, session_transitions)

@@ -4,12 +4,15 @@ than its share (it is then read again in full)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from model.recommender import RecommendationRequest
-from streamrec.events import PRODUCT
+from streamrec.events import PRODUCT, PageView
 from streamrec.redis_connection import SHARDS, shard_of
+from streamrec.session_store import SessionContext
 
 pytestmark = pytest.mark.integration
 
@@ -54,3 +57,25 @@ def test_a_shard_holding_the_whole_top_is_read_again_in_full(settings, redis_cli
     _popularity(model, redis_client, scores)
     assert _fill(model, 100) == _expected(scores, 100)
     assert _fill(model, 100) == crowded[:100]
+
+
+def _views(item: str, ts_ms: int, count: int = 1) -> tuple[list[PageView], list[SessionContext]]:
+    ts = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    events = [PageView(user_id="v", session_id="s", item_id=item, ts=ts) for _ in range(count)]
+    return events, [SessionContext(user_id="v", session_id="s", recent_items=(item,))] * count
+
+
+def test_the_fill_is_kept_for_the_refresh_span_of_event_time_then_read_again(settings, redis_client):
+    model = SessionCooccurrenceRecommender(redis_client, settings.key_prefix, popular_refresh_ms=60_000)
+    scores = {f"p{i}": (600 - i) / 10 for i in range(599)} | {"p599": 0.0}  # more than one read's share
+    _popularity(model, redis_client, scores)
+    start = 1_800_000_000_000
+    model.observe(*_views("p0", start))
+    assert _fill(model, 3) == ["p0", "p1", "p2"]
+    model.observe(*_views("p599", start + 59_000, count=100))  # now the most viewed, 59 s of event time later
+    assert _fill(model, 3) == ["p0", "p1", "p2"], "kept: the stream has moved on by less than the refresh span"
+    model.observe(*_views("p1", start + 61_000))
+    assert _fill(model, 3)[0] == "p599", "read again once 60 s of event time passed"
+    model.observe(*_views("p598", start + 62_000, count=200))
+    assert _fill(model, 3)[0] == "p599", "kept again"
+    assert _fill(model, 60)[0] == "p598", "a deeper fill than the one kept is read afresh, not cut short"
