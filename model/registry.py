@@ -19,6 +19,7 @@ import redis
 from model.recommender import Recommender
 
 if TYPE_CHECKING:
+    from model.baselines.als_selection import AlsSettings
     from model.bundle import ModelBundle
 
 
@@ -31,6 +32,7 @@ class ModelContext:
     model_dir: Path | None = None  # trained bundles (two-tower, ranker) when not trained here
     seed: int = 7
     epochs: int | None = None  # training epochs for neural models (None: their default)
+    als_grid: list[AlsSettings] | None = None  # settings als-tuned chooses among (None: default_grid())
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ def _als(context: ModelContext) -> Recommender:
     from model.baselines.als import AlsRecommender
 
     return AlsRecommender(seed=context.seed).fit(context.train)
+
+
+def _als_tuned(context: ModelContext) -> Recommender:
+    from model.baselines.als_selection import TunedAlsRecommender
+
+    return TunedAlsRecommender(context.als_grid, seed=context.seed).fit(context.train)
 
 
 def _item_cosine(context: ModelContext) -> Recommender:
@@ -158,6 +166,8 @@ for _spec in (
     ModelSpec("item-cosine", "item-item cosine over co-usage", _item_cosine),
     ModelSpec("session-knn", "V-SKNN session neighbours", _session_knn),
     ModelSpec("als", "implicit ALS matrix factorisation (returning users; session items recompute the user)", _als),
+    ModelSpec("als-tuned", "ALS with factors/alpha/regularization chosen on a per-user purchase holdout of its own "
+                           "training frame, refitted on all of it (19 fits)", _als_tuned),
     ModelSpec("session-gru", "GRU + attention next-item model over the session (trained before the window)",
               _session_gru),
     ModelSpec(

@@ -53,6 +53,12 @@ def _als(path: Path) -> Recommender:
     return AlsRecommender.load(path)
 
 
+def _als_tuned(path: Path) -> Recommender:
+    from model.baselines.als_selection import TunedAlsRecommender
+
+    return TunedAlsRecommender.load(path)
+
+
 def _session_knn(path: Path) -> Recommender:
     from model.baselines.session_knn import SessionKNNRecommender
 
@@ -66,6 +72,7 @@ _LOADERS: dict[str, Callable[[Path], Recommender]] = {
     "item-cosine": _item_cosine,
     "session-knn": _session_knn,
     "als": _als,
+    "als-tuned": _als_tuned,
 }
 
 

@@ -160,6 +160,10 @@ class AlsRecommender(Recommender):
                 if fitted.items[i] != item_id][:k]
 
     # --- saved as a model version the worker serves ----------------------------------------------
+    def metadata(self) -> dict[str, object]:
+        """What als.json holds: the settings the factors were fitted with, the history cap, the kinds."""
+        return {"params": self.params, "history_cap": self.history_cap, "kinds": list(self.kinds)}
+
     def save(self, folder: Path) -> Path:
         """Per kind: factors (npz, with each training user's item row) and vocabularies; popularity; manifest."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -169,8 +173,7 @@ class AlsRecommender(Recommender):
                      indices=fitted.matrix.indices, indptr=fitted.matrix.indptr)
             vocab = {"users": list(fitted.users), "items": list(fitted.items)}
             (folder / f"als-{kind}.json").write_text(json.dumps(vocab))
-        (folder / "als.json").write_text(json.dumps({"params": self.params, "history_cap": self.history_cap,
-                                                     "kinds": list(self.kinds)}))
+        (folder / "als.json").write_text(json.dumps(self.metadata()))
         self.popularity.save(folder / "popularity")
         write_manifest(folder, self.name, self.version)
         return folder
@@ -178,9 +181,8 @@ class AlsRecommender(Recommender):
     @classmethod
     def load(cls, folder: Path) -> AlsRecommender:
         meta = json.loads((folder / "als.json").read_text())
-        params = meta["params"]
-        model = cls(params["factors"], params["regularization"], params["alpha"], params["iterations"],
-                    params["random_state"], params["num_threads"], meta["history_cap"])
+        model = cls()  # a subclass (als-tuned) rebuilds as itself; the fitted settings are the saved ones
+        model.params, model.history_cap = dict(meta["params"]), meta["history_cap"]
         for kind in meta["kinds"]:
             arrays = np.load(folder / f"als-{kind}.npz")
             vocab = json.loads((folder / f"als-{kind}.json").read_text())
