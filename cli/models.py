@@ -96,9 +96,15 @@ def train(
         "two-tower", "--model", "-m",
         help="two-tower (the bundle: towers, FAISS, ranker), hybrid (every source + the listwise ranker, trained "
              "through the worker's pipeline; needs Redis), or any model fitted offline by its registry name "
-             "(session-gru, als, session-knn, item-cosine, popularity); the worker serves the newest under OUT"),
+             "(session-gru, als, als-tuned, session-knn, item-cosine, popularity); the worker serves the newest "
+             "under OUT"),
     neural: bool = typer.Option(True, "--neural/--no-neural", help="Hybrid: with the GRU session encoder source"),
     log_events: int = typer.Option(40_000, "--log-events", help="Hybrid: newest events replayed to log examples"),
+    tune_als: bool = typer.Option(
+        False, "--tune-als/--no-tune-als",
+        help="Hybrid: choose the ALS source's factors and alpha on a per-user purchase holdout of the frame the "
+             "sources are fitted on (implicit's defaults + factors {64,128} x alpha {4,8}: 5 fits; saved in "
+             "sources/als/als.json); off: implicit's defaults. For ALS alone: --model als-tuned (19 fits)"),
 ) -> None:
     """Train a model and save it as a new version under OUT (default: two-tower + FAISS + wide & deep ranker)."""
     import json
@@ -113,7 +119,8 @@ def train(
         from model.hybrid.conversion import conversion_summary
         from streamrec.settings import get_settings
 
-        path, trained = publish_hybrid(frame, out, get_settings(), log_events=log_events, neural=neural)
+        path, trained = publish_hybrid(frame, out, get_settings(), log_events=log_events, neural=neural,
+                                       tune_als=tune_als)
         typer.echo(json.dumps({"examples": trained.examples.next_in_candidates, "triggers": trained.examples.logged,
                                "best_epoch": trained.report.best_epoch, "seconds": trained.seconds,
                                "conversion": conversion_summary(trained.conversion)}, indent=2))

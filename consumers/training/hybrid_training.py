@@ -49,23 +49,25 @@ class HybridTraining:
 
 
 def hybrid_sources(train: pd.DataFrame, client: redis.Redis, key_prefix: str, stats: ItemStats,
-                   seed: int = 7, neural: bool = True, als: AlsSettings | None = None) -> dict[str, Recommender]:
+                   seed: int = 7, neural: bool = True, als: AlsSettings | None = None,
+                   als_grid: list[AlsSettings] | None = None) -> dict[str, Recommender]:
     """The candidate sources, fitted on `train` (offline ones) or living under `key_prefix` (streaming ones).
 
-    `als`: the ALS source's hyperparameters (default: implicit's). Choosing them here would cost a 19-fit search
-    per training (`model.baselines.als_selection.choose_als_settings`, minutes on ASOS), so a caller that has
-    run the selection on comparable data passes its `chosen`.
+    The ALS source: with `als_grid`, its settings are chosen on a per-user purchase holdout of `train` itself and
+    refitted on all of it (`TunedAlsRecommender`, saved with its choice); else `als` (default: implicit's), for
+    a caller that ran the selection on comparable data.
     """
-    from model.baselines.als_selection import AlsSettings
+    from model.baselines.als_selection import AlsSettings, TunedAlsRecommender
     from model.baselines.item_cosine import ItemCosineRecommender
     from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
     from model.baselines.streaming_session_knn import StreamingSessionKNNRecommender
 
+    als_source = TunedAlsRecommender(als_grid, seed=seed) if als_grid else (als or AlsSettings()).recommender(seed=seed)
     sources: dict[str, Recommender] = {
         "session-knn-stream": StreamingSessionKNNRecommender(client, key_prefix),
         "session-cooccurrence": SessionCooccurrenceRecommender(client, key_prefix),
         "item-cosine": ItemCosineRecommender().fit(train),
-        "als": (als or AlsSettings()).recommender(seed=seed).fit(train),
+        "als": als_source.fit(train),
         "trending": TrendingRecommender(stats),
     }
     if neural:
@@ -87,12 +89,13 @@ def _session_encoder(train: pd.DataFrame, seed: int) -> Recommender:
 
 def train_hybrid(train: pd.DataFrame, client: redis.Redis, key_prefix: str, settings: Settings,
                  log_events: int = 40_000, config: RankerConfig | None = None, neural: bool = True,
-                 progress: bool = True) -> HybridTraining:
+                 progress: bool = True, als_grid: list[AlsSettings] | None = None) -> HybridTraining:
     """Log examples on the last `log_events` training events, fit the ranker, return the hybrid to serve.
 
     The served hybrid keeps the offline sources fitted before the logged stretch (the ranker learned their scores
     as they are then; refitting on the stretch would change what it learned on and double the training time); the
-    streaming sources and item statistics are rebuilt under `key_prefix` from the stream they observe.
+    streaming sources and item statistics are rebuilt under `key_prefix` from the stream they observe. With
+    `als_grid` the ALS source's settings are chosen among it on that same earlier part (`hybrid_sources`).
     """
     seconds: dict[str, float] = {}
     started = time.monotonic()
@@ -107,7 +110,7 @@ def train_hybrid(train: pd.DataFrame, client: redis.Redis, key_prefix: str, sett
     try:
         stats = ItemStats()
         fitted_on = earlier if len(earlier) else train
-        sources = hybrid_sources(fitted_on, client, scratch.key_prefix, stats, neural=neural)
+        sources = hybrid_sources(fitted_on, client, scratch.key_prefix, stats, neural=neural, als_grid=als_grid)
         logger = ExampleLog(HybridRecommender(sources, stats))
         seconds["fit sources"] = time.monotonic() - started
         warm_up(store, StaticRecommenderSource(logger), events[:cut], progress=progress, desc="hybrid: warm-up")
@@ -165,18 +168,27 @@ def _log_triggers(store: SessionStore, logger: ExampleLog, events: list, progres
 
 
 def publish_hybrid(train: pd.DataFrame, model_dir, settings: Settings, log_events: int = 40_000,
-                   neural: bool = True, progress: bool = True):
+                   neural: bool = True, progress: bool = True, tune_als: bool = False):
     """Train the hybrid on `train` (examples logged in a scratch namespace) and save it as a new version under
-    `model_dir`, with item statistics of the whole frame, for the worker to serve with its own streaming sources."""
+    `model_dir`, with item statistics of the whole frame, for the worker to serve with its own streaming sources.
+
+    `tune_als`: the ALS source's settings are chosen among `compact_grid()` (5 fits) on the frame the sources are
+    fitted on; the choice is saved in the source's als.json (sources/als/als.json, "selection").
+    """
     import uuid
 
+    from model.baselines.als_selection import TunedAlsRecommender, compact_grid
     from model.saved_models import publish_model
 
     client = settings.redis_client()
     scratch = f"{settings.key_prefix}train-{uuid.uuid4().hex[:8]}:"
     trained = train_hybrid(train, client, scratch, settings, log_events=log_events, neural=neural,
-                           progress=progress)
+                           progress=progress, als_grid=compact_grid() if tune_als else None)
     trained.hybrid.adopt_stats(ItemStats.from_frame(train))
+    als = trained.hybrid.sources.get("als")
+    if isinstance(als, TunedAlsRecommender) and als.selection is not None:
+        log.info("hybrid: ALS source fitted with %s, chosen on %d holdout users", als.selection.chosen,
+                 als.selection.holdout_users)
     path = publish_model(trained.hybrid, model_dir)
     log.info("hybrid published to %s (%s)", path, trained.seconds)
     return path, trained
