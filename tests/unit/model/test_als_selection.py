@@ -101,3 +101,146 @@ def test_the_choice_is_made_on_train_alone_even_where_valid_would_choose_otherwi
     assert result.models == ["als", "als-tuned"]
     values = {(r.model, r.metric, r.k) for r in result.rows if r.target == "holdout"}
     assert ("als-tuned", "recall", 20) in values and ("als", "recall", 20) in values
+
+
+# --- als-tuned as a served model, and the hybrid's ALS source ---------------------------------------------------
+PLANTED_GRID = [BAD, GOOD]  # the bad setting first: a build that skipped the choice would keep it (or the defaults)
+
+
+def _requests() -> list:
+    from model.recommender import RecommendationRequest
+
+    return [RecommendationRequest(f"u{u}", 10) for u in (0, 5, 29, 30, 61, 89)] + [RecommendationRequest("new", 5)]
+
+
+def test_the_registry_als_tuned_serves_the_setting_its_holdout_chose_and_loads_back_the_same(tmp_path) -> None:
+    from model.baselines.als_selection import TunedAlsRecommender
+    from model.bundle_paths import read_manifest
+    from model.registry import ModelContext, get_spec
+    from model.saved_models import load_recommender, publish_model
+
+    train = _frame(_purchases())
+    model = get_spec("als-tuned").build(ModelContext(train=train, als_grid=PLANTED_GRID))
+
+    assert isinstance(model, TunedAlsRecommender) and model.name == "als-tuned"
+    assert model.selection is not None and model.selection.chosen == GOOD
+    assert model.settings == GOOD  # refitted with the choice, not implicit's defaults
+    assert np.asarray(model.kinds["product"].model.item_factors).shape[1] == GOOD.factors
+    assert model.selection.fit_rows + model.selection.held_out_rows == len(train)  # chosen on its own frame
+
+    path = publish_model(model, tmp_path)
+    assert read_manifest(path).kind == "als-tuned"
+    loaded = load_recommender(path)
+    assert isinstance(loaded, TunedAlsRecommender) and loaded.name == "als-tuned"
+    assert loaded.settings == GOOD and loaded.selection == model.selection
+    assert [[s.item_id for s in r] for r in loaded.recommend_batch(_requests())] == \
+        [[s.item_id for s in r] for r in model.recommend_batch(_requests())]
+
+
+def test_als_tuned_searches_the_default_grid_unless_told_otherwise() -> None:
+    from model.baselines.als_selection import default_grid
+    from model.registry import ModelContext, get_spec
+
+    model = get_spec("als-tuned").build(ModelContext(train=_frame(_purchases())))
+
+    assert [c.settings for c in model.selection.candidates] == default_grid()
+    assert model.settings == model.selection.chosen
+
+
+def test_without_purchases_to_hold_out_nothing_is_fitted_and_the_grids_first_entry_stands() -> None:
+    one_each = _frame([(f"u{u}", f"a{u}") for u in range(20)])  # no user has two purchases
+
+    selection = choose_als_settings(one_each, PLANTED_GRID, threads=1)
+
+    assert selection.chosen == BAD and selection.candidates == [] and selection.holdout_users == 0
+
+
+def _hybrid_als(train: pd.DataFrame, **als):
+    import redis
+
+    from consumers.training.hybrid_training import hybrid_sources
+    from model.hybrid.item_stats import ItemStats
+
+    client = redis.Redis(port=1)  # never reached: the streaming sources only keep the client until they serve
+    return hybrid_sources(train, client, "test:", ItemStats(), neural=False, **als)["als"]
+
+
+def test_the_hybrids_als_source_fits_the_settings_chosen_on_the_hybrids_own_frame() -> None:
+    train = _frame(_purchases())
+
+    tuned = _hybrid_als(train, als_grid=PLANTED_GRID)
+    untuned = _hybrid_als(train)
+
+    assert tuned.selection.chosen == GOOD
+    assert {k: tuned.params[k] for k in ("factors", "regularization", "alpha", "iterations")} == GOOD.model_dump()
+    assert tuned.selection.fit_rows + tuned.selection.held_out_rows == len(train)
+    assert untuned.params["factors"] == 100 and untuned.params["alpha"] == 1.0  # off: implicit's defaults
+
+
+def test_train_hybrid_chooses_on_the_part_before_the_logged_stretch(monkeypatch) -> None:
+    import consumers.training.hybrid_training as hybrid_training
+    from streamrec.settings import Settings
+
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def sources(train, *args, als_grid=None, **kwargs):
+        seen.update(train=train, als_grid=als_grid)
+        raise Stop
+
+    class NoKeys:  # the scratch namespace is cleaned before and after; there is nothing in it here
+        def scan_iter(self, **_):
+            return iter(())
+
+    monkeypatch.setattr(hybrid_training, "hybrid_sources", sources)
+    train = _frame(_purchases())
+    with pytest.raises(Stop):
+        hybrid_training.train_hybrid(train, NoKeys(), "test:", Settings(), log_events=200, neural=False,
+                                     progress=False, als_grid=PLANTED_GRID)
+
+    assert seen["als_grid"] == PLANTED_GRID
+    assert len(seen["train"]) == len(train) - 200  # the sources' frame, not the logged stretch
+
+
+def test_publish_hybrid_tunes_the_als_source_only_when_asked(monkeypatch) -> None:
+    import consumers.training.hybrid_training as hybrid_training
+    from model.baselines.als_selection import compact_grid
+    from streamrec.settings import Settings
+
+    grids: list[object] = []
+
+    class Stop(Exception):
+        pass
+
+    def train_hybrid(*args, als_grid=None, **kwargs):
+        grids.append(als_grid)
+        raise Stop
+
+    monkeypatch.setattr(hybrid_training, "train_hybrid", train_hybrid)
+    for tune in (False, True):
+        with pytest.raises(Stop):
+            hybrid_training.publish_hybrid(_frame(_purchases()), None, Settings(), tune_als=tune, progress=False)
+
+    assert grids == [None, compact_grid()]
+    assert len(compact_grid()) == 5 and compact_grid()[0] == AlsSettings()
+
+
+def test_streamrec_train_threads_tune_als_to_the_hybrid(monkeypatch, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    import consumers.training.hybrid_training as hybrid_training
+    from cli import app
+
+    asked: list[bool] = []
+
+    def publish_hybrid(*args, tune_als=False, **kwargs):
+        asked.append(tune_als)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(hybrid_training, "publish_hybrid", publish_hybrid)
+    for flags in ([], ["--tune-als"], ["--no-tune-als"]):
+        CliRunner().invoke(app, ["train", "--data", "sim:500", "--model", "hybrid", "--out", str(tmp_path), *flags])
+
+    assert asked == [False, True, False]
