@@ -20,6 +20,18 @@ BAD = AlsSettings(factors=1, regularization=0.05, alpha=4.0, iterations=20)
 BLOCK = 30
 
 
+@pytest.fixture(autouse=True)
+def _small_holdouts_count(monkeypatch):
+    """These frames hold out a few users on purpose: the searches below must run on them."""
+    monkeypatch.setattr("model.baselines.als_selection.MIN_HOLDOUT_USERS", 1)
+
+
+def test_with_fewer_held_out_users_than_the_minimum_no_choice_is_made(monkeypatch):
+    monkeypatch.setattr("model.baselines.als_selection.MIN_HOLDOUT_USERS", 10_000)
+    selection = choose_als_settings(_frame(_purchases()), [BAD, GOOD], user_fraction=0.5, threads=1)
+    assert selection.chosen == BAD and selection.candidates == [] and selection.holdout_users == 0
+
+
 def _frame(pairs: list[tuple[str, str]]) -> pd.DataFrame:
     n = len(pairs)
     frame = pd.DataFrame({
