@@ -214,6 +214,9 @@ def trainer(
     min_events: int = typer.Option(1000, "--min-events", help="Skip a round with fewer events in the window"),
     neural: bool = typer.Option(True, "--neural/--no-neural", help="Include the GRU session encoder as a source"),
     keep: int = typer.Option(3, "--keep", help="Versions kept in the model folder"),
+    tune_als: bool = typer.Option(
+        False, "--tune-als/--no-tune-als",
+        help="Each round chooses the ALS source's settings on a holdout of its window (as `train --tune-als`)"),
 ) -> None:
     """Retrain the hybrid on a sliding window of the events topic and publish it; workers swap it in live."""
     import signal
@@ -228,7 +231,7 @@ def trainer(
         signal.signal(sig, lambda *_: stop.set())
     done = run_trainer(settings, topic or settings.events_topic, window_hours * 3600, every_minutes * 60,
                        out or settings.model_dir, stop, rounds=rounds, min_events=min_events, neural=neural,
-                       keep=keep)
+                       keep=keep, tune_als=tune_als)
     for result in done:
         typer.echo(result.model_dump_json())
 

@@ -36,7 +36,8 @@ class TrainingRound(BaseModel):
 
 
 def train_once(settings: Settings, topic: str, window_s: float, model_dir: Path, min_events: int = 1000,
-               log_events: int = 40_000, neural: bool = True, keep: int = 3) -> TrainingRound:
+               log_events: int = 40_000, neural: bool = True, keep: int = 3,
+               tune_als: bool = False) -> TrainingRound:
     """One round: the topic's events of the last `window_s` (event time), the hybrid trained and published."""
     started = time.monotonic()
     now = utc_now()
@@ -47,7 +48,8 @@ def train_once(settings: Settings, topic: str, window_s: float, model_dir: Path,
                              seconds=round(time.monotonic() - started, 2),
                              skipped=f"{len(events)} events in the window, fewer than {min_events}")
     frame = events_to_frame(sorted(events, key=lambda e: e.ts))
-    path, _ = publish_hybrid(frame, model_dir, settings, log_events=log_events, neural=neural, progress=False)
+    path, _ = publish_hybrid(frame, model_dir, settings, log_events=log_events, neural=neural, progress=False,
+                             tune_als=tune_als)
     _prune(model_dir, keep, path)
     return TrainingRound(started=now.isoformat(), events=len(events), published=path.name,
                          seconds=round(time.monotonic() - started, 2))

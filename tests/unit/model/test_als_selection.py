@@ -256,3 +256,41 @@ def test_streamrec_train_threads_tune_als_to_the_hybrid(monkeypatch, tmp_path) -
         CliRunner().invoke(app, ["train", "--data", "sim:500", "--model", "hybrid", "--out", str(tmp_path), *flags])
 
     assert asked == [False, True, False]
+
+
+def test_streamrec_trainer_threads_tune_als_to_each_round(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    import consumers.training.trainer as trainer
+    from cli import app
+
+    asked: list[bool] = []
+
+    def run_trainer(*args, tune_als=False, **kwargs):
+        asked.append(tune_als)
+        return []
+
+    monkeypatch.setattr(trainer, "run_trainer", run_trainer)
+    for flags in ([], ["--tune-als"], ["--no-tune-als"]):
+        result = CliRunner().invoke(app, ["trainer", "--rounds", "1", *flags])
+        assert result.exit_code == 0, result.output
+    assert asked == [False, True, False]
+
+
+def test_a_trainer_round_passes_tune_als_to_the_hybrid(monkeypatch, tmp_path) -> None:
+    import consumers.training.trainer as trainer
+    from streamrec.events import PageView
+    from streamrec.settings import Settings
+
+    asked: list[bool] = []
+
+    def publish_hybrid(*args, tune_als=False, **kwargs):
+        asked.append(tune_als)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(trainer, "publish_hybrid", publish_hybrid)
+    monkeypatch.setattr(trainer, "read_topic_events", lambda *a, **k: [PageView(user_id="u", session_id="s",
+                                                                                 item_id=f"p{i}") for i in range(3)])
+    with pytest.raises(RuntimeError, match="stop here"):
+        trainer.train_once(Settings(), "events", 3600, tmp_path, min_events=1, tune_als=True)
+    assert asked == [True]
