@@ -6,8 +6,9 @@ events arriving meanwhile wait for it. So the worker sends each batch's commit a
 Kafka's own clients advise (commitAsync in the loop, commitSync on revocation and close). Nothing is weaker:
 
 - a commit is still sent only after the batch's notifications are flushed and recorded;
-- commits are cumulative (one past the highest handled offset per partition), so a failed one is covered
-  by the next batch's; when no batch follows, the loop re-sends what is unacknowledged while idle;
+- commits are cumulative (one past the highest handled offset per partition), and each carries every
+  partition's unacknowledged offset, so a failed one is covered by the next batch's; when no batch follows, the
+  loop re-sends what is unacknowledged while idle;
 - on revocation and on close the unacknowledged offsets are committed synchronously, so a partition that
   moves, or a worker that stops, leaves nothing handled behind to be redone;
 - anything still lost (a crash before the answer) is redelivered, and redelivery is already idempotent
@@ -42,11 +43,13 @@ class AsyncOffsetCommits:
         self.failures = 0
 
     def send(self, offsets: dict[TopicPartition, OffsetAndMetadata], records: dict[TopicPartition, int]) -> None:
-        """Send a batch's offsets; `records`: how many handled records each partition's offset covers."""
+        """Send a batch's offsets, with every other partition's still unacknowledged ones (a partition whose commit
+        failed and that gets no more records is carried by the next commit, busy loop or not); `records`: how
+        many handled records each partition's offset covers."""
         for tp, offset in offsets.items():
             self.unacknowledged[tp] = offset
             self._records[tp] = self._records.get(tp, 0) + records.get(tp, 0)
-        self._send(offsets)
+        self._send(self.unacknowledged)
 
     def _send(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         self.in_flight += 1

@@ -155,6 +155,18 @@ def test_the_batch_is_not_waited_for_but_its_offsets_are_committed_synchronously
     assert [o.offset for o in offsets.values()] == [13] and worker.committed_records == 3
 
 
+def test_a_failed_commit_of_a_quiet_partition_rides_with_the_next_batchs_commit_of_another():
+    calls: list[str] = []
+    quiet, busy = TopicPartition("events", 0), TopicPartition("events", 1)
+    consumer = FakeConsumer(calls, partitions={quiet, busy}, commit_errors=[KafkaConnectionError("lost")])
+    worker, _ = _worker(calls, FakePipeline(calls), consumer=consumer)
+    worker.handle_batch(records([GOOD], partition=0))  # its commit fails
+    consumer.poll()  # the failure is answered
+    worker.handle_batch(records([GOOD], partition=1, first_offset=20))  # the loop is never idle: busy goes on
+    (offsets,) = consumer.committed
+    assert {tp.partition: o.offset for tp, o in offsets.items()} == {0: 11, 1: 21}
+
+
 def test_revoked_partitions_get_their_handled_offsets_committed_before_they_move():
     calls: list[str] = []
     gone, kept = TopicPartition("events", 0), TopicPartition("events", 1)
