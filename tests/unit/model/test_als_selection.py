@@ -239,40 +239,43 @@ def test_publish_hybrid_tunes_the_als_source_only_when_asked(monkeypatch) -> Non
     assert len(compact_grid()) == 5 and compact_grid()[0] == AlsSettings()
 
 
-def test_streamrec_train_threads_tune_als_to_the_hybrid(monkeypatch, tmp_path) -> None:
-    from typer.testing import CliRunner
-
-    import consumers.training.hybrid_training as hybrid_training
-    from cli import app
-
+def _record_tune_als(monkeypatch, module, name: str, answer: object = None) -> list[bool]:
+    """Replace `module.name` by a stub that records the `tune_als` it is called with, then returns `answer` (or
+    raises it, when it is an exception: a way to stop before the real work)."""
     asked: list[bool] = []
 
-    def publish_hybrid(*args, tune_als=False, **kwargs):
+    def stub(*args, tune_als=False, **kwargs):
         asked.append(tune_als)
-        raise RuntimeError("stop here")
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
-    monkeypatch.setattr(hybrid_training, "publish_hybrid", publish_hybrid)
-    for flags in ([], ["--tune-als"], ["--no-tune-als"]):
-        CliRunner().invoke(app, ["train", "--data", "sim:500", "--model", "hybrid", "--out", str(tmp_path), *flags])
+    monkeypatch.setattr(module, name, stub)
+    return asked
 
+
+def _invoke_with_each_tune_als_flag(args: list[str]) -> list:
+    """The CLI run with no flag, with --tune-als and with --no-tune-als: the three results."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    return [CliRunner().invoke(app, [*args, *flags]) for flags in ([], ["--tune-als"], ["--no-tune-als"])]
+
+
+def test_streamrec_train_threads_tune_als_to_the_hybrid(monkeypatch, tmp_path) -> None:
+    import consumers.training.hybrid_training as hybrid_training
+
+    asked = _record_tune_als(monkeypatch, hybrid_training, "publish_hybrid", RuntimeError("stop here"))
+    _invoke_with_each_tune_als_flag(["train", "--data", "sim:500", "--model", "hybrid", "--out", str(tmp_path)])
     assert asked == [False, True, False]
 
 
 def test_streamrec_trainer_threads_tune_als_to_each_round(monkeypatch) -> None:
-    from typer.testing import CliRunner
-
     import consumers.training.trainer as trainer
-    from cli import app
 
-    asked: list[bool] = []
-
-    def run_trainer(*args, tune_als=False, **kwargs):
-        asked.append(tune_als)
-        return []
-
-    monkeypatch.setattr(trainer, "run_trainer", run_trainer)
-    for flags in ([], ["--tune-als"], ["--no-tune-als"]):
-        result = CliRunner().invoke(app, ["trainer", "--rounds", "1", *flags])
+    asked = _record_tune_als(monkeypatch, trainer, "run_trainer", [])
+    for result in _invoke_with_each_tune_als_flag(["trainer", "--rounds", "1"]):
         assert result.exit_code == 0, result.output
     assert asked == [False, True, False]
 
@@ -282,13 +285,7 @@ def test_a_trainer_round_passes_tune_als_to_the_hybrid(monkeypatch, tmp_path) ->
     from streamrec.events import PageView
     from streamrec.settings import Settings
 
-    asked: list[bool] = []
-
-    def publish_hybrid(*args, tune_als=False, **kwargs):
-        asked.append(tune_als)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(trainer, "publish_hybrid", publish_hybrid)
+    asked = _record_tune_als(monkeypatch, trainer, "publish_hybrid", RuntimeError("stop here"))
     monkeypatch.setattr(trainer, "read_topic_events", lambda *a, **k: [PageView(user_id="u", session_id="s",
                                                                                  item_id=f"p{i}") for i in range(3)])
     with pytest.raises(RuntimeError, match="stop here"):
