@@ -20,12 +20,15 @@ Kafka's own clients advise (commitAsync in the loop, commitSync on revocation an
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from functools import partial
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
+
+from streamrec.kafka_clients import offsets_after
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +45,19 @@ class AsyncOffsetCommits:
         self.acknowledged_records = 0
         self.failures = 0
 
-    def send(self, offsets: dict[TopicPartition, OffsetAndMetadata], records: dict[TopicPartition, int]) -> None:
-        """Send a batch's offsets, with every other partition's still unacknowledged ones (a partition whose commit
-        failed and that gets no more records is carried by the next commit, busy loop or not); `records`: how
-        many handled records each partition's offset covers."""
-        for tp, offset in offsets.items():
-            self.unacknowledged[tp] = offset
-            self._records[tp] = self._records.get(tp, 0) + records.get(tp, 0)
+    def send(self, records: Sequence[ConsumerRecord]) -> None:
+        """Send the offsets after a batch's handled `records`, with every other partition's still unacknowledged
+        ones (a partition whose commit failed and that gets no more records is carried by the next commit, busy
+        loop or not)."""
+        self.unacknowledged.update(offsets_after(records))
+        for tp, count in Counter(TopicPartition(r.topic, r.partition) for r in records).items():
+            self._records[tp] = self._records.get(tp, 0) + count
         self._send(self.unacknowledged)
 
     def _send(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         self.in_flight += 1
         try:
-            self.consumer.commit_async(dict(offsets), callback=partial(self._answered))
+            self.consumer.commit_async(dict(offsets), callback=self._answered)
         except BaseException:
             self.in_flight -= 1
             raise

@@ -377,11 +377,7 @@ class RecommendationWorker:
         if not owned:
             return
         if self.settings.commit_mode == "async":
-            counts: dict[TopicPartition, int] = {}
-            for record in owned:
-                tp = TopicPartition(record.topic, record.partition)
-                counts[tp] = counts.get(tp, 0) + 1
-            self.commits.send(offsets_after(owned), counts)
+            self.commits.send(owned)
             return
         try:
             # Bounded: a commit to a coordinator that went away must fail (and be retried), not hang the loop.
