@@ -140,18 +140,18 @@ class ShardedCounts:
     def merge_popular(tops: Sequence[list]) -> list[tuple[str, float]]:
         """The shards' firsts as one list in ZREVRANGE's order (score, then member bytes, descending): each shard's
         first n holds its part of the overall first n, so the overall first n are exact."""
-        rows = sorted(((score, member) for top in tops for member, score in score_pairs(top)), reverse=True)
-        return [(member.decode(), score) for score, member in rows]
+        return ShardedCounts.merge_popular_prefix(tops, None)[0]
 
     @staticmethod
-    def merge_popular_prefix(tops: Sequence[list], per_shard: int) -> tuple[list[tuple[str, float]], bool]:
+    def merge_popular_prefix(tops: Sequence[list], per_shard: int | None) -> tuple[list[tuple[str, float]], bool]:
         """The shards' first `per_shard` merged, cut to the part that is exact, and whether a cut was made: a shard
         that returned all `per_shard` may hold more items below its last one, so only rows at or above the highest
         such last row (in ZREVRANGE's order) are certain to be the overall first ones (an item lives in one
-        shard)."""
+        shard). `per_shard` None: no cut (the caller keeps only as many rows as each shard was asked for)."""
         shards = [score_pairs(top) for top in tops]
         rows = sorted(((score, member) for pairs in shards for member, score in pairs), reverse=True)
-        cuts = [(pairs[-1][1], pairs[-1][0]) for pairs in shards if len(pairs) >= per_shard]
+        cuts = [] if per_shard is None else [(pairs[-1][1], pairs[-1][0]) for pairs in shards
+                                             if len(pairs) >= per_shard]
         if cuts:
             cut = max(cuts)
             rows = [row for row in rows if row >= cut]
