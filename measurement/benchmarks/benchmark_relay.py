@@ -15,7 +15,7 @@ import threading
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from streamrec.kafka_clients import make_consumer, make_producer
+from streamrec.kafka_clients import make_consumer, make_producer, offsets_after
 from streamrec.settings import Settings
 
 
@@ -31,12 +31,11 @@ def relay(settings: Settings, source: str, destination: str, group: str, stop: t
             polled = consumer.poll(timeout_ms=100, max_records=settings.max_poll_records)
             if not polled:
                 continue
-            offsets = {}
-            for tp, records in polled.items():
-                for record in records:
-                    producer.send(destination, key=record.key, value=record.value)
-                offsets[TopicPartition(tp.topic, tp.partition)] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
-                forwarded += len(records)
+            batch = [record for records in polled.values() for record in records]
+            for record in batch:
+                producer.send(destination, key=record.key, value=record.value)
+            forwarded += len(batch)
+            offsets = offsets_after(batch)  # as the worker computes its commit
             producer.flush()
             if settings.commit_mode == "async":
                 consumer.commit_async(offsets)
