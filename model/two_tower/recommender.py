@@ -81,8 +81,9 @@ class TwoTowerRecommender(Recommender):
         log_q = np.asarray(self.spec.item_log_q, dtype=np.float32)
         self.prior = bundle.config.popularity_prior * log_q
         self._new_item_prior = bundle.config.popularity_prior * float(log_q[1:].min()) if len(log_q) > 1 else 0.0
-        # Trace the model calls now, where the model loads (440 ms for the GRU's query tower), not in the first
-        # batch served: a stalled batch queues every event behind it.
+        # Trace the model calls now, where the model loads, not in the first batch served (a stalled batch queues
+        # every event behind it): the ranker's tf.function and, with numpy_query=False, the query tower's (440 ms
+        # for the GRU's); the NumPy towers have nothing to trace.
         self._recommend_warm([RecommendationRequest("warm-up", 1, now_ms=0)], [None])
 
     def save(self, folder: Path) -> Path:
