@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import AsyncIterator
 
+import anyio
+
 from consumers.notifier.metrics import NotifierMetrics
 from consumers.notifier.pending_index import PendingSnapshot
 from consumers.notifier.push_keys import PushKeys, lua_source
@@ -108,7 +110,7 @@ class PushStream:
         queue = self.keys.queue(user_id)
         heartbeat_ms = int(self.settings.heartbeat_s * 1000)
         yield f"retry: {RECONNECT_MS}\n: connected\n\n"
-        cursor = after
+        cursor = recorded = after
         entries = backlog or []
         self.metrics.connected.inc()
         try:
@@ -118,10 +120,9 @@ class PushStream:
                         entry = entry_id.decode()
                         yield sse_event(entry, fields[b"n"].decode())
                         self.metrics.delivered.inc()
-                        cursor = entry
-                    _cursor, version, pending = await self._advance(
-                        keys=self.keys.cursor_keys(user_id), args=[cursor, self.key_ttl_ms, int(time.time() * 1000)])
-                    await self._settle(PendingSnapshot.from_reply(user_id, version, pending))
+                        cursor = entry  # the server came back for the next chunk: this one was sent
+                    await self._record_delivered(user_id, cursor)
+                    recorded = cursor
                 block_ms = heartbeat_ms
                 if expires_at is not None:
                     left_ms = int((expires_at - time.time()) * 1000)
@@ -138,3 +139,18 @@ class PushStream:
             log.warning("stream of user %s closed on a Redis error: %r", user_id, error)
         finally:
             self.metrics.connected.dec()
+            if cursor != recorded:
+                # The client left right after its last event was sent, while the delivery was being recorded
+                # (the server cancels the stream on disconnect): record it anyway, shielded from that cancel, or
+                # a fresh client of the user (no Last-Event-ID) gets it again.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await self._record_delivered(user_id, cursor)
+                    except STORE_ERRORS as error:
+                        log.warning("recording user %s's last delivery failed: %r", user_id, error)
+
+    async def _record_delivered(self, user_id: str, cursor: str) -> None:
+        """Move the user's cursor (what any client of the user got) to `cursor`, and settle the pending index."""
+        _cursor, version, pending = await self._advance(
+            keys=self.keys.cursor_keys(user_id), args=[cursor, self.key_ttl_ms, int(time.time() * 1000)])
+        await self._settle(PendingSnapshot.from_reply(user_id, version, pending))
