@@ -76,6 +76,12 @@ def _item_cosine(context: ModelContext) -> Recommender:
     return ItemCosineRecommender().fit(context.train)
 
 
+def _sequential_rules(context: ModelContext) -> Recommender:
+    from model.baselines.sequential_rules import SequentialRulesRecommender
+
+    return SequentialRulesRecommender().fit(context.train)
+
+
 def _session_knn(context: ModelContext) -> Recommender:
     from model.baselines.session_knn import SessionKNNRecommender
 
@@ -164,6 +170,7 @@ def register_model(spec: ModelSpec) -> None:
 for _spec in (
     ModelSpec("popularity", "most used items before the window", _popularity),
     ModelSpec("item-cosine", "item-item cosine over co-usage", _item_cosine),
+    ModelSpec("sequential-rules", "what sessions opened after the newest item, nearest first (SR)", _sequential_rules),
     ModelSpec("session-knn", "V-SKNN session neighbours", _session_knn),
     ModelSpec("als", "implicit ALS matrix factorisation (returning users; session items recompute the user)", _als),
     ModelSpec("als-tuned", "ALS with factors/alpha/regularization chosen on a per-user purchase holdout of its own "

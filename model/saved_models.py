@@ -59,6 +59,12 @@ def _als_tuned(path: Path) -> Recommender:
     return TunedAlsRecommender.load(path)
 
 
+def _sequential_rules(path: Path) -> Recommender:
+    from model.baselines.sequential_rules import SequentialRulesRecommender
+
+    return SequentialRulesRecommender.load(path)
+
+
 def _session_knn(path: Path) -> Recommender:
     from model.baselines.session_knn import SessionKNNRecommender
 
@@ -70,6 +76,7 @@ _LOADERS: dict[str, Callable[[Path], Recommender]] = {
     "session-gru": _session_gru,
     "popularity": _popularity,
     "item-cosine": _item_cosine,
+    "sequential-rules": _sequential_rules,
     "session-knn": _session_knn,
     "als": _als,
     "als-tuned": _als_tuned,
