@@ -194,6 +194,44 @@ def evaluate_srgnn(
     _finish(with_earlier_runs(result, earlier), out, as_json)
 
 
+@evaluate_app.command("srgnn-blend")
+def evaluate_srgnn_blend(
+    gru: Path = typer.Option(..., "--gru", help="The session GRU saved by `evaluate srgnn -m session-gru "
+                             "--validation F` (trained on the older sessions, its best validation epoch)"),
+    dataset: str = typer.Option("diginetica", "--dataset", "-d", help="diginetica or yoochoose (1/64)"),
+    validation: float = typer.Option(0.1, "--validation", help="The share of newest training sessions held out: "
+                                     "the same F the GRU was trained with"),
+    validation_prefixes: int = typer.Option(20_000, "--validation-prefixes",
+                                            help="Validation prefixes the weights are chosen on (a fixed sample)"),
+    depth: int = typer.Option(200, "--depth", help="Items of V-SKNN's and the rules' lists that enter the blend"),
+    max_prefixes: int = typer.Option(None, "--max-prefixes", help="Score only the first N test prefixes (trials)"),
+    data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
+    out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-blend-<dataset>)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """The session GRU blended with V-SKNN and sequential rules on an SR-GNN benchmark: every model fitted on the
+    older training sessions, the blend's weights chosen on the newest ones, the test prefixes scored once."""
+    from dataclasses import replace
+
+    from measurement.evaluation.srgnn import published_rows
+    from measurement.evaluation.srgnn_blend import bar_rows, run_blend
+    from measurement.report import EvaluationResult
+    from model.datasets.srgnn import load_benchmark
+
+    bench = load_benchmark(dataset, data_root)
+    if max_prefixes is not None:
+        bench = replace(bench, test=bench.test.head(max_prefixes))
+    blend = run_blend(bench, gru, validation, depth=depth, validation_prefixes=validation_prefixes)
+    rows = [*blend.rows, *bar_rows(dataset), *published_rows(dataset)]
+    models = list(dict.fromkeys(r.model for r in rows))
+    info = {"dataset": f"{dataset} (SR-GNN preprocessing)",
+            "validation": f"newest {validation:.0%} of training sessions, {blend.validation_prefixes} prefixes",
+            "chosen": {"w_knn": blend.chosen[0], "w_rules": blend.chosen[1]},
+            "figures": "fractions (0.5073 = 50.73 %), full catalogue, nothing excluded", "gru": str(gru)}
+    _finish(EvaluationResult(title=f"Session-based benchmark, blend: {dataset}", models=models, rows=rows, info=info),
+            out or Path("reports") / f"srgnn-blend-{dataset}", as_json)
+
+
 @evaluate_app.command("holdout")
 def evaluate_holdout(
     dataset: str = typer.Option("movielens", "--dataset", help="movielens, or an event-log/interactions file"),

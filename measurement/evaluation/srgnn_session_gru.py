@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from model.datasets.srgnn import PrefixSamples, SessionBenchmark, session_prefixes
 from model.metrics import MetricRow, hit_rate_at_k, mrr_at_k
@@ -150,12 +151,16 @@ def run_session_gru(
 
 def split_validation(bench: SessionBenchmark, fraction: float, max_len: int) -> tuple[PrefixSamples, PrefixSamples]:
     """Prefixes of the older sessions for training, of the most recent `fraction` for validation (time order)."""
+    older, recent = split_sessions(bench, fraction)
+    return session_prefixes(older, max_len), session_prefixes(recent, max_len)
+
+
+def split_sessions(bench: SessionBenchmark, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training sessions (long form) split in time order: the older ones, and the most recent `fraction`."""
     sessions = bench.train_sessions
     ids = np.unique(sessions["session"].to_numpy())  # session numbers follow time
     cutoff = ids[int(len(ids) * (1.0 - fraction))]
-    older = sessions[sessions["session"] < cutoff]
-    recent = sessions[sessions["session"] >= cutoff]
-    return session_prefixes(older, max_len), session_prefixes(recent, max_len)
+    return sessions[sessions["session"] < cutoff], sessions[sessions["session"] >= cutoff]
 
 
 def plot_history(dataset: str, rows: list[MetricRow], published: Mapping[str, tuple[float, float]], png: Path) -> Path:

@@ -1,0 +1,190 @@
+"""The session GRU blended with V-SKNN (and sequential rules) on the SR-GNN benchmarks, weights chosen on validation.
+
+Every model is fitted on the older share of the training sessions only: the GRU by `streamrec evaluate srgnn
+--validation F` (its saved weights are its best validation epoch), V-SKNN and sequential rules here, on the same
+sessions. On the validation prefixes (the newest share of training sessions, which none of them saw) each pair of
+weights in a grid blends
+
+    (1 - w_knn - w_rules) * p / max p  +  w_knn * knn / max knn  +  w_rules * rules / max rules
+
+per prefix (p: the GRU's softmax over the full catalogue; knn, rules: each model's top-`depth` scores, 0 elsewhere)
+and the pair with the best HR@20 + MRR@20 there is the one applied to the test prefixes. The test split is scored
+once, after the choice: nothing on it is looked at to choose.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from measurement.evaluation.session_protocol import SessionPrefix, prefix_request
+from model.datasets.srgnn import PrefixSamples, SessionBenchmark
+from model.metrics import MetricRow
+from model.recommender import Recommender
+
+log = logging.getLogger(__name__)
+
+K = 20
+KNN_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(10))  # 0 .. 0.9: the GRU keeps a share (it ranks every item)
+RULES_WEIGHTS = (0.0, 0.1, 0.2)
+
+
+@dataclass(frozen=True)
+class TopLists:
+    """Each prefix's top-`depth` item indices (0 = none) and their scores divided by the prefix's best (0 = none)."""
+
+    items: np.ndarray  # int (n, depth)
+    scores: np.ndarray  # float32 (n, depth)
+
+
+def top_lists(model: Recommender, samples: PrefixSamples, depth: int, progress: bool = True,
+              batch: int = 512, desc: str = "") -> TopLists:
+    """What `model` ranks for every prefix, as the session protocol asks it (the prefix as the session context)."""
+    items = np.zeros((len(samples), depth), dtype=np.int64)
+    scores = np.zeros((len(samples), depth), dtype=np.float32)
+    for start in tqdm(range(0, len(samples), batch), desc=desc, unit="batch", disable=not progress):
+        stop = min(start + batch, len(samples))
+        requests = [prefix_request(SessionPrefix(f"p{i}", tuple(str(x) for x in samples.items[i, :samples.lengths[i]]),
+                                                 str(samples.targets[i]), 0), depth) for i in range(start, stop)]
+        for row, ranked in enumerate(model.recommend_batch(requests), start=start):
+            if not ranked:
+                continue
+            values = np.array([s.score for s in ranked], dtype=np.float32)
+            items[row, : len(ranked)] = [int(s.item_id) for s in ranked]
+            scores[row, : len(ranked)] = values / max(float(values.max()), 1e-12)
+    return TopLists(items, scores)
+
+
+def gru_probabilities(model, samples: PrefixSamples, batch: int = 1024) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, softmax over the full catalogue divided by its max) per batch; column 0 (padding) is 0."""
+    from model.session_gru.network import make_scorer
+
+    scorer = make_scorer(model)
+    for start in range(0, len(samples), batch):
+        rows = slice(start, min(start + batch, len(samples)))
+        width = max(int(samples.lengths[rows].max()), 1)
+        logits = scorer(samples.items[rows, :width], samples.lengths[rows]).numpy()
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p[:, 0] = 0.0
+        yield rows, p / p.max(axis=1, keepdims=True)
+
+
+def _scatter(lists: TopLists, rows: slice, width: int) -> np.ndarray:
+    dense = np.zeros((rows.stop - rows.start, width), dtype=np.float32)
+    r = np.repeat(np.arange(rows.stop - rows.start), lists.items.shape[1])
+    dense[r, lists.items[rows].ravel()] = lists.scores[rows].ravel()
+    dense[:, 0] = 0.0  # empty slots point at index 0
+    return dense
+
+
+def blend_metrics(model, samples: PrefixSamples, knn: TopLists, rules: TopLists,
+                  weights: Sequence[tuple[float, float]], progress: bool = True,
+                  desc: str = "") -> dict[tuple[float, float], tuple[float, float]]:
+    """HR@20 and MRR@20 of every (w_knn, w_rules) blend over `samples` (a target's rank counts the items scored
+    strictly above it, so ties are read in its favour only among equal blended scores, as `top_k` would)."""
+    hits = {w: 0.0 for w in weights}
+    reciprocal = {w: 0.0 for w in weights}
+    batches = gru_probabilities(model, samples)
+    for rows, p in tqdm(batches, total=-(-len(samples) // 1024), desc=desc, unit="batch", disable=not progress):
+        k, r = _scatter(knn, rows, p.shape[1]), _scatter(rules, rows, p.shape[1])
+        target = samples.targets[rows]
+        line = np.arange(len(target))
+        for w in weights:
+            w_knn, w_rules = w
+            blended = (1.0 - w_knn - w_rules) * p + w_knn * k + w_rules * r
+            rank = (blended > blended[line, target][:, None]).sum(axis=1) + 1
+            hits[w] += float((rank <= K).sum())
+            reciprocal[w] += float(np.where(rank <= K, 1.0 / rank, 0.0).sum())
+    n = len(samples)
+    return {w: (hits[w] / n, reciprocal[w] / n) for w in weights}
+
+
+def list_metrics(lists: TopLists, targets: np.ndarray) -> tuple[float, float]:
+    """HR@20 and MRR@20 of the lists themselves (a model alone, its own order)."""
+    top = lists.items[:, :K]
+    found = (top == targets[:, None]) & (lists.scores[:, :K] > 0)
+    position = np.where(found.any(axis=1), found.argmax(axis=1) + 1, 0)
+    return float((position > 0).mean()), float(np.where(position > 0, 1.0 / np.maximum(position, 1), 0.0).mean())
+
+
+def subsample(samples: PrefixSamples, n: int | None, seed: int = 7) -> PrefixSamples:
+    """At most `n` prefixes, drawn without replacement (kept in order); all of them when n is None."""
+    if n is None or n >= len(samples):
+        return samples
+    keep = np.sort(np.random.default_rng(seed).choice(len(samples), size=n, replace=False))
+    return PrefixSamples(samples.items[keep], samples.lengths[keep], samples.targets[keep])
+
+
+@dataclass(frozen=True)
+class BlendResult:
+    rows: list[MetricRow]
+    chosen: tuple[float, float]
+    validation: dict[tuple[float, float], tuple[float, float]]
+    validation_prefixes: int
+
+
+def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, depth: int = 200,
+              validation_prefixes: int | None = 20_000, progress: bool = True) -> BlendResult:
+    """Fit V-SKNN and sequential rules on the older sessions, choose the blend on validation, score test once."""
+    from measurement.evaluation.offline_models import build_models
+    from measurement.evaluation.srgnn import training_frame
+    from measurement.evaluation.srgnn_session_gru import split_sessions
+    from model.session_gru.recommender import SessionModelRecommender
+
+    older, _ = split_sessions(bench, validation_share)
+    _, validation = _prefixes(bench, validation_share)
+    validation = subsample(validation, validation_prefixes)
+    gru = SessionModelRecommender.load(gru_dir).model
+    built = build_models(["session-knn", "sequential-rules"], training_frame(bench.name, older))
+    try:
+        knn_model, rules_model = built.models["session-knn"], built.models["sequential-rules"]
+        lists = {name: {split: top_lists(m, s, depth, progress, desc=f"{name}: {split}")
+                        for split, s in (("validation", validation), ("test", bench.test))}
+                 for name, m in (("session-knn", knn_model), ("sequential-rules", rules_model))}
+    finally:
+        built.close()
+    grid = [(wk, wr) for wk in KNN_WEIGHTS for wr in RULES_WEIGHTS if wk + wr < 1.0]
+    on_validation = blend_metrics(gru, validation, lists["session-knn"]["validation"],
+                                  lists["sequential-rules"]["validation"], grid, progress, "blend: validation")
+    chosen = max(grid, key=lambda w: (sum(on_validation[w]), -w[0], -w[1]))
+    log.info("blend chosen on validation: w_knn %.1f, w_rules %.1f (HR@20 %.4f, MRR@20 %.4f)", *chosen,
+             *on_validation[chosen])
+    on_test = blend_metrics(gru, bench.test, lists["session-knn"]["test"], lists["sequential-rules"]["test"],
+                            [(0.0, 0.0), chosen], progress, "blend: test")
+    n_test, n_valid = len(bench.test), len(validation)
+    rows: list[MetricRow] = []
+    for name in ("session-knn", "sequential-rules"):
+        rows += _pair(f"{name} (older sessions)", "all", *list_metrics(lists[name]["test"], bench.test.targets), n_test)
+    for name, w in (("session-gru (older sessions)", (0.0, 0.0)), ("blend (chosen on validation)", chosen)):
+        rows += _pair(name, "all", *on_test[w], n_test)
+    for w, (hr, mrr) in on_validation.items():
+        rows += _pair("blend (chosen on validation)", f"validation, w_knn {w[0]:.1f} w_rules {w[1]:.1f}", hr, mrr,
+                      n_valid)
+    return BlendResult(rows, chosen, on_validation, n_valid)
+
+
+# The issue's bars (GCE-GNN on Diginetica; about SGNN-HN's level on YooChoose-1/64), in %.
+BARS: dict[str, tuple[str, float, float]] = {"diginetica": ("GCE-GNN (published, the bar)", 54.22, 19.04),
+                                             "yoochoose": ("the bar (issue 12)", 71.0, 31.5)}
+
+
+def bar_rows(dataset: str) -> list[MetricRow]:
+    name, hr, mrr = BARS[dataset]
+    return _pair(name, "all", hr / 100, mrr / 100, 0)
+
+
+def _prefixes(bench: SessionBenchmark, share: float) -> tuple[PrefixSamples, PrefixSamples]:
+    from measurement.evaluation.srgnn_session_gru import split_validation
+
+    return split_validation(bench, share, bench.train.items.shape[1])
+
+
+def _pair(model: str, slice_name: str, hr: float, mrr: float, n: int) -> list[MetricRow]:
+    return [MetricRow(model, "next", slice_name, "HR", K, hr, n),
+            MetricRow(model, "next", slice_name, "MRR", K, mrr, n)]

@@ -1,0 +1,73 @@
+"""The SR-GNN blend: its figures agree with each model alone, and its weights are chosen without the test split."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from measurement.evaluation.srgnn_blend import TopLists, blend_metrics, list_metrics, run_blend
+from model.datasets.srgnn import PrefixSamples, SessionBenchmark, pad_sequences, session_prefixes
+
+
+def _bench(seed: int = 3, n_items: int = 30, sessions: int = 400) -> SessionBenchmark:
+    """Sessions that walk item i -> i + 1 (mod n) with some noise: neighbours and rules can learn it."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(sessions):
+        item = int(rng.integers(1, n_items + 1))
+        for pos in range(int(rng.integers(2, 7))):
+            rows.append((s, pos, item))
+            item = item % n_items + 1 if rng.random() < 0.8 else int(rng.integers(1, n_items + 1))
+    frame = pd.DataFrame(rows, columns=["session", "pos", "item"])
+    test_prefixes = [np.array([i, i % n_items + 1], dtype=np.int32) for i in range(1, n_items + 1)]
+    items, lengths = pad_sequences(test_prefixes, 20)
+    targets = np.array([(i + 1) % n_items + 1 for i in range(1, n_items + 1)], dtype=np.int32)
+    return SessionBenchmark("tiny", n_items, frame, session_prefixes(frame, 20), PrefixSamples(items, lengths, targets))
+
+
+@pytest.fixture(scope="module")
+def gru_dir(tmp_path_factory):
+    from model.session_gru.network import SessionModelConfig, build_model
+    from model.session_gru.recommender import SessionModelRecommender
+
+    bench = _bench()
+    model = build_model(SessionModelConfig(n_items=bench.n_items, embedding_dim=8, hidden_units=8))
+    folder = tmp_path_factory.mktemp("gru") / "session-gru"
+    SessionModelRecommender.from_trained(model, [str(i) for i in range(1, bench.n_items + 1)],
+                                         np.arange(1, bench.n_items + 1)).save(folder)
+    return folder
+
+
+def test_the_gru_weight_alone_gives_the_gru_figures(gru_dir):
+    from measurement.evaluation.srgnn_session_gru import score_top_k
+    from model.session_gru.network import rank_top_k
+    from model.session_gru.recommender import SessionModelRecommender
+
+    bench = _bench()
+    model = SessionModelRecommender.load(gru_dir).model
+    empty = TopLists(np.zeros((len(bench.test), 5), np.int64), np.zeros((len(bench.test), 5), np.float32))
+    figures = blend_metrics(model, bench.test, empty, empty, [(0.0, 0.0)], progress=False)
+    assert figures[(0.0, 0.0)] == pytest.approx(score_top_k(rank_top_k(model, bench.test, 20), bench.test.targets))
+
+
+def test_list_metrics_read_the_targets_position_and_ignore_empty_slots():
+    lists = TopLists(np.array([[3, 5, 0], [7, 0, 0], [0, 0, 0]]),
+                     np.array([[1.0, 0.5, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], np.float32))
+    hr, mrr = list_metrics(lists, np.array([5, 9, 0]))
+    assert hr == pytest.approx(1 / 3) and mrr == pytest.approx(0.5 / 3)
+
+
+def test_the_weights_are_chosen_on_validation_and_the_test_targets_change_nothing_but_test_figures(gru_dir):
+    bench = _bench()
+    first = run_blend(bench, gru_dir, 0.2, depth=10, validation_prefixes=None, progress=False)
+    assert first.chosen == max(first.validation, key=lambda w: (sum(first.validation[w]), -w[0], -w[1]))
+    # The neighbours and rules see the walk; the untrained GRU does not: validation picks a share for them.
+    assert first.chosen != (0.0, 0.0)
+    shuffled = replace(bench, test=replace(bench.test, targets=np.roll(bench.test.targets, 7)))
+    second = run_blend(shuffled, gru_dir, 0.2, depth=10, validation_prefixes=None, progress=False)
+    assert second.chosen == first.chosen and second.validation == first.validation
+    blended = [r.value for r in first.rows if r.model.startswith("blend") and r.slice == "all"]
+    assert blended != [r.value for r in second.rows if r.model.startswith("blend") and r.slice == "all"]
