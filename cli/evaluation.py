@@ -226,7 +226,7 @@ def evaluate_srgnn_blend(
     models = list(dict.fromkeys(r.model for r in rows))
     info = {"dataset": f"{dataset} (SR-GNN preprocessing)",
             "validation": f"newest {validation:.0%} of training sessions, {blend.validation_prefixes} prefixes",
-            "chosen": {"w_knn": blend.chosen[0], "w_rules": blend.chosen[1]},
+            "chosen": {"w_knn": blend.chosen[0], "w_rules": blend.chosen[1], "session-knn": blend.knn_settings},
             "figures": "fractions (0.5073 = 50.73 %), full catalogue, nothing excluded", "gru": str(gru)}
     _finish(EvaluationResult(title=f"Session-based benchmark, blend: {dataset}", models=models, rows=rows, info=info),
             out or Path("reports") / f"srgnn-blend-{dataset}", as_json)

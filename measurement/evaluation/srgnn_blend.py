@@ -2,7 +2,8 @@
 
 Every model is fitted on the older share of the training sessions only: the GRU by `streamrec evaluate srgnn
 --validation F` (its saved weights are its best validation epoch), V-SKNN and sequential rules here, on the same
-sessions. On the validation prefixes (the newest share of training sessions, which none of them saw) each pair of
+sessions (V-SKNN's settings chosen among `KNN_SETTINGS` by its own validation HR@20 + MRR@20). On the validation
+prefixes (the newest share of training sessions, which none of them saw) each pair of
 weights in a grid blends
 
     (1 - w_knn - w_rules) * p / max p  +  w_knn * knn / max knn  +  w_rules * rules / max rules
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 K = 20
 KNN_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(10))  # 0 .. 0.9: the GRU keeps a share (it ranks every item)
 RULES_WEIGHTS = (0.0, 0.1, 0.2)
+# V-SKNN's settings tried on validation before the blend (the registry's defaults first): idf weighting of the
+# shared items and 1/distance decay of the session's items, each and both.
+KNN_SETTINGS: tuple[dict[str, object], ...] = (
+    {}, {"idf": True}, {"weighting": "div"}, {"idf": True, "weighting": "div"})
 
 
 @dataclass(frozen=True)
@@ -127,28 +132,39 @@ class BlendResult:
     chosen: tuple[float, float]
     validation: dict[tuple[float, float], tuple[float, float]]
     validation_prefixes: int
+    knn_settings: dict[str, object]
 
 
 def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, depth: int = 200,
               validation_prefixes: int | None = 20_000, progress: bool = True) -> BlendResult:
     """Fit V-SKNN and sequential rules on the older sessions, choose the blend on validation, score test once."""
-    from measurement.evaluation.offline_models import build_models
     from measurement.evaluation.srgnn import training_frame
     from measurement.evaluation.srgnn_session_gru import split_sessions
+    from model.baselines.sequential_rules import SequentialRulesRecommender
+    from model.baselines.session_knn import SessionKNNRecommender
     from model.session_gru.recommender import SessionModelRecommender
 
     older, _ = split_sessions(bench, validation_share)
     _, validation = _prefixes(bench, validation_share)
     validation = subsample(validation, validation_prefixes)
     gru = SessionModelRecommender.load(gru_dir).model
-    built = build_models(["session-knn", "sequential-rules"], training_frame(bench.name, older))
-    try:
-        knn_model, rules_model = built.models["session-knn"], built.models["sequential-rules"]
-        lists = {name: {split: top_lists(m, s, depth, progress, desc=f"{name}: {split}")
-                        for split, s in (("validation", validation), ("test", bench.test))}
-                 for name, m in (("session-knn", knn_model), ("sequential-rules", rules_model))}
-    finally:
-        built.close()
+    frame = training_frame(bench.name, older)
+    knn_choice: dict[str, tuple[float, float]] = {}
+    knn_lists: dict[str, TopLists] = {}
+    for settings in KNN_SETTINGS:
+        label = _label(settings)
+        knn = SessionKNNRecommender(**settings).fit(frame)
+        knn_lists[label] = top_lists(knn, validation, depth, progress, desc=f"session-knn {label}: validation")
+        knn_choice[label] = list_metrics(knn_lists[label], validation.targets)
+    best_knn = max(KNN_SETTINGS, key=lambda st: sum(knn_choice[_label(st)]))
+    log.info("V-SKNN chosen on validation: %s (HR@20 %.4f, MRR@20 %.4f)", _label(best_knn),
+             *knn_choice[_label(best_knn)])
+    knn = SessionKNNRecommender(**best_knn).fit(frame)
+    rules = SequentialRulesRecommender().fit(frame)
+    lists = {"session-knn": {"validation": knn_lists[_label(best_knn)],
+                             "test": top_lists(knn, bench.test, depth, progress, desc="session-knn: test")},
+             "sequential-rules": {split: top_lists(rules, s, depth, progress, desc=f"sequential-rules: {split}")
+                                  for split, s in (("validation", validation), ("test", bench.test))}}
     grid = [(wk, wr) for wk in KNN_WEIGHTS for wr in RULES_WEIGHTS if wk + wr < 1.0]
     on_validation = blend_metrics(gru, validation, lists["session-knn"]["validation"],
                                   lists["sequential-rules"]["validation"], grid, progress, "blend: validation")
@@ -163,10 +179,12 @@ def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, d
         rows += _pair(f"{name} (older sessions)", "all", *list_metrics(lists[name]["test"], bench.test.targets), n_test)
     for name, w in (("session-gru (older sessions)", (0.0, 0.0)), ("blend (chosen on validation)", chosen)):
         rows += _pair(name, "all", *on_test[w], n_test)
+    for label, (hr, mrr) in knn_choice.items():
+        rows += _pair("session-knn (older sessions)", f"validation, {label}", hr, mrr, n_valid)
     for w, (hr, mrr) in on_validation.items():
         rows += _pair("blend (chosen on validation)", f"validation, w_knn {w[0]:.1f} w_rules {w[1]:.1f}", hr, mrr,
                       n_valid)
-    return BlendResult(rows, chosen, on_validation, n_valid)
+    return BlendResult(rows, chosen, on_validation, n_valid, dict(best_knn))
 
 
 # The issue's bars (GCE-GNN on Diginetica; about SGNN-HN's level on YooChoose-1/64), in %.
@@ -177,6 +195,10 @@ BARS: dict[str, tuple[str, float, float]] = {"diginetica": ("GCE-GNN (published,
 def bar_rows(dataset: str) -> list[MetricRow]:
     name, hr, mrr = BARS[dataset]
     return _pair(name, "all", hr / 100, mrr / 100, 0)
+
+
+def _label(settings: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
 
 
 def _prefixes(bench: SessionBenchmark, share: float) -> tuple[PrefixSamples, PrefixSamples]:

@@ -69,5 +69,6 @@ def test_the_weights_are_chosen_on_validation_and_the_test_targets_change_nothin
     shuffled = replace(bench, test=replace(bench.test, targets=np.roll(bench.test.targets, 7)))
     second = run_blend(shuffled, gru_dir, 0.2, depth=10, validation_prefixes=None, progress=False)
     assert second.chosen == first.chosen and second.validation == first.validation
+    assert second.knn_settings == first.knn_settings
     blended = [r.value for r in first.rows if r.model.startswith("blend") and r.slice == "all"]
     assert blended != [r.value for r in second.rows if r.model.startswith("blend") and r.slice == "all"]
