@@ -161,7 +161,7 @@ def evaluate_srgnn(
     validation: float = typer.Option(
         0.0, "--validation", help="session-gru: hold out this fraction of the latest training sessions; stop "
         "early on it"),
-    patience: int = typer.Option(1, "--patience", help="session-gru: epochs without a better validation score"),
+    patience: int = typer.Option(2, "--patience", help="session-gru: epochs without a better validation score"),
     threads: int = typer.Option(2, "--threads", help="TensorFlow intra-op threads (the machine is shared)"),
     data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
     out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-<dataset>)"),
