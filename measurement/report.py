@@ -181,6 +181,9 @@ def plot_metric_vs_k(frame: pd.DataFrame, models: Sequence[str], target: str, pa
     import matplotlib.pyplot as plt
 
     sub = frame[(frame["target"] == target) & (frame["slice"] == "all") & frame["metric"].isin(RANK_METRICS)]
+    if sub["k"].nunique() == 1:
+        _plot_metric_bars(sub, models, target, path)
+        return
     fig, axes = plt.subplots(1, len(RANK_METRICS), figsize=(4 * len(RANK_METRICS), 3.6))
     for ax, metric in zip(axes, RANK_METRICS, strict=True):
         for model in models:
@@ -191,6 +194,26 @@ def plot_metric_vs_k(frame: pd.DataFrame, models: Sequence[str], target: str, pa
         ax.set_xlabel("k")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_metric_bars(sub: pd.DataFrame, models: Sequence[str], target: str, path: Path) -> None:
+    """One k for every model (a protocol that reports HR@20 / MRR@20 only): bars per model, one axis per metric."""
+    import matplotlib.pyplot as plt
+
+    k = int(sub["k"].iloc[0])
+    metrics = [m for m in RANK_METRICS if m in set(sub["metric"])]
+    shown = [m for m in models if m in set(sub["model"])]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(1.0 + 0.55 * len(shown) * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        values = sub[sub["metric"] == metric].set_index("model")["value"]
+        ax.bar(range(len(shown)), [float(values.get(m, 0.0)) for m in shown], color=[f"C{i % 10}" for i in
+                                                                                    range(len(shown))])
+        ax.set_xticks(range(len(shown)), shown, rotation=40, ha="right", fontsize=7)
+        ax.set_title(f"{metric}@{k} ({target})")
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -40,3 +40,19 @@ def test_models_are_compared_with_the_oracle(tmp_path):
     markdown = (tmp_path / "report.md").read_text()
     line = next(row for row in markdown.splitlines() if row.startswith("| item-cosine |") and "0.7500" in row)
     assert "0.7500" in line  # HR@10 0.15 / oracle 0.2
+
+
+def test_a_protocol_with_one_k_is_drawn_as_bars_per_model_and_several_ks_as_lines(tmp_path, monkeypatch):
+    import measurement.report as report
+
+    drawn: list[list[str]] = []
+    real = report._plot_metric_bars
+    monkeypatch.setattr(report, "_plot_metric_bars", lambda sub, models, target, path: (
+        drawn.append(sorted(set(sub["model"]))), real(sub, models, target, path)))
+    one_k = [MetricRow(m, "next", "all", metric, 20, v, 10) for m, v in (("a", 0.5), ("b", 0.3))
+             for metric in ("HR", "MRR")]
+    report.plot_metric_vs_k(report.rows_frame(one_k), ["a", "b"], "next", tmp_path / "one.png")
+    assert drawn == [["a", "b"]] and (tmp_path / "one.png").stat().st_size > 0
+    several = one_k + [MetricRow("a", "next", "all", "HR", 10, 0.4, 10)]
+    report.plot_metric_vs_k(report.rows_frame(several), ["a", "b"], "next", tmp_path / "lines.png")
+    assert len(drawn) == 1 and (tmp_path / "lines.png").stat().st_size > 0
