@@ -24,13 +24,13 @@ import numpy as np
 from tqdm import tqdm
 
 from measurement.evaluation.session_protocol import SessionPrefix, prefix_request
-from model.datasets.srgnn import PrefixSamples, SessionBenchmark
+from measurement.evaluation.srgnn_session_gru import K, metric_pair, score_top_k, split_sessions
+from model.datasets.srgnn import PrefixSamples, SessionBenchmark, session_prefixes
 from model.metrics import MetricRow
 from model.recommender import Recommender
 
 log = logging.getLogger(__name__)
 
-K = 20
 KNN_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(10))  # 0 .. 0.9: the GRU keeps a share (it ranks every item)
 RULES_WEIGHTS = (0.0, 0.1, 0.2)
 # V-SKNN's settings tried on validation before the blend (the registry's defaults first): idf weighting of the
@@ -111,11 +111,8 @@ def blend_metrics(model, samples: PrefixSamples, knn: TopLists, rules: TopLists,
 
 
 def list_metrics(lists: TopLists, targets: np.ndarray) -> tuple[float, float]:
-    """HR@20 and MRR@20 of the lists themselves (a model alone, its own order)."""
-    top = lists.items[:, :K]
-    found = (top == targets[:, None]) & (lists.scores[:, :K] > 0)
-    position = np.where(found.any(axis=1), found.argmax(axis=1) + 1, 0)
-    return float((position > 0).mean()), float(np.where(position > 0, 1.0 / np.maximum(position, 1), 0.0).mean())
+    """HR@20 and MRR@20 of the lists themselves (a model alone, its own order; empty slots match nothing)."""
+    return score_top_k(np.where(lists.scores[:, :K] > 0, lists.items[:, :K], -1), targets)
 
 
 def subsample(samples: PrefixSamples, n: int | None, seed: int = 7) -> PrefixSamples:
@@ -139,27 +136,27 @@ def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, d
               validation_prefixes: int | None = 20_000, progress: bool = True) -> BlendResult:
     """Fit V-SKNN and sequential rules on the older sessions, choose the blend on validation, score test once."""
     from measurement.evaluation.srgnn import training_frame
-    from measurement.evaluation.srgnn_session_gru import split_sessions
     from model.baselines.sequential_rules import SequentialRulesRecommender
     from model.baselines.session_knn import SessionKNNRecommender
     from model.session_gru.recommender import SessionModelRecommender
 
-    older, _ = split_sessions(bench, validation_share)
-    _, validation = _prefixes(bench, validation_share)
-    validation = subsample(validation, validation_prefixes)
+    older, recent = split_sessions(bench, validation_share)
+    validation = subsample(session_prefixes(recent, bench.train.items.shape[1]), validation_prefixes)
     gru = SessionModelRecommender.load(gru_dir).model
     frame = training_frame(bench.name, older)
     knn_choice: dict[str, tuple[float, float]] = {}
     knn_lists: dict[str, TopLists] = {}
+    knn_models: dict[str, SessionKNNRecommender] = {}
     for settings in KNN_SETTINGS:
         label = _label(settings)
-        knn = SessionKNNRecommender(**settings).fit(frame)
-        knn_lists[label] = top_lists(knn, validation, depth, progress, desc=f"session-knn {label}: validation")
+        knn_models[label] = SessionKNNRecommender(**settings).fit(frame)
+        knn_lists[label] = top_lists(knn_models[label], validation, depth, progress,
+                                     desc=f"session-knn {label}: validation")
         knn_choice[label] = list_metrics(knn_lists[label], validation.targets)
     best_knn = max(KNN_SETTINGS, key=lambda st: sum(knn_choice[_label(st)]))
     log.info("V-SKNN chosen on validation: %s (HR@20 %.4f, MRR@20 %.4f)", _label(best_knn),
              *knn_choice[_label(best_knn)])
-    knn = SessionKNNRecommender(**best_knn).fit(frame)
+    knn = knn_models[_label(best_knn)]
     rules = SequentialRulesRecommender().fit(frame)
     lists = {"session-knn": {"validation": knn_lists[_label(best_knn)],
                              "test": top_lists(knn, bench.test, depth, progress, desc="session-knn: test")},
@@ -176,14 +173,15 @@ def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, d
     n_test, n_valid = len(bench.test), len(validation)
     rows: list[MetricRow] = []
     for name in ("session-knn", "sequential-rules"):
-        rows += _pair(f"{name} (older sessions)", "all", *list_metrics(lists[name]["test"], bench.test.targets), n_test)
+        rows += metric_pair("all", *list_metrics(lists[name]["test"], bench.test.targets), n_test,
+                            f"{name} (older sessions)")
     for name, w in (("session-gru (older sessions)", (0.0, 0.0)), ("blend (chosen on validation)", chosen)):
-        rows += _pair(name, "all", *on_test[w], n_test)
+        rows += metric_pair("all", *on_test[w], n_test, name)
     for label, (hr, mrr) in knn_choice.items():
-        rows += _pair("session-knn (older sessions)", f"validation, {label}", hr, mrr, n_valid)
+        rows += metric_pair(f"validation, {label}", hr, mrr, n_valid, "session-knn (older sessions)")
     for w, (hr, mrr) in on_validation.items():
-        rows += _pair("blend (chosen on validation)", f"validation, w_knn {w[0]:.1f} w_rules {w[1]:.1f}", hr, mrr,
-                      n_valid)
+        rows += metric_pair(f"validation, w_knn {w[0]:.1f} w_rules {w[1]:.1f}", hr, mrr, n_valid,
+                            "blend (chosen on validation)")
     return BlendResult(rows, chosen, on_validation, n_valid, dict(best_knn))
 
 
@@ -194,19 +192,10 @@ BARS: dict[str, tuple[str, float, float]] = {"diginetica": ("GCE-GNN (published,
 
 def bar_rows(dataset: str) -> list[MetricRow]:
     name, hr, mrr = BARS[dataset]
-    return _pair(name, "all", hr / 100, mrr / 100, 0)
+    return metric_pair("all", hr / 100, mrr / 100, 0, name)
 
 
 def _label(settings: dict[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
 
 
-def _prefixes(bench: SessionBenchmark, share: float) -> tuple[PrefixSamples, PrefixSamples]:
-    from measurement.evaluation.srgnn_session_gru import split_validation
-
-    return split_validation(bench, share, bench.train.items.shape[1])
-
-
-def _pair(model: str, slice_name: str, hr: float, mrr: float, n: int) -> list[MetricRow]:
-    return [MetricRow(model, "next", slice_name, "HR", K, hr, n),
-            MetricRow(model, "next", slice_name, "MRR", K, mrr, n)]

@@ -62,9 +62,10 @@ def score_top_k(top: np.ndarray, targets: np.ndarray, k: int = K) -> tuple[float
     return hr / len(targets), mrr / len(targets)
 
 
-def _pair(slice_name: str, hr: float, mrr: float, n: int) -> list[MetricRow]:
-    return [MetricRow(MODEL, "next", slice_name, "HR", K, hr, n),
-            MetricRow(MODEL, "next", slice_name, "MRR", K, mrr, n)]
+def metric_pair(slice_name: str, hr: float, mrr: float, n: int, model: str = MODEL) -> list[MetricRow]:
+    """HR@20 and MRR@20 of one model on one slice, as report rows."""
+    return [MetricRow(model, "next", slice_name, "HR", K, hr, n),
+            MetricRow(model, "next", slice_name, "MRR", K, mrr, n)]
 
 
 def run_session_gru(
@@ -113,18 +114,18 @@ def run_session_gru(
         started = time.perf_counter()
         hr, mrr = score_top_k(rank_top_k(model, bench.test, K), bench.test.targets)
         note = f"epoch {epoch}/{config.epochs}, loss {record['loss']:.4f}"
-        epochs.extend(_pair(f"epoch {epoch:02d}", hr, mrr, len(bench.test)))
+        epochs.extend(metric_pair(f"epoch {epoch:02d}", hr, mrr, len(bench.test)))
         selection = None
         if validation is not None:
             val_hr, val_mrr = score_top_k(rank_top_k(model, validation, K), validation.targets)
             note += (f", picked on validation (last {training.validation:.0%} of sessions): "
                      f"{100 * val_hr:.2f}/{100 * val_mrr:.2f} %")
-            epochs.extend(_pair(f"validation, epoch {epoch:02d}", val_hr, val_mrr, len(validation)))
+            epochs.extend(metric_pair(f"validation, epoch {epoch:02d}", val_hr, val_mrr, len(validation)))
             selection = val_hr + val_mrr
         eval_seconds = time.perf_counter() - started
         note += f", train {train_seconds:.0f} s, eval {eval_seconds:.0f} s"
         fit = MetricRow(MODEL, "all", "all", "fit_seconds", None, round(train_seconds, 2), 0)
-        current = ([*_pair("all", hr, mrr, len(bench.test)), fit], note)
+        current = ([*metric_pair("all", hr, mrr, len(bench.test)), fit], note)
         history.append({"epoch": epoch, "loss": record["loss"], "train_seconds": train_seconds,
                         "eval_seconds": eval_seconds, "HR@20": hr, "MRR@20": mrr, "note": note})
         model_dir.mkdir(parents=True, exist_ok=True)  # written every epoch so a cut-off run keeps its curve
