@@ -24,10 +24,14 @@ LATENCY_BUCKETS_S: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 
 
 class StageTimes:
-    """Summed wall seconds, calls and a latency histogram per stage, in first-seen order."""
+    """Summed wall seconds, this thread's CPU seconds, calls and a latency histogram per stage, in first-seen order.
+
+    Wall minus CPU is what a stage waited (on Redis, the broker, or another thread holding the GIL).
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.longest: dict[str, float] = defaultdict(float)  # the slowest single call (where a tail comes from)
         # Calls per latency bucket (not cumulative; the last slot counts calls above the largest bound).
@@ -35,11 +39,12 @@ class StageTimes:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             took = time.perf_counter() - started
+            self.cpu_seconds[name] += time.thread_time() - started_cpu
             self.seconds[name] += took
             self.calls[name] += 1
             if took > self.longest[name]:
@@ -56,10 +61,11 @@ class StageTimes:
             _ACTIVE.reset(token)
 
     def summary(self, events: int) -> dict[str, dict[str, float]]:
-        """Per stage: seconds, calls, ms per call, the longest call (ms) and microseconds per event (`events`
-        processed in all)."""
+        """Per stage: seconds, calls, ms per call (wall and CPU), the longest call (ms) and microseconds per event
+        (`events` processed in all)."""
         return {name: {"seconds": seconds, "calls": self.calls[name],
                        "ms_per_call": 1000 * seconds / self.calls[name] if self.calls[name] else 0.0,
+                       "cpu_ms_per_call": 1000 * self.cpu_seconds[name] / self.calls[name] if self.calls[name] else 0.0,
                        "longest_ms": 1000 * self.longest.get(name, 0.0),
                        "us_per_event": 1e6 * seconds / events if events else 0.0}
                 for name, seconds in self.seconds.items()}

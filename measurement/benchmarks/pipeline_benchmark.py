@@ -336,17 +336,18 @@ def stage_result(report: dict, name: str) -> BenchmarkResult:
     stages = report["stages"]
     total = sum(s["seconds"] for stage, s in stages.items() if not stage.startswith("recommend: ")) or 1.0
     rows = {stage: {"seconds": s["seconds"], "calls": s["calls"], "per call": s["ms_per_call"],
-                    "longest call": s.get("longest_ms"), "per event": s["us_per_event"],
+                    "cpu per call": s.get("cpu_ms_per_call"), "longest call": s.get("longest_ms"), "per event": s["us_per_event"],
                     "share": 100 * s["seconds"] / total}
             for stage, s in stages.items()}
     return BenchmarkResult(
         title=f"where the batches' time went ({name})", row_label="stage", rows=rows,
-        units={"seconds": "s", "calls": "count", "per call": "ms", "longest call": "ms", "per event": "us",
-               "share": "% of the loop"},
-        digits={"seconds": 3, "per call": 3, "longest call": 1, "per event": 1, "share": 1},
+        units={"seconds": "s", "calls": "count", "per call": "ms", "cpu per call": "ms", "longest call": "ms",
+               "per event": "us", "share": "% of the loop"},
+        digits={"seconds": 3, "per call": 3, "cpu per call": 3, "longest call": 1, "per event": 1, "share": 1},
         info={"served model": report["served"], "events": report["events"],
               "worker peak RSS": f"{report['peak_rss_mb']:,.0f} MB" if "peak_rss_mb" in report else "not recorded",
-              "share": "of the loop's stages; 'recommend: ...' rows are inside 'recommend'"},
+              "share": "of the loop's stages; 'recommend: ...' rows are inside 'recommend'",
+              "cpu per call": "the worker thread's CPU time; per call minus it is waiting (Redis, broker)"},
     )
 
 

@@ -28,6 +28,20 @@ def test_stages_sum_their_seconds_and_calls_and_nested_code_adds_to_the_active_t
     assert other.calls["inner"] == 1 and "outside any timer" not in times.seconds
 
 
+def test_a_stage_counts_its_threads_cpu_apart_from_its_wall_time_so_waiting_shows():
+    times = StageTimes()
+    with times.stage("waits"):
+        time.sleep(0.05)  # a Redis round trip, say: wall time, no CPU
+    with times.stage("computes"):
+        deadline = time.thread_time() + 0.03
+        while time.thread_time() < deadline:
+            pass
+    summary = times.summary(events=1)
+    assert summary["waits"]["ms_per_call"] >= 50 > 10 > summary["waits"]["cpu_ms_per_call"]
+    assert summary["computes"]["cpu_ms_per_call"] >= 30
+    assert summary["computes"]["cpu_ms_per_call"] <= summary["computes"]["ms_per_call"] + 1
+
+
 def test_a_worker_writes_where_its_batches_time_went_when_it_stops(tmp_path):
     from consumers.worker.recommendation_pipeline import RecommendationPipeline
     from consumers.worker.worker import RecommendationWorker
