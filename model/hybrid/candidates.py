@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -69,35 +70,46 @@ def _union(request: RecommendationRequest, lists: Mapping[str, Sequence[ScoredIt
            max_candidates: int) -> CandidateSet:
     exclude = request.exclude
     index: dict[str, int] = {}
-    columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    names = list(lists)
     tops: dict[str, float] = {}
+    all_rows: list[list[int]] = []
+    all_ranks: list[Sequence[int]] = []
+    all_scores: list[list[float]] = []
     for name, ranked in lists.items():
         tops[name] = ranked[0].score if ranked else 0.0
-        listed = [(rank, scored.item_id, scored.score) for rank, scored in enumerate(ranked)
-                  if scored.item_id not in exclude]
-        rows = [index.setdefault(item, len(index)) for _, item, _ in listed]
+        items = [scored.item_id for scored in ranked]
+        scores = [scored.score for scored in ranked]
+        ranks: Sequence[int] = range(len(items))
+        if exclude and not exclude.isdisjoint(items):
+            ranks = [rank for rank, item in enumerate(items) if item not in exclude]
+            items, scores = [items[rank] for rank in ranks], [scores[rank] for rank in ranks]
+        rows = [index.setdefault(item, len(index)) for item in items]
         if len(set(rows)) < len(rows):  # a source listed an item twice: its first listing is its rank
             first: dict[int, int] = {}
             for at, row in enumerate(rows):
                 first.setdefault(row, at)
             keep = sorted(first.values())
-            listed, rows = [listed[at] for at in keep], [rows[at] for at in keep]
-        columns[name] = (rows, [rank for rank, _, _ in listed], [score for _, _, score in listed])
-    n = len(index)
-    rank_columns: dict[str, np.ndarray] = {}
-    score_columns: dict[str, np.ndarray] = {}
-    for name, (rows, ranks, scores) in columns.items():
-        rank_column = np.full(n, -1, np.int32)
-        score_column = np.zeros(n)
-        rank_column[rows] = ranks
-        score_column[rows] = scores
-        rank_columns[name], score_columns[name] = rank_column, score_column
-    found = CandidateSet(request, list(index), rank_columns, score_columns, tops)
+            rows, ranks, scores = [rows[at] for at in keep], [ranks[at] for at in keep], [scores[at] for at in keep]
+        all_rows.append(rows)
+        all_ranks.append(ranks)
+        all_scores.append(scores)
+    # Every source's column in one (sources x candidates) array each, filled by one scatter (not one per source).
+    n, lengths = len(index), [len(rows) for rows in all_rows]
+    total = sum(lengths)
+    flat = np.fromiter(chain.from_iterable(all_rows), np.int64, total)
+    flat += np.repeat(np.arange(len(names), dtype=np.int64) * n, lengths)
+    rank_matrix = np.full(len(names) * n, -1, np.int32)
+    score_matrix = np.zeros(len(names) * n)
+    rank_matrix[flat] = np.fromiter(chain.from_iterable(all_ranks), np.int32, total)
+    score_matrix[flat] = np.fromiter(chain.from_iterable(all_scores), np.float64, total)
+    rank_matrix, score_matrix = rank_matrix.reshape(len(names), n), score_matrix.reshape(len(names), n)
+    items = list(index)
     if n > max_candidates:
-        keep = np.argsort(-found.fused(), kind="stable")[:max_candidates]  # best first, ties in first-seen order
-        found = CandidateSet(request, [found.items[j] for j in keep], {k: v[keep] for k, v in rank_columns.items()},
-                             {k: v[keep] for k, v in score_columns.items()}, tops)
-    return found
+        fused = np.where(rank_matrix >= 0, 1.0 / (60.0 + rank_matrix), 0.0).sum(axis=0)
+        keep = np.argsort(-fused, kind="stable")[:max_candidates]  # best first, ties in first-seen order
+        items, rank_matrix, score_matrix = [items[j] for j in keep], rank_matrix[:, keep], score_matrix[:, keep]
+    return CandidateSet(request, items, dict(zip(names, rank_matrix, strict=True)),
+                        dict(zip(names, score_matrix, strict=True)), tops)
 
 
 def reciprocal_rank_order(candidates: CandidateSet) -> np.ndarray:
