@@ -64,35 +64,53 @@ def batch_features(sets: Sequence[CandidateSet], sources: Sequence[str], stats: 
     session = np.repeat(np.asarray([p[1] for p in per_set], np.float64).reshape(-1, 4), sizes, axis=0)
     price_mean = np.repeat([p[2] for p in per_set], sizes).astype(np.float64)
 
-    # Per item: one read of each statistic.
-    recent = [stats.recent.get(item) for item in items]
-    recent_count = np.array([r[0] if r else 0.0 for r in recent])
-    recent_as_of = np.array([r[1] if r else 0 for r in recent], np.float64)
-    recent_as_of = np.where([r is None for r in recent], now, recent_as_of)
-    first = np.array([stats.first_seen_ms.get(item, np.nan) for item in items], np.float64)
-    price = np.array([stats.price.get(item, np.nan) for item in items], np.float64)
-    category = [stats.category.get(item) for item in items]
+    # Per item: one read of each statistic per distinct item of the batch (triggers share most candidates), then
+    # spread to the rows by the item's code.
+    distinct: dict[str, int] = dict.fromkeys(items)  # first-seen order; values become codes below
+    for code, item in enumerate(distinct):
+        distinct[item] = code
+    codes = np.fromiter(map(distinct.__getitem__, items), np.int64, n)
+    recent = [stats.recent.get(item) for item in distinct]
+    recent_count = np.array([r[0] if r else 0.0 for r in recent])[codes]
+    recent_known = np.array([r is not None for r in recent])[codes]
+    recent_as_of = np.where(recent_known, np.array([r[1] if r else 0 for r in recent], np.float64)[codes], now)
+    first = np.array([stats.first_seen_ms.get(item, np.nan) for item in distinct], np.float64)[codes]
+    price = np.array([stats.price.get(item, np.nan) for item in distinct], np.float64)[codes]
+    total_count = np.array([stats.total.get(item, 0.0) for item in distinct])[codes]
+    # Categories as codes of this batch (-1: none); a code past the last is "no such category".
+    category_codes: dict[str, int] = {}
+    item_category = np.array([category_codes.setdefault(c, len(category_codes)) if c else -1
+                              for c in (stats.category.get(item) for item in distinct)], np.int64)
+    row_category = item_category[codes]
 
-    # Per item in its trigger's session (dictionaries of the trigger, read per candidate).
+    # Per item in its trigger's session: the session's few items and categories, matched against the trigger's rows.
     in_session = np.zeros(n)
     recency = np.zeros(n)
     is_trigger = np.zeros(n)
     share = np.zeros(n)
     same_category = np.zeros(n)
-    for first_row, candidates, (_, _, _, position, categories, total, trigger, trigger_category) in zip(
-            starts[:-1], sets, per_set, strict=True):
-        for row, item in enumerate(candidates.items, start=int(first_row)):
-            at = position.get(item)
-            if at is not None:
-                in_session[row] = 1.0
-                recency[row] = 1.0 / (1 + at)
-            if item == trigger:
-                is_trigger[row] = 1.0
-            own = category[row]
-            if own:
-                share[row] = categories.get(own, 0) / total
-            if own is not None and own == trigger_category:
-                same_category[row] = 1.0
+    spare = len(category_codes)  # rows with no category read this slot, always 0
+    for a, b, (_, _, _, position, categories, total, trigger, trigger_category) in zip(
+            starts[:-1], starts[1:], per_set, strict=True):
+        rows = codes[a:b]
+        seen = [(distinct[item], at) for item, at in position.items() if item in distinct]
+        if seen:
+            seen_codes = np.array([c for c, _ in seen])
+            hit_row, hit_item = np.nonzero(rows[:, None] == seen_codes[None, :])
+            in_session[a + hit_row] = 1.0
+            recency[a + hit_row] = 1.0 / (1.0 + np.array([at for _, at in seen], np.float64)[hit_item])
+        if trigger is not None and trigger in distinct:
+            is_trigger[a:b] = rows == distinct[trigger]
+        own = row_category[a:b]
+        if categories:
+            shares = np.zeros(spare + 1)
+            for category, count in categories.items():
+                code = category_codes.get(category)
+                if code is not None:
+                    shares[code] = count / total
+            share[a:b] = shares[own]  # -1 (no category) reads the spare slot
+        if trigger_category is not None and trigger_category in category_codes:
+            same_category[a:b] = own == category_codes[trigger_category]
 
     with np.errstate(invalid="ignore", divide="ignore"):
         age_hours = np.maximum(0.0, now - first) / 3600_000
@@ -100,7 +118,7 @@ def batch_features(sets: Sequence[CandidateSet], sources: Sequence[str], stats: 
         price_ratio = np.clip(np.log(price / price_mean), -3, 3)
     known_price = ~np.isnan(price)
     base = width
-    out[:, base + 0] = np.log1p([stats.total.get(item, 0.0) for item in items])
+    out[:, base + 0] = np.log1p(total_count)
     out[:, base + 1] = np.log1p(decayed)
     out[:, base + 2] = np.where(np.isnan(first), 0.0, np.log1p(np.nan_to_num(age_hours)))
     out[:, base + 3] = known_price
