@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import pandas as pd
 
@@ -22,6 +22,23 @@ from streamrec.session_store import SessionContext
 class ScoredItem:
     item_id: str
     score: float
+
+
+class RankedColumns(NamedTuple):
+    """One answer as columns: item ids best first and their scores (a list or a float array), no object per item.
+
+    What the hybrid's union reads from its sources (some 57,000 candidates per served batch): a `ScoredItem` each
+    cost about 350 ns to build and as much to read back."""
+
+    items: list[str]
+    scores: Sequence[float]
+
+    @classmethod
+    def of(cls, ranked: Sequence[ScoredItem]) -> RankedColumns:
+        return cls([s.item_id for s in ranked], [s.score for s in ranked])
+
+    def scored(self) -> list[ScoredItem]:
+        return [ScoredItem(item, float(score)) for item, score in zip(self.items, self.scores, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,11 @@ class Recommender(ABC):
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
         return [self.recommend(r) for r in requests]
+
+    def recommend_columns(self, requests: Sequence[RecommendationRequest]) -> list[RankedColumns]:
+        """`recommend_batch`'s answers as columns. Candidate sources on the hot path override this (and answer
+        `recommend_batch` from it) to build no `ScoredItem` per candidate."""
+        return [RankedColumns.of(answer) for answer in self.recommend_batch(requests)]
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         """Items most similar to `item_id`; empty when the model knows nothing about it."""

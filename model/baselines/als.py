@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from implicit.cpu.als import AlternatingLeastSquares
-from scipy.sparse import csr_matrix, vstack
+from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
 from model.baselines.popularity import PopularityRecommender
 from model.baselines.session_cooccurrence import EVENT_WEIGHT
 from model.bundle_paths import write_manifest
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from model.two_tower.examples import query_history
 from streamrec.events import PRODUCT
 
@@ -38,11 +38,6 @@ class _KindFactors:
         # serving worker's CPU (py-spy)
         self.item_index = {item: i for i, item in enumerate(self.items)}
         self.matrix = matrix  # users x items confidences
-
-    def row(self, items: tuple[str, ...]) -> csr_matrix:
-        """A one-user confidence row from item ids (unknown ids ignored)."""
-        cols = sorted({self.item_index[i] for i in items if i in self.item_index})
-        return csr_matrix((np.ones(len(cols), dtype=np.float32), ([0] * len(cols), cols)), shape=(1, len(self.items)))
 
 
 class AlsRecommender(Recommender):
@@ -90,21 +85,31 @@ class AlsRecommender(Recommender):
         items (its seeds, plus a known user's training row) is solved for, all of them in one `recalculate_user`
         (implicit recomputes YᵀY on every call: once per batch, not once per trigger); None without any item."""
         vectors: list[np.ndarray | None] = [None] * len(requests)
-        rows, solved = [], []
+        solved: list[int] = []
+        indptr, indices, data = [0], [], []  # the solved requests' confidence rows, as one CSR matrix
+        matrix = fitted.matrix
         for j, (request, seed) in enumerate(zip(requests, seeds, strict=True)):
             user = fitted.users.get(request.user_id)
             if not seed and user is not None:
                 vectors[j] = np.asarray(fitted.model.user_factors[user])
                 continue
-            row = fitted.row(seed)
+            confidence = {fitted.item_index[i]: 1.0 for i in seed if i in fitted.item_index}
             if user is not None:  # a returning user: their training items and this session's together
-                row = row + fitted.matrix[user]
-            if row.nnz:
-                rows.append(row)
+                start, end = matrix.indptr[user], matrix.indptr[user + 1]
+                for col, value in zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist(),
+                                      strict=True):
+                    confidence[col] = confidence.get(col, 0.0) + value
+            if confidence:
+                cols = sorted(confidence)
+                indices += cols
+                data += [confidence[c] for c in cols]
+                indptr.append(len(indices))
                 solved.append(j)
-        if rows:
-            factors = np.asarray(fitted.model.recalculate_user(np.arange(len(rows)), vstack(rows, format="csr")))
-            for j, vector in zip(solved, factors.reshape(len(rows), -1), strict=True):
+        if solved:
+            rows = csr_matrix((np.asarray(data, np.float32), np.asarray(indices, np.int32), np.asarray(indptr)),
+                              shape=(len(solved), len(fitted.items)))
+            factors = np.asarray(fitted.model.recalculate_user(np.arange(len(solved)), rows))
+            for j, vector in zip(solved, factors.reshape(len(solved), -1), strict=True):
                 vectors[j] = vector
         return vectors
 
@@ -112,6 +117,9 @@ class AlsRecommender(Recommender):
         return self.recommend_batch([request])[0]
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        return [answer.scored() for answer in self.recommend_columns(requests)]
+
+    def recommend_columns(self, requests: Sequence[RecommendationRequest]) -> list[RankedColumns]:
         seeds = [self._seeds(r) for r in requests]
         vectors: list[np.ndarray | None] = [None] * len(requests)
         for kind, fitted in self.kinds.items():
@@ -123,33 +131,36 @@ class AlsRecommender(Recommender):
         return [self._ranked(r, seed, vector) for r, seed, vector in zip(requests, seeds, vectors, strict=True)]
 
     def _ranked(self, request: RecommendationRequest, seeds: tuple[str, ...],
-                vector: np.ndarray | None) -> list[ScoredItem]:
-        ranked: list[ScoredItem] = []
+                vector: np.ndarray | None) -> RankedColumns:
+        items: list[str] = []
+        values: list[float] = []
         fitted = self.kinds.get(request.kind)
-        if fitted is not None and vector is not None:
+        if fitted is not None and vector is not None and request.k > 0:
             scores = np.asarray(fitted.model.item_factors) @ vector
             blocked = set(request.exclude) | set(seeds)
             take = min(len(scores), request.k + len(blocked))
             top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
-            for i in top[np.argsort(-scores[top], kind="stable")]:
-                item = fitted.items[i]
-                if item not in blocked:
-                    ranked.append(ScoredItem(item, float(scores[i])))
-                if len(ranked) == request.k:
-                    break
-        if len(ranked) < request.k:
-            ranked += self._fill(request, ranked, seeds)
-        return ranked
+            order = top[np.argsort(-scores[top], kind="stable")].tolist()
+            names = fitted.items
+            if blocked:
+                order = [i for i in order if names[i] not in blocked]
+            order = order[: request.k]
+            items = [names[i] for i in order]
+            values = scores[order].tolist()
+        if len(items) < request.k:
+            fill = self._fill(request, items, values, seeds)
+            items, values = items + fill.items, values + list(fill.scores)
+        return RankedColumns(items, values)
 
-    def _fill(self, request: RecommendationRequest, ranked: list[ScoredItem],
-              seeds: tuple[str, ...]) -> list[ScoredItem]:
+    def _fill(self, request: RecommendationRequest, items: list[str], values: list[float],
+              seeds: tuple[str, ...]) -> RankedColumns:
         """Popularity below every ALS score, for users and kinds ALS knows nothing about."""
-        chosen = set(request.exclude) | set(seeds) | {s.item_id for s in ranked}
-        fill = RecommendationRequest(request.user_id, request.k - len(ranked), request.kind, exclude=frozenset(chosen))
-        floor = min((s.score for s in ranked), default=0.0)
+        chosen = set(request.exclude) | set(seeds) | set(items)
+        fill = RecommendationRequest(request.user_id, request.k - len(items), request.kind, exclude=frozenset(chosen))
+        floor = min(values, default=0.0)
         popular = self.popularity.recommend(fill)
         top = popular[0].score if popular else 1.0
-        return [ScoredItem(p.item_id, floor - 1.0 + p.score / top / 2) for p in popular]
+        return RankedColumns([p.item_id for p in popular], [floor - 1.0 + p.score / top / 2 for p in popular])
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         fitted = self.kinds.get(kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 
 from model.baselines.popularity import PopularityRecommender
 from model.bundle_paths import write_manifest
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from model.two_tower.examples import query_history
 from streamrec.events import PRODUCT
 
@@ -70,6 +71,12 @@ class ItemCosineRecommender(Recommender):
         return list(dict.fromkeys(seeds))[: self.history_cap]
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredItem]:
+        return self._columns(request).scored()
+
+    def recommend_columns(self, requests: Sequence[RecommendationRequest]) -> list[RankedColumns]:
+        return [self._columns(request) for request in requests]
+
+    def _columns(self, request: RecommendationRequest) -> RankedColumns:
         seeds = self._seeds(request)
         blocked = set(request.exclude) | set(seeds)
         scores: dict[str, float] = defaultdict(float)
@@ -77,17 +84,19 @@ class ItemCosineRecommender(Recommender):
             for item, sim in self.similar.get((request.kind, seed), []):
                 if item not in blocked:
                     scores[item] += sim
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: request.k]
-        if len(ranked) < request.k:
+        items = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
+        values = [float(scores[i]) for i in items]
+        if len(items) < request.k:
             # Popularity fills up below every similarity score.
-            chosen = blocked | {item for item, _ in ranked}
-            fill = RecommendationRequest(request.user_id, request.k - len(ranked), request.kind,
+            chosen = blocked | set(items)
+            fill = RecommendationRequest(request.user_id, request.k - len(items), request.kind,
                                          exclude=frozenset(chosen))
-            floor = min((s for _, s in ranked), default=1.0)
+            floor = min(values, default=1.0)
             popular = self.popularity.recommend(fill)
             top = popular[0].score if popular else 1.0
-            ranked += [(p.item_id, floor * 1e-3 * p.score / top) for p in popular]
-        return [ScoredItem(item, float(score)) for item, score in ranked]
+            items += [p.item_id for p in popular]
+            values += [float(floor * 1e-3 * p.score / top) for p in popular]
+        return RankedColumns(items, values)
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         return [ScoredItem(item, sim) for item, sim in self.similar.get((kind, item_id), [])[:k]]

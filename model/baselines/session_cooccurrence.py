@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
 from streamrec.redis_connection import SHARDS, LuaScript, RedisClient, ScriptCall, ScriptRunner, shard_of
 from streamrec.session_store import SessionContext
@@ -305,6 +305,9 @@ class SessionCooccurrenceRecommender(Recommender):
         return unique[: self.window]
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        return [answer.scored() for answer in self.recommend_columns(requests)]
+
+    def recommend_columns(self, requests: Sequence[RecommendationRequest]) -> list[RankedColumns]:
         """One pipelined read per batch: the seeds' lists and each popularity shard's first entries."""
         if not requests:
             return []
@@ -351,12 +354,12 @@ class SessionCooccurrenceRecommender(Recommender):
 
 
 def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
-            popular: Callable[[str], list[tuple[str, float]]]) -> list[ScoredItem]:
+            popular: Callable[[str], list[tuple[str, float]]]) -> RankedColumns:
     """Seed s (1-based, most recent first) adds score / (its list's top score) / s to each of its list's items; the
     best k by score then id; popularity fills the rest below every co-occurrence score (in [0, 0.01]). Neither the
     seeds nor the request's exclude are returned. (What cooccurrence_recommend.lua did, step for step.)"""
     if request.k <= 0:
-        return []
+        return RankedColumns([], [])
     blocked = set(request.exclude) | set(seeds)
     scores: dict[str, float] = {}
     for position, pairs in enumerate(lists, start=1):
@@ -367,19 +370,20 @@ def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
             item = member.decode()
             if item not in blocked:
                 scores[item] = scores.get(item, 0.0) + (score / top) / position
-    ranked = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
-    out = [ScoredItem(i, lua_score(scores[i])) for i in ranked]
-    if len(out) >= request.k:
-        return out
-    chosen, fill = set(ranked), popular(request.kind)
+    items = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
+    values = [lua_score(scores[i]) for i in items]
+    if len(items) >= request.k:
+        return RankedColumns(items, values)
+    chosen, fill = set(items), popular(request.kind)
     top_pop = fill[0][1] if fill and fill[0][1] > 0 else 1.0
     for item, score in fill:
-        if len(out) >= request.k:
+        if len(items) >= request.k:
             break
         if item not in blocked and item not in chosen:
-            out.append(ScoredItem(item, lua_score(0.01 * score / top_pop)))
+            items.append(item)
+            values.append(lua_score(0.01 * score / top_pop))
             chosen.add(item)
-    return out
+    return RankedColumns(items, values)
 
 
 def seed_catalogue(settings: Settings, products: Sequence[str] = (), tools: Sequence[str] = ()) -> None:

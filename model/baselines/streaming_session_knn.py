@@ -33,7 +33,7 @@ import numpy as np
 import redis
 
 from model.baselines.session_knn import query_weights
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, Event
 from streamrec.redis_connection import SHARDS, shard_of
 from streamrec.session_store import SessionContext
@@ -143,21 +143,44 @@ class StreamingSessionKNNRecommender(Recommender):
         return self.recommend_batch([request])[0]
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
+        return [answer.scored() for answer in self.recommend_columns(requests)]
+
+    def recommend_columns(self, requests: Sequence[RecommendationRequest]) -> list[RankedColumns]:
         plans = self._neighbours(requests)
         members = self._session_items({s for plan in plans if plan for s, _ in plan.neighbours})
-        idf = self._idf({i for items in members.values() for i in items}) if self.idf else {}
-        out: list[list[ScoredItem]] = []
+        # Every neighbour item of the batch gets a code in id order, so a stable sort by code is the tie by id; a
+        # request's scores are then one weighted bincount over its neighbours' items, summed in the order the
+        # dictionary loop summed them (the same floats).
+        names = sorted({i for items in members.values() for i in items})
+        code = {name: j for j, name in enumerate(names)}
+        session_codes = {s: np.fromiter(map(code.__getitem__, items), np.int64, len(items))
+                         for s, items in members.items()}
+        item_weight = None
+        if self.idf:
+            idf = self._idf(set(names))
+            item_weight = np.array([idf[name] for name in names], np.float64)
+        out: list[RankedColumns] = []
         for request, plan in zip(requests, plans, strict=True):
             if request.kind != PRODUCT:
-                out.append([])  # product sessions only, as the offline model: nothing to say about tools
+                out.append(RankedColumns([], []))  # product sessions only, as the offline model: nothing on tools
                 continue
-            scores: dict[str, float] = defaultdict(float)
-            for session, similarity in plan.neighbours if plan else ():
-                for item in members[session]:
-                    scores[item] += similarity * idf[item] if self.idf else similarity
+            cap = request.k + len(request.exclude)
+            items: list[str] = []
+            values: list[float] = []
+            positive = 0
+            if plan and plan.neighbours:
+                arrays = [session_codes[session] for session, _ in plan.neighbours]
+                codes = np.concatenate(arrays)
+                weights = np.repeat([similarity for _, similarity in plan.neighbours], [len(a) for a in arrays])
+                if item_weight is not None:
+                    weights = weights * item_weight[codes]
+                totals = np.bincount(codes, weights, minlength=len(names))
+                scored = np.flatnonzero(totals > 0)
+                positive = len(scored)
+                top = scored[np.lexsort((scored, -totals[scored]))][:cap]  # score, then id
+                items, values = [names[c] for c in top.tolist()], totals[top].tolist()
             # The fill is read only when the neighbours leave the list short (most requests never need it).
-            short = sum(1 for s in scores.values() if s > 0) < request.k + len(request.exclude)
-            out.append(_ranked(scores, self._popular_items() if short else [], request))
+            out.append(_ranked(items, values, self._popular_items() if positive < cap else [], request))
         return out
 
     def _neighbours(self, requests: Sequence[RecommendationRequest]) -> list[_Plan | None]:
@@ -251,18 +274,19 @@ def _score_pairs(reply: list) -> list[tuple[str, float]]:
     return [(reply[j].decode(), float(reply[j + 1])) for j in range(0, len(reply), 2)]
 
 
-def _ranked(scores: dict[str, float], popular: list[str], request: RecommendationRequest) -> list[ScoredItem]:
-    """Positive scores first (score, then id), popularity after, as `SessionKNNRecommender.recommend` ranks."""
-    ranked = sorted((i for i, s in scores.items() if s > 0), key=lambda i: (-scores[i], i))
-    ranked = ranked[: request.k + len(request.exclude)]
-    chosen = set(ranked)
-    ranked += [i for i in popular if i not in chosen]
-    out: list[ScoredItem] = []
+def _ranked(items: list[str], values: list[float], popular: list[str], request: RecommendationRequest) -> RankedColumns:
+    """The positively scored `items` first (best first, ties by id, as given), popularity after (scored minus its
+    rank), without the excluded: as `SessionKNNRecommender.recommend` ranks."""
+    chosen = set(items)
+    ranked = items + [i for i in popular if i not in chosen]
+    out_items: list[str] = []
+    out_values: list[float] = []
+    exclude = request.exclude
     for rank, item in enumerate(ranked):
-        if item in request.exclude:
+        if item in exclude:
             continue
-        score = scores.get(item, 0.0)
-        out.append(ScoredItem(item, score if score > 0 else -float(rank)))
-        if len(out) == request.k:
+        out_items.append(item)
+        out_values.append(values[rank] if rank < len(values) else -float(rank))
+        if len(out_items) == request.k:
             break
-    return out
+    return RankedColumns(out_items, out_values)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from streamrec.stage_timing import timed
 
 
@@ -61,12 +61,12 @@ def gather(requests: Sequence[RecommendationRequest], sources: Mapping[str, Reco
     answers = {}
     for name, source in sources.items():
         with timed(f"recommend: source {name}"):
-            answers[name] = source.recommend_batch(asked)
+            answers[name] = source.recommend_columns(asked)
     return [_union(request, {name: answers[name][j] for name in sources}, max_candidates)
             for j, request in enumerate(requests)]
 
 
-def _union(request: RecommendationRequest, lists: Mapping[str, Sequence[ScoredItem]],
+def _union(request: RecommendationRequest, lists: Mapping[str, RankedColumns | Sequence[ScoredItem]],
            max_candidates: int) -> CandidateSet:
     exclude = request.exclude
     index: dict[str, int] = {}
@@ -75,10 +75,9 @@ def _union(request: RecommendationRequest, lists: Mapping[str, Sequence[ScoredIt
     all_rows: list[list[int]] = []
     all_ranks: list[Sequence[int]] = []
     all_scores: list[list[float]] = []
-    for name, ranked in lists.items():
-        tops[name] = ranked[0].score if ranked else 0.0
-        items = [scored.item_id for scored in ranked]
-        scores = [scored.score for scored in ranked]
+    for name, answer in lists.items():
+        items, scores = answer if isinstance(answer, RankedColumns) else RankedColumns.of(answer)
+        tops[name] = float(scores[0]) if len(items) else 0.0
         ranks: Sequence[int] = range(len(items))
         if exclude and not exclude.isdisjoint(items):
             ranks = [rank for rank, item in enumerate(items) if item not in exclude]

@@ -16,7 +16,7 @@ import numpy as np
 from model.bundle import ModelBundle
 from model.index.faiss_index import query_with_prior, serve_single_threaded, with_prior
 from model.ranking.features import ranker_inputs
-from model.recommender import RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from model.scoring import QueryEncoder, RankerScorer
 from model.two_tower.examples import query_history, query_inputs
 from model.two_tower.numpy_item import NumpyItemTower
@@ -119,7 +119,10 @@ class TwoTowerRecommender(Recommender):
         return self.recommend_batch([request])[0]
 
     def recommend_batch(self, requests: Sequence[RecommendationRequest]) -> list[list[ScoredItem]]:
-        results: list[list[ScoredItem] | None] = [None] * len(requests)
+        return [answer.scored() for answer in self.recommend_columns(requests)]
+
+    def recommend_columns(self, requests: Sequence[RecommendationRequest]) -> list[RankedColumns]:
+        results: list[RankedColumns | None] = [None] * len(requests)
         warm, contexts, cold = [], [], []
         for position, request in enumerate(requests):
             context = self._context_for(request)
@@ -129,13 +132,14 @@ class TwoTowerRecommender(Recommender):
             else:
                 cold.append(position)
         if cold:
-            for position, answer in zip(cold, self.fallback.recommend_batch([requests[p] for p in cold]), strict=True):
+            answers = self.fallback.recommend_columns([requests[p] for p in cold])
+            for position, answer in zip(cold, answers, strict=True):
                 results[position] = answer
         if warm:
             answers = self._recommend_warm([requests[p] for p in warm], contexts)
             for position, answer in zip(warm, answers, strict=True):
                 results[position] = answer
-        return [r or [] for r in results]
+        return [r if r is not None else RankedColumns([], []) for r in results]
 
     # --- the model path ---------------------------------------------------------------------------
     def _item_id(self, row: int) -> str:
@@ -150,7 +154,7 @@ class TwoTowerRecommender(Recommender):
         return self._ids
 
     def _recommend_warm(self, requests: Sequence[RecommendationRequest],
-                        contexts: Sequence[SessionContext | None]) -> list[list[ScoredItem]]:
+                        contexts: Sequence[SessionContext | None]) -> list[RankedColumns]:
         users = [r.user_id for r in requests]
         now = np.array([r.now_ms for r in requests], dtype=np.int64)
         queries = self.encode(query_inputs(self.spec, users, contexts, now))
@@ -175,11 +179,10 @@ class TwoTowerRecommender(Recommender):
             logits = self.rank_candidates(requests, contexts, kept)
             final = [logit + self.blend * (s + self.prior[r]) / self.temperature
                      for logit, (r, s) in zip(logits, kept, strict=True)]
-        out: list[list[ScoredItem]] = []
+        out: list[RankedColumns] = []
         for request, (candidate_rows, _), final_scores in zip(requests, kept, final, strict=True):
             order = np.argsort(-final_scores, kind="stable")[: request.k]
-            out.append([ScoredItem(name, float(score)) for name, score in
-                        zip(ids[candidate_rows[order]], final_scores[order], strict=True)])
+            out.append(RankedColumns(ids[candidate_rows[order]].tolist(), final_scores[order].tolist()))
         return out
 
     def rank_candidates(self, requests, contexts, kept) -> list[np.ndarray]:
