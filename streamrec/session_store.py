@@ -161,8 +161,17 @@ def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _decode_all(values: Sequence[bytes | str]) -> tuple[str, ...]:
+    """Every value as text: `bytes.decode` mapped in C (the apply script returns some 40 values per event)."""
+    try:
+        return tuple(map(bytes.decode, values))
+    except TypeError:  # a client that decodes replies itself
+        return tuple(map(_decode, values))
+
+
 def _pairs(flat: Sequence[bytes]) -> dict[str, str]:
-    return {_decode(flat[i]): _decode(flat[i + 1]) for i in range(0, len(flat), 2)}
+    text = _decode_all(flat)
+    return dict(zip(text[::2], text[1::2], strict=True))
 
 
 class SessionStore:
@@ -366,9 +375,9 @@ def _session_context(
         page_views=int(session.get("page_views", 0)),
         events=int(session.get("events", 0)),
         price_mean=float(session["price_sum"]) / priced if priced else None,
-        recent_items=tuple(_decode(i) for i in items),
+        recent_items=_decode_all(items),
         categories={c: int(n) for c, n in categories.items()},
-        user_recent_items=tuple(_decode(i) for i in user_recent),
+        user_recent_items=_decode_all(user_recent),
         **flags,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ class ItemCosineRecommender(Recommender):
         self.similar: dict[tuple[str, str], list[tuple[str, float]]] = {}
         self.histories: dict[tuple[str, str], list[str]] = {}
         self.popularity = PopularityRecommender()
+        self._spaces: dict[str, _CodeSpace] = {}  # per kind, the neighbour lists as arrays (built at first use)
 
     def fit(self, interactions: pd.DataFrame) -> ItemCosineRecommender:
         frame = interactions.dropna(subset=["item_id"]).sort_values("ts", kind="stable")
@@ -44,6 +46,7 @@ class ItemCosineRecommender(Recommender):
         self.similar = {}
         for kind, group in pairs.groupby("kind"):
             self.similar.update(self._cosine(str(kind), group))
+        self._build_spaces()
         self.popularity.fit(interactions)
         return self
 
@@ -77,18 +80,25 @@ class ItemCosineRecommender(Recommender):
         return [self._columns(request) for request in requests]
 
     def _columns(self, request: RecommendationRequest) -> RankedColumns:
+        """Summed similarity to the seeds, best first (ties by id), popularity below: the seeds' neighbour lists are
+        summed by one bincount over item codes in id order, in the order a loop over them would add (same floats)."""
         seeds = self._seeds(request)
-        blocked = set(request.exclude) | set(seeds)
-        scores: dict[str, float] = defaultdict(float)
-        for seed in seeds:
-            for item, sim in self.similar.get((request.kind, seed), []):
-                if item not in blocked:
-                    scores[item] += sim
-        items = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
-        values = [float(scores[i]) for i in items]
+        space = self._space(request.kind)
+        found = [space.lists[seed] for seed in seeds if seed in space.lists]
+        items: list[str] = []
+        values: list[float] = []
+        if found and request.k > 0:
+            codes = np.concatenate([c for c, _ in found])
+            totals = np.bincount(codes, np.concatenate([s for _, s in found]), minlength=len(space.names))
+            listed = np.zeros(len(space.names), bool)
+            listed[codes] = True
+            listed[[space.code[b] for b in (*request.exclude, *seeds) if b in space.code]] = False
+            candidates = np.flatnonzero(listed)
+            best = candidates[np.lexsort((candidates, -totals[candidates]))][: request.k]
+            items, values = [space.names[c] for c in best.tolist()], totals[best].tolist()
         if len(items) < request.k:
             # Popularity fills up below every similarity score.
-            chosen = blocked | set(items)
+            chosen = set(request.exclude) | set(seeds) | set(items)
             fill = RecommendationRequest(request.user_id, request.k - len(items), request.kind,
                                          exclude=frozenset(chosen))
             floor = min(values, default=1.0)
@@ -97,6 +107,18 @@ class ItemCosineRecommender(Recommender):
             items += [p.item_id for p in popular]
             values += [float(floor * 1e-3 * p.score / top) for p in popular]
         return RankedColumns(items, values)
+
+    def _build_spaces(self) -> None:
+        """The neighbour lists as arrays, per kind: built when the lists are (fit, load), not in a served batch."""
+        by_kind: dict[str, dict[str, list[tuple[str, float]]]] = defaultdict(dict)
+        for (kind, seed), found in self.similar.items():
+            by_kind[kind][seed] = found
+        self._spaces = {kind: _CodeSpace.of(lists) for kind, lists in by_kind.items()}
+
+    def _space(self, kind: str) -> _CodeSpace:
+        if kind not in self._spaces:
+            self._spaces[kind] = _CodeSpace.of({})
+        return self._spaces[kind]
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
         return [ScoredItem(item, sim) for item, sim in self.similar.get((kind, item_id), [])[:k]]
@@ -123,4 +145,22 @@ class ItemCosineRecommender(Recommender):
         }
         model.histories = {(kind, user): list(items) for kind, user, items in state["histories"]}
         model.popularity = PopularityRecommender.load(folder / "popularity")
+        model._build_spaces()
         return model
+
+
+@dataclass
+class _CodeSpace:
+    """One kind's neighbour lists as arrays: item codes in id order (`names[code]`), similarities."""
+
+    names: list[str]
+    code: dict[str, int]
+    lists: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def of(cls, similar: dict[str, list[tuple[str, float]]]) -> _CodeSpace:
+        names = sorted({item for found in similar.values() for item, _ in found})
+        code = {name: j for j, name in enumerate(names)}
+        lists = {seed: (np.array([code[item] for item, _ in found], np.int64),
+                        np.array([float(sim) for _, sim in found], np.float64)) for seed, found in similar.items()}
+        return cls(names, code, lists)

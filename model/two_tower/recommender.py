@@ -164,13 +164,12 @@ class TwoTowerRecommender(Recommender):
         kept: list[tuple[np.ndarray, np.ndarray]] = []
         ids = self._row_ids()
         for request, row_scores, row_ids in zip(requests, scores, rows, strict=True):
-            blocked = set(request.exclude)
-            if request.trigger_item:
-                blocked.add(request.trigger_item)
-            names = ids[np.maximum(row_ids, 0)]  # FAISS pads with -1; row 0 is the vocabulary's unknown item
-            keep = [j for j, (r, name) in enumerate(zip(row_ids, names, strict=True))
-                    if r > 0 and name not in blocked]
-            keep = keep[: max(self.candidates, request.k)]
+            blocked = {*request.exclude, request.trigger_item} if request.trigger_item else request.exclude
+            wanted = row_ids > 0  # FAISS pads with -1; row 0 is the vocabulary's unknown item
+            blocked_rows = [row for row in map(self._row_of, blocked) if row]
+            if blocked_rows:  # an item has one row, so dropping its row drops it (no name read per searched row)
+                wanted &= ~np.isin(row_ids, blocked_rows)
+            keep = np.flatnonzero(wanted)[: max(self.candidates, request.k)]
             candidate_rows = row_ids[keep].astype(np.int64)
             kept.append((candidate_rows, row_scores[keep] - self.prior[candidate_rows]))  # q.v, as the ranker learnt
         if self.rank is None:
@@ -204,8 +203,12 @@ class TwoTowerRecommender(Recommender):
         return np.split(logits, np.cumsum(sizes)[:-1])
 
     # --- items, streaming -------------------------------------------------------------------------
+    def _row_of(self, item_id: str) -> int | None:
+        """The index row of an item (None or 0: not indexed)."""
+        return self.spec.items.get(item_id) or self._extra_index.get(item_id)
+
     def item_vector(self, item_id: str) -> np.ndarray | None:
-        row = self.spec.items.get(item_id) or self._extra_index.get(item_id)
+        row = self._row_of(item_id)
         return self.index.reconstruct(np.array([row]))[0][:-1] if row else None
 
     def similar_items(self, item_id: str, k: int, kind: str = PRODUCT) -> list[ScoredItem]:
