@@ -205,6 +205,9 @@ def evaluate_srgnn_blend(
                                             help="Validation prefixes the weights are chosen on (a fixed sample)"),
     depth: int = typer.Option(200, "--depth", help="Items of V-SKNN's and the rules' lists that enter the blend"),
     max_prefixes: int = typer.Option(None, "--max-prefixes", help="Score only the first N test prefixes (trials)"),
+    refit_gru: Path = typer.Option(None, "--refit-gru", help="A session GRU trained on every training session for "
+                                   "the epochs validation chose (`evaluate srgnn -m session-gru --epochs N`): the "
+                                   "chosen blend is also scored with every part refitted on all training sessions"),
     data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
     out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-blend-<dataset>)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
@@ -221,13 +224,15 @@ def evaluate_srgnn_blend(
     bench = load_benchmark(dataset, data_root)
     if max_prefixes is not None:
         bench = replace(bench, test=bench.test.head(max_prefixes))
-    blend = run_blend(bench, gru, validation, depth=depth, validation_prefixes=validation_prefixes)
+    blend = run_blend(bench, gru, validation, depth=depth, validation_prefixes=validation_prefixes,
+                      refit_gru=refit_gru)
     rows = [*blend.rows, *bar_rows(dataset), *published_rows(dataset)]
     models = list(dict.fromkeys(r.model for r in rows))
     info = {"dataset": f"{dataset} (SR-GNN preprocessing)",
             "validation": f"newest {validation:.0%} of training sessions, {blend.validation_prefixes} prefixes",
             "chosen": {"w_knn": blend.chosen[0], "w_rules": blend.chosen[1], "session-knn": blend.knn_settings},
-            "figures": "fractions (0.5073 = 50.73 %), full catalogue, nothing excluded", "gru": str(gru)}
+            "figures": "fractions (0.5073 = 50.73 %), full catalogue, nothing excluded", "gru": str(gru),
+            "refit gru": str(refit_gru) if refit_gru else "none"}
     _finish(EvaluationResult(title=f"Session-based benchmark, blend: {dataset}", models=models, rows=rows, info=info),
             out or Path("reports") / f"srgnn-blend-{dataset}", as_json)
 

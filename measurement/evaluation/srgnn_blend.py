@@ -11,6 +11,12 @@ weights in a grid blends
 per prefix (p: the GRU's softmax over the full catalogue; knn, rules: each model's top-`depth` scores, 0 elsewhere)
 and the pair with the best HR@20 + MRR@20 there is the one applied to the test prefixes. The test split is scored
 once, after the choice: nothing on it is looked at to choose.
+
+With a refitted GRU (`refit_gru`: trained on every training session for the epochs validation chose, by `streamrec
+evaluate srgnn -m session-gru --epochs N` without `--validation`), the chosen V-SKNN settings and sequential rules
+are fitted again on every training session too, and the same weights blend the three on the test prefixes: the
+choices stay those made on validation; only the data the models learn from grows by the newest share, the sessions
+closest in time to the test ones.
 """
 
 from __future__ import annotations
@@ -132,8 +138,12 @@ class BlendResult:
     knn_settings: dict[str, object]
 
 
+REFIT = "all training sessions, choices from validation"
+
+
 def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, depth: int = 200,
-              validation_prefixes: int | None = 20_000, progress: bool = True) -> BlendResult:
+              validation_prefixes: int | None = 20_000, progress: bool = True,
+              refit_gru: Path | None = None) -> BlendResult:
     """Fit V-SKNN and sequential rules on the older sessions, choose the blend on validation, score test once."""
     from measurement.evaluation.srgnn import training_frame
     from model.baselines.sequential_rules import SequentialRulesRecommender
@@ -182,7 +192,33 @@ def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, d
     for w, (hr, mrr) in on_validation.items():
         rows += metric_pair(f"validation, w_knn {w[0]:.1f} w_rules {w[1]:.1f}", hr, mrr, n_valid,
                             "blend (chosen on validation)")
+    if refit_gru is not None:
+        rows += refit_rows(bench, refit_gru, dict(best_knn), chosen, depth, progress)
     return BlendResult(rows, chosen, on_validation, n_valid, dict(best_knn))
+
+
+def refit_rows(bench: SessionBenchmark, gru_dir: Path, knn_settings: dict[str, object], chosen: tuple[float, float],
+               depth: int, progress: bool) -> list[MetricRow]:
+    """Test figures of the chosen blend with every part fitted on all training sessions (nothing chosen here)."""
+    from measurement.evaluation.srgnn import training_frame
+    from model.baselines.sequential_rules import SequentialRulesRecommender
+    from model.baselines.session_knn import SessionKNNRecommender
+    from model.session_gru.recommender import SessionModelRecommender
+
+    frame = training_frame(bench.name, bench.train_sessions)
+    knn = top_lists(SessionKNNRecommender(**knn_settings).fit(frame), bench.test, depth, progress,
+                    desc="session-knn (all training): test")
+    rules = top_lists(SequentialRulesRecommender().fit(frame), bench.test, depth, progress,
+                      desc="sequential-rules (all training): test")
+    gru = SessionModelRecommender.load(gru_dir).model
+    on_test = blend_metrics(gru, bench.test, knn, rules, [(0.0, 0.0), chosen], progress, "blend (refit): test")
+    n_test = len(bench.test)
+    rows = metric_pair("all", *list_metrics(knn, bench.test.targets), n_test, "session-knn (all training sessions)")
+    rows += metric_pair("all", *list_metrics(rules, bench.test.targets), n_test,
+                        "sequential-rules (all training sessions)")
+    rows += metric_pair("all", *on_test[(0.0, 0.0)], n_test, "session-gru (all training sessions)")
+    rows += metric_pair("all", *on_test[chosen], n_test, f"blend ({REFIT})")
+    return rows
 
 
 # The issue's bars (GCE-GNN on Diginetica; about SGNN-HN's level on YooChoose-1/64), in %.

@@ -72,3 +72,22 @@ def test_the_weights_are_chosen_on_validation_and_the_test_targets_change_nothin
     assert second.knn_settings == first.knn_settings
     blended = [r.value for r in first.rows if r.model.startswith("blend") and r.slice == "all"]
     assert blended != [r.value for r in second.rows if r.model.startswith("blend") and r.slice == "all"]
+
+
+def test_a_refit_keeps_the_validation_choices_and_learns_from_the_newest_sessions_too(gru_dir):
+    """The newest sessions walk two steps at a time, as the test prefixes do: only models refitted on every training
+    session know that walk, and the refit changes none of the choices made on validation."""
+    bench = _bench()
+    frame = bench.train_sessions.copy()
+    newest = frame["session"] >= frame["session"].quantile(0.8)
+    frame.loc[newest, "item"] = (frame.loc[newest, "pos"] * 2 + frame.loc[newest, "session"]) % bench.n_items + 1
+    n = bench.n_items
+    items, lengths = pad_sequences([np.array([i, (i + 1) % n + 1], dtype=np.int32) for i in range(1, n + 1)], 20)
+    targets = np.array([((i + 1) % n + 2) % n + 1 for i in range(1, n + 1)], dtype=np.int32)
+    drifted = replace(bench, train_sessions=frame, test=PrefixSamples(items, lengths, targets))
+    plain = run_blend(drifted, gru_dir, 0.2, depth=10, validation_prefixes=None, progress=False)
+    refit = run_blend(drifted, gru_dir, 0.2, depth=10, validation_prefixes=None, progress=False, refit_gru=gru_dir)
+    assert refit.chosen == plain.chosen and refit.knn_settings == plain.knn_settings
+    mrr = {r.model: r.value for r in refit.rows if r.metric == "MRR" and r.slice == "all"}
+    assert mrr["session-knn (all training sessions)"] > mrr["session-knn (older sessions)"]  # 0.21 against 0.17
+    assert "blend (all training sessions, choices from validation)" in mrr
