@@ -336,7 +336,8 @@ def stage_result(report: dict, name: str) -> BenchmarkResult:
     stages = report["stages"]
     total = sum(s["seconds"] for stage, s in stages.items() if not stage.startswith("recommend: ")) or 1.0
     rows = {stage: {"seconds": s["seconds"], "calls": s["calls"], "per call": s["ms_per_call"],
-                    "cpu per call": s.get("cpu_ms_per_call"), "longest call": s.get("longest_ms"), "per event": s["us_per_event"],
+                    "cpu per call": s.get("cpu_ms_per_call"), "longest call": s.get("longest_ms"),
+                    "per event": s["us_per_event"],
                     "share": 100 * s["seconds"] / total}
             for stage, s in stages.items()}
     return BenchmarkResult(
