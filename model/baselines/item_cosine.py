@@ -95,7 +95,7 @@ class ItemCosineRecommender(Recommender):
             listed[[space.code[b] for b in (*request.exclude, *seeds) if b in space.code]] = False
             candidates = np.flatnonzero(listed)
             best = candidates[np.lexsort((candidates, -totals[candidates]))][: request.k]
-            items, values = [space.names[c] for c in best.tolist()], totals[best].tolist()
+            items, values = space.name_of[best].tolist(), totals[best].tolist()
         if len(items) < request.k:
             # Popularity fills up below every similarity score.
             chosen = set(request.exclude) | set(seeds) | set(items)
@@ -156,6 +156,7 @@ class _CodeSpace:
     names: list[str]
     code: dict[str, int]
     lists: dict[str, tuple[np.ndarray, np.ndarray]]
+    name_of: np.ndarray  # names as an object array: a list of ids by one fancy index
 
     @classmethod
     def of(cls, similar: dict[str, list[tuple[str, float]]]) -> _CodeSpace:
@@ -163,4 +164,4 @@ class _CodeSpace:
         code = {name: j for j, name in enumerate(names)}
         lists = {seed: (np.array([code[item] for item, _ in found], np.int64),
                         np.array([float(sim) for _, sim in found], np.float64)) for seed, found in similar.items()}
-        return cls(names, code, lists)
+        return cls(names, code, lists, np.array(names, dtype=object))

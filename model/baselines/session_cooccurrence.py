@@ -329,7 +329,7 @@ class SessionCooccurrenceRecommender(Recommender):
         for kind in stale:
             self.counts.queue_popular(read, kind, shares[kind])
         replies = read.execute()
-        found = {pair: score_pairs(reply) for pair, reply in zip(lists, replies, strict=False)}
+        found = {pair: _normalised(score_pairs(reply)) for pair, reply in zip(lists, replies, strict=False)}
         tops = {kind: replies[len(lists) + SHARDS * n:][:SHARDS] for n, kind in enumerate(stale)}
 
         def popular(kind: str) -> list[tuple[str, float]]:  # merged only for a list the seeds leave short
@@ -353,7 +353,16 @@ class SessionCooccurrenceRecommender(Recommender):
         return [ScoredItem(i.decode(), float(s)) for i, s in neighbours]
 
 
-def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
+def _normalised(pairs: list[tuple[bytes, float]]) -> tuple[list[str], list[float]]:
+    """A seed's list as text and each score over the list's top score: once per batch, however many requests
+    share the seed."""
+    if not pairs:
+        return [], []
+    top = pairs[0][1] if pairs[0][1] > 0 else 1.0
+    return [member.decode() for member, _ in pairs], [score / top for _, score in pairs]
+
+
+def _merged(request: RecommendationRequest, seeds: list[str], lists: list[tuple[list[str], list[float]]],
             popular: Callable[[str], list[tuple[str, float]]]) -> RankedColumns:
     """Seed s (1-based, most recent first) adds score / (its list's top score) / s to each of its list's items; the
     best k by score then id; popularity fills the rest below every co-occurrence score (in [0, 0.01]). Neither the
@@ -362,14 +371,10 @@ def _merged(request: RecommendationRequest, seeds: list[str], lists: list[list],
         return RankedColumns([], [])
     blocked = set(request.exclude) | set(seeds)
     scores: dict[str, float] = {}
-    for position, pairs in enumerate(lists, start=1):
-        if not pairs:
-            continue
-        top = pairs[0][1] if pairs[0][1] > 0 else 1.0
-        for member, score in pairs:
-            item = member.decode()
+    for position, (members, normed) in enumerate(lists, start=1):
+        for item, value in zip(members, normed, strict=True):
             if item not in blocked:
-                scores[item] = scores.get(item, 0.0) + (score / top) / position
+                scores[item] = scores.get(item, 0.0) + value / position
     items = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
     values = [lua_score(scores[i]) for i in items]
     if len(items) >= request.k:

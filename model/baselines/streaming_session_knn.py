@@ -153,6 +153,7 @@ class StreamingSessionKNNRecommender(Recommender):
         # dictionary loop summed them (the same floats).
         names = sorted({i for items in members.values() for i in items})
         code = {name: j for j, name in enumerate(names)}
+        name_of = np.array(names, dtype=object)
         session_codes = {s: np.fromiter(map(code.__getitem__, items), np.int64, len(items))
                          for s, items in members.items()}
         item_weight = None
@@ -178,7 +179,7 @@ class StreamingSessionKNNRecommender(Recommender):
                 scored = np.flatnonzero(totals > 0)
                 positive = len(scored)
                 top = scored[np.lexsort((scored, -totals[scored]))][:cap]  # score, then id
-                items, values = [names[c] for c in top.tolist()], totals[top].tolist()
+                items, values = name_of[top].tolist(), totals[top].tolist()
             # The fill is read only when the neighbours leave the list short (most requests never need it).
             out.append(_ranked(items, values, self._popular_items() if positive < cap else [], request))
         return out
@@ -277,11 +278,13 @@ def _score_pairs(reply: list) -> list[tuple[str, float]]:
 def _ranked(items: list[str], values: list[float], popular: list[str], request: RecommendationRequest) -> RankedColumns:
     """The positively scored `items` first (best first, ties by id, as given), popularity after (scored minus its
     rank), without the excluded: as `SessionKNNRecommender.recommend` ranks."""
+    exclude = request.exclude
+    if len(items) >= request.k and exclude.isdisjoint(items[: request.k]):
+        return RankedColumns(items[: request.k], values[: request.k])  # nothing to skip: the first k as they are
     chosen = set(items)
     ranked = items + [i for i in popular if i not in chosen]
     out_items: list[str] = []
     out_values: list[float] = []
-    exclude = request.exclude
     for rank, item in enumerate(ranked):
         if item in exclude:
             continue
