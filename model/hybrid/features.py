@@ -37,8 +37,9 @@ def candidate_features(candidates: CandidateSet, sources: Sequence[str], stats: 
 
 def batch_features(sets: Sequence[CandidateSet], sources: Sequence[str], stats: ItemStats) -> list[np.ndarray]:
     """Every set's (candidates x features) matrix, built as one (all candidates x features) array column by column
-    (one dictionary read per candidate and statistic, the arithmetic in NumPy); each returned matrix is a view of
-    its rows, so a ranker can score the whole batch in one call on `np.concatenate` or on the base array."""
+    (one dictionary read per distinct item of the batch and statistic, the arithmetic in NumPy); each returned
+    matrix is a view of its rows, so a ranker can score the whole batch in one call on `np.concatenate` or on the
+    base array."""
     sizes = [len(s.items) for s in sets]
     n, width = sum(sizes), 3 * len(sources)
     out = np.zeros((n, width + len(ITEM_FEATURES)), dtype=np.float32)
