@@ -101,6 +101,36 @@ def bench_pipeline(
         _show(workers_result(results, rate, redis_cluster, redis_cpu_us), out, "workers")
 
 
+@bench_app.command("loop")
+def bench_loop(
+    events: int = typer.Option(12_000, "--events", "-n", help="Events of the pipeline bench's traffic to run"),
+    batch: int = typer.Option(None, "--batch", help="Events per batch (default: the worker's max_poll_records)"),
+    model: str = typer.Option(None, "--model", "-m", help="The streaming model served when no saved model is "
+                                                          "(session-cooccurrence or session-knn-stream)"),
+    model_dir: Path = typer.Option(None, "--model-dir", help="Serve the newest model saved here; default: "
+                                                             "STREAMREC_MODEL_DIR"),
+    dump: Path = typer.Option(None, "--dump", help="Write what users would be sent, one notification per line"),
+    out: Path = typer.Option(Path("reports/bench-loop"), "--out", help="Folder for the table and plot"),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout"),
+) -> None:
+    """The worker's loop without the broker: the bench's events through the recommendation pipeline on Redis, with
+    the served model. Prints CPU per event, the stage table and a digest of what users would be sent (the same
+    for the same events, settings and model: compare it across a change meant only to be faster)."""
+    from cli.pipeline import checked_streaming_model
+    from measurement.benchmarks.loop_benchmark import bench_events, loop_result, run_loop
+    from measurement.benchmarks.pipeline_benchmark import served_settings
+    from streamrec.compute_threads import limit_compute_threads
+
+    settings = served_settings(Settings(), checked_streaming_model(model) if model else None, model_dir)
+    limit_compute_threads(settings.compute_threads)  # as a worker does, before any model loads
+    if _reachable_redis(settings) is None:
+        raise typer.BadParameter(f"no Redis answers at {settings.redis_url} (`streamrec dev up`)")
+    run = run_loop(settings, bench_events(events), batch or settings.max_poll_records, dump)
+    typer.echo(f"{run.events:,} events, {run.notifications:,} notifications, {1e6 * run.cpu_s / run.events:.0f} µs "
+               f"of CPU per event, digest {run.digest}", err=True)
+    _show(loop_result(run), out, "loop", as_json)
+
+
 @bench_app.command("group")
 def bench_group(
     rounds: int = typer.Option(3, "--rounds", help="Times each moment is measured"),
