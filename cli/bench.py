@@ -117,15 +117,15 @@ def bench_loop(
     the served model. Prints CPU per event, the stage table and a digest of what users would be sent (the same
     for the same events, settings and model: compare it across a change meant only to be faster)."""
     from cli.pipeline import checked_streaming_model
-    from measurement.benchmarks.loop_benchmark import bench_events, loop_result, run_loop
-    from measurement.benchmarks.pipeline_benchmark import served_settings
+    from measurement.benchmarks.loop_benchmark import loop_result, run_loop
+    from measurement.benchmarks.pipeline_benchmark import bench_traffic, served_settings
     from streamrec.compute_threads import limit_compute_threads
 
     settings = served_settings(Settings(), checked_streaming_model(model) if model else None, model_dir)
     limit_compute_threads(settings.compute_threads)  # as a worker does, before any model loads
     if _reachable_redis(settings) is None:
         raise typer.BadParameter(f"no Redis answers at {settings.redis_url} (`streamrec dev up`)")
-    run = run_loop(settings, bench_events(events), batch or settings.max_poll_records, dump)
+    run = run_loop(settings, bench_traffic(events)[1], batch or settings.max_poll_records, dump)
     typer.echo(f"{run.events:,} events, {run.notifications:,} notifications, {1e6 * run.cpu_s / run.events:.0f} µs "
                f"of CPU per event, digest {run.digest}", err=True)
     _show(loop_result(run), out, "loop", as_json)

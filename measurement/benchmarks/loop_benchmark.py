@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from consumers.worker.recommendation_pipeline import RecommendationPipeline
+from measurement.benchmarks.pipeline_benchmark import stage_result
 from measurement.report import BenchmarkResult
 from model.serving import make_recommender_source
-from producers.simulator import generate_events, world_for_events
 from streamrec.events import Event
 from streamrec.notifications import Notification
 from streamrec.session_store import SessionStore
 from streamrec.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,17 +37,6 @@ class LoopRun:
     cpu_s: float
     digest: str
     stages: dict[str, dict[str, float]]
-
-
-def bench_events(n_events: int, seed: int = 17) -> list[Event]:
-    """The pipeline bench's traffic (the same world and seed), with the simulator's own times."""
-    world, traffic = world_for_events(n_events, seed=seed, tools=200)
-    events: list[Event] = []
-    for event in generate_events(world, traffic):
-        events.append(event)
-        if len(events) >= n_events:
-            break
-    return events
 
 
 def notification_line(notification: Notification) -> str:
@@ -93,17 +79,13 @@ def run_loop(settings: Settings, events: list[Event], batch: int, dump: Path | N
 
 
 def loop_result(run: LoopRun) -> BenchmarkResult:
-    """The run's stages as a table (ms per batch, wall and CPU; µs per event) and its totals in the info."""
-    rows = {stage: {"per call": s["ms_per_call"], "cpu per call": s.get("cpu_ms_per_call"),
-                    "per event": s["us_per_event"], "calls": s["calls"]}
-            for stage, s in run.stages.items()}
-    return BenchmarkResult(
-        title="the worker's loop without the broker", row_label="stage", rows=rows,
-        units={"per call": "ms", "cpu per call": "ms", "per event": "us", "calls": "count"},
-        digits={"per call": 3, "cpu per call": 3, "per event": 1},
-        info={"served model": run.served, "events": run.events, "batches": run.batches,
-              "notifications": run.notifications, "wall s": round(run.wall_s, 3), "cpu s": round(run.cpu_s, 3),
-              "cpu per event (µs)": round(1e6 * run.cpu_s / max(run.events, 1), 1),
-              "events/s (this process alone)": round(run.events / run.wall_s) if run.wall_s else None,
-              "digest of what users are sent": run.digest},
-    )
+    """The run's stages as the pipeline bench's stage table (wall and CPU per batch, µs per event, share of the
+    loop), with the run's totals in its info."""
+    table = stage_result({"served": run.served, "events": run.events, "stages": run.stages},
+                         "the worker's loop without the broker")
+    table.info.update({
+        "batches": run.batches, "notifications": run.notifications, "wall s": round(run.wall_s, 3),
+        "cpu s": round(run.cpu_s, 3), "cpu per event (µs)": round(1e6 * run.cpu_s / max(run.events, 1), 1),
+        "events/s (this process alone)": round(run.events / run.wall_s) if run.wall_s else None,
+        "digest of what users are sent": run.digest})
+    return table

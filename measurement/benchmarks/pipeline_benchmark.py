@@ -31,6 +31,7 @@ from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.live_simulation import live_copies
 from producers.pacing import Pacer
 from producers.simulator import generate_events, world_for_events
+from producers.synthetic_world import SyntheticWorld
 from streamrec.dev_stack import spawn_with_settings
 from streamrec.events import PRODUCT, TOOL, Event, PageView, TaskCompleted, encode_event, utc_now
 from streamrec.kafka_clients import assign_whole_topic, make_consumer, make_producer
@@ -211,6 +212,18 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def bench_traffic(n_events: int, seed: int = 17) -> tuple[SyntheticWorld, list[Event]]:
+    """The bench's shop and its first `n_events`, with the simulator's own times. A tool suite large enough that no
+    user exhausts it (an exhausted user is, rightly, not notified)."""
+    world, traffic = world_for_events(n_events, seed=seed, tools=200)
+    events: list[Event] = []
+    for event in generate_events(world, traffic):
+        events.append(event)
+        if len(events) >= n_events:
+            break
+    return world, events
+
+
 def served_settings(settings: Settings, model: str | None = None, model_dir: Path | None = None) -> Settings:
     """The settings the bench's workers run under: `model` as the streaming model, `model_dir` as where saved
     models are served from (each unset: what `streamrec worker` would serve under `settings`)."""
@@ -242,13 +255,8 @@ def run_benchmark(
     ensure_topics(bench, [TopicSpec(floor_in, bench.events_partitions, bench.replication_factor, {}),
                           TopicSpec(floor_out, bench.notifications_partitions, bench.replication_factor, {})])
 
-    # A tool suite large enough that no user exhausts it (an exhausted user is, rightly, not notified).
-    world, traffic = world_for_events(n_events, seed=17, tools=200)
-    events: list[Event] = []
-    for event in live_copies(generate_events(world, traffic), run):
-        events.append(event)
-        if len(events) >= n_events:
-            break
+    world, generated = bench_traffic(n_events)
+    events = list(live_copies(generated, run))
     client = bench.redis_client()
     results: list[PhaseResult] = []
     modes = [_mode_settings(bench, run, delivery) for delivery in deliveries]

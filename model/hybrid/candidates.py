@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
+from model.recommender import RankedColumns, RecommendationRequest, Recommender
 from streamrec.stage_timing import timed
 
 
@@ -66,8 +66,7 @@ def gather(requests: Sequence[RecommendationRequest], sources: Mapping[str, Reco
             for j, request in enumerate(requests)]
 
 
-def _union(request: RecommendationRequest, lists: Mapping[str, RankedColumns | Sequence[ScoredItem]],
-           max_candidates: int) -> CandidateSet:
+def _union(request: RecommendationRequest, lists: Mapping[str, RankedColumns], max_candidates: int) -> CandidateSet:
     exclude = request.exclude
     index: dict[str, int] = {}
     names = list(lists)
@@ -75,8 +74,7 @@ def _union(request: RecommendationRequest, lists: Mapping[str, RankedColumns | S
     all_rows: list[list[int]] = []
     all_ranks: list[Sequence[int]] = []
     all_scores: list[list[float]] = []
-    for name, answer in lists.items():
-        items, scores = answer if isinstance(answer, RankedColumns) else RankedColumns.of(answer)
+    for name, (items, scores) in lists.items():
         tops[name] = float(scores[0]) if len(items) else 0.0
         ranks: Sequence[int] = range(len(items))
         if exclude and not exclude.isdisjoint(items):
