@@ -30,7 +30,7 @@ from measurement.report import BenchmarkResult, render_markdown, write_report
 from model.baselines.session_cooccurrence import SessionCooccurrenceRecommender
 from producers.live_simulation import live_copies
 from producers.pacing import Pacer
-from producers.simulator import generate_events, world_for_events
+from producers.simulator import simulate
 from producers.synthetic_world import SyntheticWorld
 from streamrec.dev_stack import spawn_with_settings
 from streamrec.events import PRODUCT, TOOL, Event, PageView, TaskCompleted, encode_event, utc_now
@@ -215,13 +215,7 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 def bench_traffic(n_events: int, seed: int = 17) -> tuple[SyntheticWorld, list[Event]]:
     """The bench's shop and its first `n_events`, with the simulator's own times. A tool suite large enough that no
     user exhausts it (an exhausted user is, rightly, not notified)."""
-    world, traffic = world_for_events(n_events, seed=seed, tools=200)
-    events: list[Event] = []
-    for event in generate_events(world, traffic):
-        events.append(event)
-        if len(events) >= n_events:
-            break
-    return world, events
+    return simulate(n_events, seed, tools=200)
 
 
 def served_settings(settings: Settings, model: str | None = None, model_dir: Path | None = None) -> Settings:
