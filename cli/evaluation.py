@@ -162,6 +162,7 @@ def evaluate_srgnn(
         0.0, "--validation", help="session-gru: hold out this fraction of the latest training sessions; stop "
         "early on it"),
     patience: int = typer.Option(2, "--patience", help="session-gru: epochs without a better validation score"),
+    seed: int = typer.Option(7, "--seed", help="session-gru: seed of the initial weights and the batch order"),
     threads: int = typer.Option(2, "--threads", help="TensorFlow intra-op threads (the machine is shared)"),
     data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
     out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-<dataset>)"),
@@ -183,7 +184,8 @@ def evaluate_srgnn(
         tf.config.threading.set_inter_op_parallelism_threads(1)
     training = SessionGRUTraining(epochs=epochs, batch_size=batch_size, embedding_dim=embedding_dim,
                                   learning_rate=learning_rate, lr_decay=lr_decay, scale=scale, max_len=max_len,
-                                  max_batches=max_batches, validation=validation, patience=patience)
+                                  max_batches=max_batches, validation=validation, patience=patience,
+                                  seed=seed)
     earlier = earlier_report(out / "report.json")
 
     def keep(result) -> None:
@@ -196,8 +198,9 @@ def evaluate_srgnn(
 
 @evaluate_app.command("srgnn-blend")
 def evaluate_srgnn_blend(
-    gru: Path = typer.Option(..., "--gru", help="The session GRU saved by `evaluate srgnn -m session-gru "
-                             "--validation F` (trained on the older sessions, its best validation epoch)"),
+    gru: list[Path] = typer.Option(..., "--gru", help="The session GRU saved by `evaluate srgnn -m session-gru "
+                                   "--validation F` (trained on the older sessions, its best validation epoch); "
+                                   "repeat for GRUs of other seeds (`--seed`): they blend as their mean softmax"),
     dataset: str = typer.Option("diginetica", "--dataset", "-d", help="diginetica or yoochoose (1/64)"),
     validation: float = typer.Option(0.1, "--validation", help="The share of newest training sessions held out: "
                                      "the same F the GRU was trained with"),
@@ -205,9 +208,10 @@ def evaluate_srgnn_blend(
                                             help="Validation prefixes the weights are chosen on (a fixed sample)"),
     depth: int = typer.Option(200, "--depth", help="Items of V-SKNN's and the rules' lists that enter the blend"),
     max_prefixes: int = typer.Option(None, "--max-prefixes", help="Score only the first N test prefixes (trials)"),
-    refit_gru: Path = typer.Option(None, "--refit-gru", help="A session GRU trained on every training session for "
-                                   "the epochs validation chose (`evaluate srgnn -m session-gru --epochs N`): the "
-                                   "chosen blend is also scored with every part refitted on all training sessions"),
+    refit_gru: list[Path] = typer.Option(None, "--refit-gru", help="A session GRU trained on every training session "
+                                         "for the epochs validation chose (`evaluate srgnn -m session-gru --epochs "
+                                         "N`), one per `--gru`: the chosen blend is also scored with every part "
+                                         "refitted on all training sessions"),
     data_root: Path = typer.Option(None, "--data-root", help="Folder holding <dataset>-srgnn (default: the data dir)"),
     out: Path = typer.Option(None, "--out", help="Report folder (default reports/srgnn-blend-<dataset>)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
@@ -221,18 +225,20 @@ def evaluate_srgnn_blend(
     from measurement.report import EvaluationResult
     from model.datasets.srgnn import load_benchmark
 
+    if refit_gru and len(refit_gru) != len(gru):
+        raise typer.BadParameter("give one --refit-gru per --gru (the same seeds, refitted)", param_hint="--refit-gru")
     bench = load_benchmark(dataset, data_root)
     if max_prefixes is not None:
         bench = replace(bench, test=bench.test.head(max_prefixes))
     blend = run_blend(bench, gru, validation, depth=depth, validation_prefixes=validation_prefixes,
-                      refit_gru=refit_gru)
+                      refit_gru=refit_gru or None)
     rows = [*blend.rows, *bar_rows(dataset), *published_rows(dataset)]
     models = list(dict.fromkeys(r.model for r in rows))
     info = {"dataset": f"{dataset} (SR-GNN preprocessing)",
             "validation": f"newest {validation:.0%} of training sessions, {blend.validation_prefixes} prefixes",
             "chosen": {"w_knn": blend.chosen[0], "w_rules": blend.chosen[1], "session-knn": blend.knn_settings},
-            "figures": "fractions (0.5073 = 50.73 %), full catalogue, nothing excluded", "gru": str(gru),
-            "refit gru": str(refit_gru) if refit_gru else "none"}
+            "figures": "fractions (0.5073 = 50.73 %), full catalogue, nothing excluded",
+            "gru": ", ".join(map(str, gru)), "refit gru": ", ".join(map(str, refit_gru)) if refit_gru else "none"}
     _finish(EvaluationResult(title=f"Session-based benchmark, blend: {dataset}", models=models, rows=rows, info=info),
             out or Path("reports") / f"srgnn-blend-{dataset}", as_json)
 

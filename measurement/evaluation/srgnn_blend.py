@@ -71,19 +71,38 @@ def top_lists(model: Recommender, samples: PrefixSamples, depth: int, progress: 
     return TopLists(items, scores)
 
 
-def gru_probabilities(model, samples: PrefixSamples, batch: int = 1024) -> Iterator[tuple[slice, np.ndarray]]:
-    """(rows, softmax over the full catalogue divided by its max) per batch; column 0 (padding) is 0."""
+def gru_probabilities(models: Sequence, samples: PrefixSamples,
+                      batch: int = 1024) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, the members' mean softmax over the full catalogue divided by its max) per batch; column 0 (padding)
+    is 0. One member gives its own softmax over its max; several (GRUs of other seeds) average their probabilities."""
     from model.session_gru.network import make_scorer
 
-    scorer = make_scorer(model)
+    scorers = [make_scorer(model) for model in models]
     for start in range(0, len(samples), batch):
         rows = slice(start, min(start + batch, len(samples)))
         width = max(int(samples.lengths[rows].max()), 1)
-        logits = scorer(samples.items[rows, :width], samples.lengths[rows]).numpy()
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p[:, 0] = 0.0
-        yield rows, p / p.max(axis=1, keepdims=True)
+        mean = None
+        for scorer in scorers:
+            logits = scorer(samples.items[rows, :width], samples.lengths[rows]).numpy()
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p[:, 0] = 0.0
+            p /= p.sum(axis=1, keepdims=True)
+            mean = p if mean is None else mean + p
+        yield rows, mean / mean.max(axis=1, keepdims=True)
+
+
+def load_grus(gru_dirs: Path | Sequence[Path]) -> list:
+    """The session GRUs saved in `gru_dirs` (one folder, or one per seed of an ensemble)."""
+    from model.session_gru.recommender import SessionModelRecommender
+
+    dirs = [gru_dirs] if isinstance(gru_dirs, Path) else list(gru_dirs)
+    return [SessionModelRecommender.load(d).model for d in dirs]
+
+
+def gru_label(models: Sequence) -> str:
+    """The GRU's name in the report: one model, or the mean of several seeds."""
+    return "session-gru" if len(models) == 1 else f"session-gru (mean of {len(models)} seeds)"
 
 
 def _scatter(lists: TopLists, rows: slice, width: int) -> np.ndarray:
@@ -94,14 +113,14 @@ def _scatter(lists: TopLists, rows: slice, width: int) -> np.ndarray:
     return dense
 
 
-def blend_metrics(model, samples: PrefixSamples, knn: TopLists, rules: TopLists,
+def blend_metrics(models: Sequence, samples: PrefixSamples, knn: TopLists, rules: TopLists,
                   weights: Sequence[tuple[float, float]], progress: bool = True,
                   desc: str = "") -> dict[tuple[float, float], tuple[float, float]]:
     """HR@20 and MRR@20 of every (w_knn, w_rules) blend over `samples` (a target's rank counts the items scored
     strictly above it, so ties are read in its favour only among equal blended scores, as `top_k` would)."""
     hits = {w: 0.0 for w in weights}
     reciprocal = {w: 0.0 for w in weights}
-    batches = gru_probabilities(model, samples)
+    batches = gru_probabilities(models, samples)
     for rows, p in tqdm(batches, total=-(-len(samples) // 1024), desc=desc, unit="batch", disable=not progress):
         k, r = _scatter(knn, rows, p.shape[1]), _scatter(rules, rows, p.shape[1])
         target = samples.targets[rows]
@@ -141,18 +160,19 @@ class BlendResult:
 REFIT = "all training sessions, choices from validation"
 
 
-def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, depth: int = 200,
+def run_blend(bench: SessionBenchmark, gru_dir: Path | Sequence[Path], validation_share: float, depth: int = 200,
               validation_prefixes: int | None = 20_000, progress: bool = True,
-              refit_gru: Path | None = None) -> BlendResult:
-    """Fit V-SKNN and sequential rules on the older sessions, choose the blend on validation, score test once."""
+              refit_gru: Path | Sequence[Path] | None = None) -> BlendResult:
+    """Fit V-SKNN and sequential rules on the older sessions, choose the blend on validation, score test once.
+
+    Several GRU folders (the same training, other seeds) blend as one model: their mean softmax."""
     from measurement.evaluation.srgnn import training_frame
     from model.baselines.sequential_rules import SequentialRulesRecommender
     from model.baselines.session_knn import SessionKNNRecommender
-    from model.session_gru.recommender import SessionModelRecommender
 
     older, recent = split_sessions(bench, validation_share)
     validation = subsample(session_prefixes(recent, bench.train.items.shape[1]), validation_prefixes)
-    gru = SessionModelRecommender.load(gru_dir).model
+    gru = load_grus(gru_dir)
     frame = training_frame(bench.name, older)
     knn_choice: dict[str, tuple[float, float]] = {}
     knn_lists: dict[str, TopLists] = {}
@@ -185,7 +205,7 @@ def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, d
     for name in ("session-knn", "sequential-rules"):
         rows += metric_pair("all", *list_metrics(lists[name]["test"], bench.test.targets), n_test,
                             f"{name} (older sessions)")
-    for name, w in (("session-gru (older sessions)", (0.0, 0.0)), ("blend (chosen on validation)", chosen)):
+    for name, w in ((f"{gru_label(gru)} (older sessions)", (0.0, 0.0)), ("blend (chosen on validation)", chosen)):
         rows += metric_pair("all", *on_test[w], n_test, name)
     for label, (hr, mrr) in knn_choice.items():
         rows += metric_pair(f"validation, {label}", hr, mrr, n_valid, "session-knn (older sessions)")
@@ -197,26 +217,25 @@ def run_blend(bench: SessionBenchmark, gru_dir: Path, validation_share: float, d
     return BlendResult(rows, chosen, on_validation, n_valid, dict(best_knn))
 
 
-def refit_rows(bench: SessionBenchmark, gru_dir: Path, knn_settings: dict[str, object], chosen: tuple[float, float],
-               depth: int, progress: bool) -> list[MetricRow]:
+def refit_rows(bench: SessionBenchmark, gru_dir: Path | Sequence[Path], knn_settings: dict[str, object],
+               chosen: tuple[float, float], depth: int, progress: bool) -> list[MetricRow]:
     """Test figures of the chosen blend with every part fitted on all training sessions (nothing chosen here)."""
     from measurement.evaluation.srgnn import training_frame
     from model.baselines.sequential_rules import SequentialRulesRecommender
     from model.baselines.session_knn import SessionKNNRecommender
-    from model.session_gru.recommender import SessionModelRecommender
 
     frame = training_frame(bench.name, bench.train_sessions)
     knn = top_lists(SessionKNNRecommender(**knn_settings).fit(frame), bench.test, depth, progress,
                     desc="session-knn (all training): test")
     rules = top_lists(SequentialRulesRecommender().fit(frame), bench.test, depth, progress,
                       desc="sequential-rules (all training): test")
-    gru = SessionModelRecommender.load(gru_dir).model
+    gru = load_grus(gru_dir)
     on_test = blend_metrics(gru, bench.test, knn, rules, [(0.0, 0.0), chosen], progress, "blend (refit): test")
     n_test = len(bench.test)
     rows = metric_pair("all", *list_metrics(knn, bench.test.targets), n_test, "session-knn (all training sessions)")
     rows += metric_pair("all", *list_metrics(rules, bench.test.targets), n_test,
                         "sequential-rules (all training sessions)")
-    rows += metric_pair("all", *on_test[(0.0, 0.0)], n_test, "session-gru (all training sessions)")
+    rows += metric_pair("all", *on_test[(0.0, 0.0)], n_test, f"{gru_label(gru)} (all training sessions)")
     rows += metric_pair("all", *on_test[chosen], n_test, f"blend ({REFIT})")
     return rows
 

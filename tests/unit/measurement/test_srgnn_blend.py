@@ -49,8 +49,32 @@ def test_the_gru_weight_alone_gives_the_gru_figures(gru_dir):
     bench = _bench()
     model = SessionModelRecommender.load(gru_dir).model
     empty = TopLists(np.zeros((len(bench.test), 5), np.int64), np.zeros((len(bench.test), 5), np.float32))
-    figures = blend_metrics(model, bench.test, empty, empty, [(0.0, 0.0)], progress=False)
+    figures = blend_metrics([model], bench.test, empty, empty, [(0.0, 0.0)], progress=False)
     assert figures[(0.0, 0.0)] == pytest.approx(score_top_k(rank_top_k(model, bench.test, 20), bench.test.targets))
+
+
+def test_grus_of_several_seeds_blend_as_their_mean_softmax():
+    """An ensemble ranks by the members' mean probability: not by either member, nor by their summed logits."""
+    from measurement.evaluation.srgnn_blend import gru_probabilities
+    from measurement.evaluation.srgnn_session_gru import score_top_k
+    from model.session_gru.network import SessionModelConfig, build_model, make_scorer
+
+    bench = _bench(n_items=200)
+    members = [build_model(SessionModelConfig(n_items=bench.n_items, embedding_dim=8, hidden_units=8, seed=seed,
+                                              normalize=False)) for seed in (1, 2)]
+    for member, factor in zip(members, (30.0, 1.0), strict=True):  # confident and flat: means and logits part
+        member.item_embedding.embeddings.assign(member.item_embedding.embeddings * factor)
+    width = int(bench.test.lengths.max())
+    logits = [make_scorer(m)(bench.test.items[:, :width], bench.test.lengths).numpy() for m in members]
+    softmax = [np.exp(z - z.max(axis=1, keepdims=True)) for z in logits]
+    mean = sum(p / p.sum(axis=1, keepdims=True) for p in softmax) / 2
+    mean[:, 0] = 0.0
+    (rows, blended), = list(gru_probabilities(members, bench.test))
+    np.testing.assert_allclose(blended, mean / mean.max(axis=1, keepdims=True), rtol=1e-4, atol=1e-7)
+    empty = TopLists(np.zeros((len(bench.test), 5), np.int64), np.zeros((len(bench.test), 5), np.float32))
+    figures = blend_metrics(members, bench.test, empty, empty, [(0.0, 0.0)], progress=False)[(0.0, 0.0)]
+    assert figures == pytest.approx(score_top_k(np.argsort(-mean, axis=1)[:, :20], bench.test.targets))
+    assert rows == slice(0, len(bench.test))
 
 
 def test_list_metrics_read_the_targets_position_and_ignore_empty_slots():
