@@ -18,7 +18,15 @@ from importlib.resources import files
 
 from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
-from streamrec.redis_connection import SHARDS, LuaScript, RedisClient, ScriptCall, ScriptRunner, shard_of
+from streamrec.redis_connection import (
+    SHARDS,
+    LuaScript,
+    RawPipeline,
+    RedisClient,
+    ScriptCall,
+    ScriptRunner,
+    shard_of,
+)
 from streamrec.session_store import SessionContext
 from streamrec.settings import Settings
 
@@ -323,7 +331,7 @@ class SessionCooccurrenceRecommender(Recommender):
         # rarely holds more than twice its share; one that does is read again in full below. Every shard's first
         # n is 3,300 rows for a 100-item fill on a large catalogue.
         shares = {kind: 2 * -(-depth[kind] // SHARDS) + 8 for kind in stale}
-        read = self.redis.pipeline(transaction=False)
+        read = RawPipeline(self.redis)
         for kind, seed in lists:
             queue_top(read, self._co_key(kind, seed), self.neighbours)
         for kind in stale:
@@ -336,7 +344,7 @@ class SessionCooccurrenceRecommender(Recommender):
             if kind in tops:
                 rows, cut = ShardedCounts.merge_popular_prefix(tops.pop(kind), shares[kind])
                 if cut and len(rows) < depth[kind]:
-                    full = self.redis.pipeline(transaction=False)  # a shard held more than the read took
+                    full = RawPipeline(self.redis)  # a shard held more than the read took
                     self.counts.queue_popular(full, kind, depth[kind])
                     rows = ShardedCounts.merge_popular(full.execute())[: depth[kind]]
                 self._popular[kind] = _PopularFill(rows, not cut, self._observed_ms)

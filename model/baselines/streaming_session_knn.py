@@ -11,8 +11,10 @@ during a rebalance cannot corrupt it; no script and no multi-key command, so on 
 its own slot, and the global counts are split into `SHARDS` keys so that no one node takes every write):
 - `{s:<session>}:knn-items`: the session's items (set, TTL'd);
 - `{i:<item>}:knn-sessions`: the sessions with the item, scored by each session's last event time (zset, `ZADD GT`
-  so a late event never moves a session back; trimmed to the `posting_cap` most recent, TTL'd). V-SKNN reads at
-  most `sample_size` sessions per item, so a cap of `sample_size` loses nothing;
+  so a late event never moves a session back; trimmed to the `posting_cap` most recent when a session joins it,
+  TTL'd). V-SKNN reads at most `sample_size` sessions per item, so a cap of `sample_size` loses nothing; a session
+  that comes back to a list it was cut from is added without a trim (the next joining session trims), as the reads
+  take only the `posting_cap` most recent;
 - `{knn:<shard>}:item-sessions`: sessions per item (idf and the popularity fill), the item's shard by a CRC32 of its
   id; `{knn:<shard>}:sessions`: the number of sessions, the session's shard by its id (the total is their sum).
 
@@ -35,7 +37,7 @@ import redis
 from model.baselines.session_knn import query_weights
 from model.recommender import RankedColumns, RecommendationRequest, Recommender, ScoredItem
 from streamrec.events import PRODUCT, Event
-from streamrec.redis_connection import SHARDS, shard_of
+from streamrec.redis_connection import SHARDS, RawPipeline, shard_of
 from streamrec.session_store import SessionContext
 
 _ITEM_EVENTS = ("page_view", "add_to_cart", "purchase")
@@ -113,26 +115,32 @@ class StreamingSessionKNNRecommender(Recommender):
         if not last_ms:
             return
         sessions = list(last_ms)
-        read = self.redis.pipeline(transaction=False)
+        read = RawPipeline(self.redis)
         for session in sessions:
-            read.smembers(self._session_key(session))
+            read.execute_command("SMEMBERS", self._session_key(session))
         known = read.execute()
-        write = self.redis.pipeline(transaction=False)
+        write = RawPipeline(self.redis)
         for session, stored in zip(sessions, known, strict=True):
             old = {m.decode() for m in stored}
             new = [i for i in items[session] if i not in old]
+            session_key = self._session_key(session)
             if not old:
-                write.incr(self._sessions_key(shard_of(session)))
+                write.execute_command("INCR", self._sessions_key(shard_of(session)))
             if new:
-                write.sadd(self._session_key(session), *new)
+                write.execute_command("SADD", session_key, *new)
                 for item in new:
-                    write.zincrby(self._counts_key(shard_of(item)), 1, item)
-            write.expire(self._session_key(session), self.ttl_s)
-            for item in [*old, *new]:  # the session is now as recent as its last event in every item's list
+                    write.execute_command("ZINCRBY", self._counts_key(shard_of(item)), 1, item)
+            write.execute_command("EXPIRE", session_key, self.ttl_s)
+            when = last_ms[session]
+            for item in old:  # the session is now as recent as its last event in every item's list
                 posting = self._posting_key(item)
-                write.zadd(posting, {session: last_ms[session]}, gt=True)
-                write.zremrangebyrank(posting, 0, -(self.posting_cap + 1))
-                write.expire(posting, self.ttl_s)
+                write.execute_command("ZADD", posting, "GT", when, session)
+                write.execute_command("EXPIRE", posting, self.ttl_s)
+            for item in new:  # a new member: the list is cut back to the `posting_cap` most recent
+                posting = self._posting_key(item)
+                write.execute_command("ZADD", posting, "GT", when, session)
+                write.execute_command("ZREMRANGEBYRANK", posting, 0, -(self.posting_cap + 1))
+                write.execute_command("EXPIRE", posting, self.ttl_s)
         write.execute()
         self._observed_ms = max(self._observed_ms, *last_ms.values())
         if self._observed_ms - self._popular_read_at_ms >= self.popular_refresh_ms:
@@ -187,7 +195,7 @@ class StreamingSessionKNNRecommender(Recommender):
     def _neighbours(self, requests: Sequence[RecommendationRequest]) -> list[_Plan | None]:
         """Per request: the query weights and the `k` most similar of the `sample_size` most recent sessions."""
         asked: list[tuple[RecommendationRequest, list[str], list[str]]] = []
-        read = self.redis.pipeline(transaction=False)
+        read = RawPipeline(self.redis)
         for request in requests:
             recent = list(request.context.recent_items) if request.context and request.kind == PRODUCT else []
             distinct = list(dict.fromkeys(recent))
@@ -224,9 +232,9 @@ class StreamingSessionKNNRecommender(Recommender):
 
     def _session_items(self, sessions: set[str]) -> dict[str, list[str]]:
         ordered = sorted(sessions)
-        read = self.redis.pipeline(transaction=False)
+        read = RawPipeline(self.redis)
         for session in ordered:
-            read.smembers(self._session_key(session))
+            read.execute_command("SMEMBERS", self._session_key(session))
         return {s: [m.decode() for m in found] for s, found in zip(ordered, read.execute(), strict=True)}
 
     def _idf(self, items: set[str]) -> dict[str, float]:
