@@ -12,10 +12,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
+from itertools import chain
 
 from streamrec.events import PRODUCT, TOOL, AddToCart, Event, PageView, Purchase, TaskCompleted
 from streamrec.notifications import Notification
-from streamrec.redis_connection import LuaScript, RedisClient, ScriptCall, ScriptRunner
+from streamrec.redis_connection import LuaScript, RawPipeline, RedisClient, ScriptCall, ScriptRunner
 from streamrec.settings import Settings
 
 _APPLY_EVENT = LuaScript(files("streamrec").joinpath("lua/apply_event.lua").read_text())
@@ -272,7 +273,7 @@ class SessionStore:
 
         Plain one-key commands of many users: on a cluster redis-py's pipeline splits them by node.
         """
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = RawPipeline(self.redis)
         ttl = self.settings.user_history_ttl_s
         # Prune by the wall clock at the latest: one event stamped in the future must not end every cooldown.
         now_ms = int(time.time() * 1000)
@@ -282,12 +283,13 @@ class SessionStore:
             events_key = self.keys.notified_events(row.user_id)
             if row.members:
                 # GT: a notification recorded late (a restore, a redone batch) never moves a cooldown back.
-                pipe.zadd(items_key, {m: ts_ms for m in row.members}, gt=True)
-            pipe.zremrangebyscore(items_key, "-inf", str(min(ts_ms, now_ms) - self.settings.notify_cooldown_s * 1000))
-            pipe.expire(items_key, ttl)
-            pipe.zadd(events_key, {row.trigger_event_id: ts_ms})
-            pipe.zremrangebyrank(events_key, 0, -(self.dedupe_window + 1))
-            pipe.expire(events_key, ttl)
+                pipe.execute_command("ZADD", items_key, "GT", *chain.from_iterable((ts_ms, m) for m in row.members))
+            pipe.execute_command("ZREMRANGEBYSCORE", items_key, "-inf",
+                                 str(min(ts_ms, now_ms) - self.settings.notify_cooldown_s * 1000))
+            pipe.execute_command("EXPIRE", items_key, ttl)
+            pipe.execute_command("ZADD", events_key, ts_ms, row.trigger_event_id)
+            pipe.execute_command("ZREMRANGEBYRANK", events_key, 0, -(self.dedupe_window + 1))
+            pipe.execute_command("EXPIRE", events_key, ttl)
         pipe.execute()
 
     # --- reads --------------------------------------------------------------------------------
@@ -295,13 +297,14 @@ class SessionStore:
         """Per query: consumed and notified as of its event time, and was its trigger notified already?"""
         if not queries:
             return []
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = RawPipeline(self.redis)
         cooldown_ms = self.settings.notify_cooldown_s * 1000
         for query in queries:
             # As of the trigger's event time: later events of the same batch must not leak in.
-            pipe.zrangebyscore(self.keys.consumed(query.user_id), "-inf", query.ts_ms)
-            pipe.zrangebyscore(self.keys.notified_items(query.user_id), query.ts_ms - cooldown_ms, query.ts_ms)
-            pipe.zscore(self.keys.notified_events(query.user_id), query.trigger_event_id)
+            pipe.execute_command("ZRANGEBYSCORE", self.keys.consumed(query.user_id), "-inf", query.ts_ms)
+            pipe.execute_command("ZRANGEBYSCORE", self.keys.notified_items(query.user_id), query.ts_ms - cooldown_ms,
+                                 query.ts_ms)
+            pipe.execute_command("ZSCORE", self.keys.notified_events(query.user_id), query.trigger_event_id)
         raw = pipe.execute()
         return [
             UserFilters(
