@@ -52,41 +52,47 @@ if redis.call('ZADD', seen, 'NX', ts_s, event_id) == 0 then
   duplicate = 1
 else
   redis.call('ZREMRANGEBYRANK', seen, 0, -(window + 1))
-  if redis.call('HSETNX', sess, 'started_ms', ts_s) == 0 then
-    local started = tonumber(redis.call('HGET', sess, 'started_ms'))
-    if ts < started then redis.call('HSET', sess, 'started_ms', ts_s) end
-  end
-  local last = tonumber(redis.call('HGET', sess, 'last_ms') or '0')
-  if ts > last then redis.call('HSET', sess, 'last_ms', ts_s) end
-  redis.call('HSET', sess, 'user_id', ARGV[7])
+  -- The session's and the user's plain fields are read with one HMGET and written with one HSET each.
+  local times = redis.call('HMGET', sess, 'started_ms', 'last_ms')
+  local started, last = tonumber(times[1]), tonumber(times[2] or '0')
+  local fields = {'user_id', ARGV[7]}
+  if started == nil or ts < started then table.insert(fields, 'started_ms'); table.insert(fields, ts_s) end
+  if ts > last then table.insert(fields, 'last_ms'); table.insert(fields, ts_s) end
+  if kind == 'session_end' then table.insert(fields, 'ended_ms'); table.insert(fields, ts_s) end
+  redis.call('HSET', sess, unpack(fields))
   redis.call('HINCRBY', sess, 'events', 1)
   if kind == 'page_view' then
     local n = redis.call('HINCRBY', sess, 'page_views', 1)
     redis.call('HSET', marks, event_id, n)
   end
-  if kind == 'session_end' then redis.call('HSET', sess, 'ended_ms', ts_s) end
   if price ~= nil then
     redis.call('HINCRBYFLOAT', sess, 'price_sum', ARGV[13])
     redis.call('HINCRBY', sess, 'priced_views', 1)
   end
+  local pushed, upushed
   if item ~= '' then
     redis.call('LPUSH', items, item)
     redis.call('LTRIM', items, 0, cap - 1)
-    redis.call('HINCRBY', sess, 'items_pushed', 1)
+    pushed = redis.call('HINCRBY', sess, 'items_pushed', 1)
     redis.call('LPUSH', urecent, item)
     redis.call('LTRIM', urecent, 0, cap - 1)
-    redis.call('HINCRBY', user, 'items_pushed', 1)
+    upushed = redis.call('HINCRBY', user, 'items_pushed', 1)
+  else
+    pushed = tonumber(redis.call('HGET', sess, 'items_pushed') or '0')
+    upushed = tonumber(redis.call('HGET', user, 'items_pushed') or '0')
   end
-  redis.call('HSET', marks, 'p:' .. event_id, int(tonumber(redis.call('HGET', sess, 'items_pushed') or '0'))
-    .. ':' .. int(tonumber(redis.call('HGET', user, 'items_pushed') or '0')))
+  redis.call('HSET', marks, 'p:' .. event_id, int(pushed) .. ':' .. int(upushed))
   if category ~= '' then redis.call('HINCRBY', cats, category, 1) end
   if member ~= '' then
     redis.call('ZADD', consumed, ts_s, member)
     redis.call('EXPIRE', consumed, history_ttl)
   end
-  redis.call('HSET', user, 'last_session', ARGV[8])
   local ulast = tonumber(redis.call('HGET', user, 'last_ms') or '0')
-  if ts > ulast then redis.call('HSET', user, 'last_ms', ts_s) end
+  if ts > ulast then
+    redis.call('HSET', user, 'last_session', ARGV[8], 'last_ms', ts_s)
+  else
+    redis.call('HSET', user, 'last_session', ARGV[8])
+  end
   redis.call('HINCRBY', user, 'events', 1)
   for _, key in ipairs({sess, items, cats, marks}) do redis.call('EXPIRE', key, session_ttl) end
   for _, key in ipairs({user, urecent, seen}) do redis.call('EXPIRE', key, history_ttl) end
