@@ -374,7 +374,8 @@ def _merged(request: RecommendationRequest, seeds: list[str], lists: list[tuple[
             popular: Callable[[str], list[tuple[str, float]]]) -> RankedColumns:
     """Seed s (1-based, most recent first) adds score / (its list's top score) / s to each of its list's items; the
     best k by score then id; popularity fills the rest below every co-occurrence score (in [0, 0.01]). Neither the
-    seeds nor the request's exclude are returned. (What cooccurrence_recommend.lua did, step for step.)"""
+    seeds nor the request's exclude are returned. (What cooccurrence_recommend.lua did, step for step; the sums are
+    returned as summed, not rounded to the 14 digits Lua printed.)"""
     if request.k <= 0:
         return RankedColumns([], [])
     blocked = set(request.exclude) | set(seeds)
@@ -384,7 +385,7 @@ def _merged(request: RecommendationRequest, seeds: list[str], lists: list[tuple[
             if item not in blocked:
                 scores[item] = scores.get(item, 0.0) + value / position
     items = sorted(scores, key=lambda i: (-scores[i], i))[: request.k]
-    values = [lua_score(scores[i]) for i in items]
+    values = [scores[i] for i in items]  # as summed: rounding to Lua's 14 digits cost 14 µs per event
     if len(items) >= request.k:
         return RankedColumns(items, values)
     chosen, fill = set(items), popular(request.kind)
@@ -394,7 +395,7 @@ def _merged(request: RecommendationRequest, seeds: list[str], lists: list[tuple[
             break
         if item not in blocked and item not in chosen:
             items.append(item)
-            values.append(lua_score(0.01 * score / top_pop))
+            values.append(0.01 * score / top_pop)
             chosen.add(item)
     return RankedColumns(items, values)
 
