@@ -255,20 +255,20 @@ class StreamingSessionKNNRecommender(Recommender):
         Each shard gives its own first `popular_size` in that order; the overall first ones are among them.
         """
         if self._popular is None:
-            read = self.redis.pipeline(transaction=False)
+            read = RawPipeline(self.redis)
             for shard in range(SHARDS):
-                read.zrevrange(self._counts_key(shard), 0, self.popular_size - 1, withscores=True)
-            tops = read.execute()
+                read.execute_command("ZREVRANGE", self._counts_key(shard), 0, self.popular_size - 1, "WITHSCORES")
+            tops = [_score_pairs(reply) for reply in read.execute()]
             # Members tied at a shard's cut come back in id order, so the first `popular_size` of them are the ones
             # the exact order keeps: the limit loses nothing (on a long tail thousands of items tie at the cut).
-            read = self.redis.pipeline(transaction=False)
+            read = RawPipeline(self.redis)
             for shard, top in enumerate(tops):
                 if top:
                     cut = top[-1][1]
-                    read.zrangebyscore(self._counts_key(shard), cut, cut, start=0, num=self.popular_size,
-                                       withscores=True)
-            tied = read.execute()
-            merged = {m.decode(): s for rows in [*tops, *tied] for m, s in rows}
+                    read.execute_command("ZRANGEBYSCORE", self._counts_key(shard), cut, cut, "WITHSCORES", "LIMIT", 0,
+                                         self.popular_size)
+            tied = [_score_pairs(reply) for reply in read.execute()]
+            merged = {m: s for rows in [*tops, *tied] for m, s in rows}
             self._popular = sorted(merged, key=lambda i: (-merged[i], i))[: self.popular_size]
             self._popular_read_at_ms = self._observed_ms
         return self._popular
