@@ -81,15 +81,15 @@ def gru_probabilities(models: Sequence, samples: PrefixSamples,
     for start in range(0, len(samples), batch):
         rows = slice(start, min(start + batch, len(samples)))
         width = max(int(samples.lengths[rows].max()), 1)
-        mean = None
+        summed = None  # the members' softmaxes summed: over its max, the same as their mean over its max
         for scorer in scorers:
             logits = scorer(samples.items[rows, :width], samples.lengths[rows]).numpy()
             logits -= logits.max(axis=1, keepdims=True)
             p = np.exp(logits)
             p[:, 0] = 0.0
             p /= p.sum(axis=1, keepdims=True)
-            mean = p if mean is None else mean + p
-        yield rows, mean / mean.max(axis=1, keepdims=True)
+            summed = p if summed is None else summed + p
+        yield rows, summed / summed.max(axis=1, keepdims=True)
 
 
 def load_grus(gru_dirs: Path | Sequence[Path]) -> list:

@@ -120,15 +120,13 @@ def unions(requests: Sequence[RecommendationRequest], answers: Mapping[str, Sequ
     candidate_request[candidate] = request_of
     candidate_item = np.zeros(n_candidates, np.int64)
     candidate_item[candidate] = item_codes
-    sizes = np.bincount(candidate_request, minlength=n_requests) if n_candidates else np.zeros(n_requests, np.int64)
+    sizes = np.bincount(candidate_request, minlength=n_requests)
     starts = np.cumsum(sizes) - sizes
     # A request with more than `max_candidates` keeps its best by reciprocal-rank fusion (k = 60, as Cormack et
     # al.), best first and ties in first-seen order; the others keep first-seen order.
     fused = np.bincount(candidate, weights=1.0 / (60.0 + rank_of), minlength=n_candidates)
     cut = np.where((sizes > max_candidates)[candidate_request], -fused, 0.0)
-    by_cut = np.argsort(cut, kind="stable")  # then by request, stably (a radix sort on 16 bits where they fit)
-    request_key = candidate_request[by_cut]
-    order = by_cut[np.argsort(request_key.astype(np.uint16) if n_requests < 2**16 else request_key, kind="stable")]
+    order = np.lexsort((cut, candidate_request))  # by request, then cut; stable, so ties stay in first-seen order
     row = np.empty(n_candidates, np.int64)
     row[order] = np.arange(n_candidates) - starts[candidate_request[order]]
     kept = np.minimum(sizes, max_candidates)
@@ -141,7 +139,7 @@ def unions(requests: Sequence[RecommendationRequest], answers: Mapping[str, Sequ
     score_cells = np.zeros(len(rank_cells))
     rank_cells[cell] = rank_of[listed_kept]
     score_cells[cell] = scores[listed_kept]
-    ordered_items = uniques[candidate_item[order]] if n_candidates else uniques[:0]
+    ordered_items = uniques[candidate_item[order]]
     out = []
     for j, request in enumerate(requests):
         n, block, start = int(kept[j]), int(blocks[j]), int(starts[j])

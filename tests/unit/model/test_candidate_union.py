@@ -81,3 +81,5 @@ def test_a_batch_without_exclusions_or_candidates():
     assert second.items == ["a", "b", "c"]
     assert second.ranks["two"].tolist() == [-1, 0, 2] and second.scores["two"].tolist() == [0.0, 5.0, 3.0]
     assert unions([], {"one": []}, 10) == []
+    nothing = unions(requests, {"one": [RankedColumns([], []), RankedColumns([], [])]}, 10)  # no candidate at all
+    assert [(s.items, s.ranks["one"].shape, s.top_scores) for s in nothing] == [([], (0,), {"one": 0.0})] * 2
